@@ -33,16 +33,17 @@ ARG DEBIAN_FRONTEND=noninteractive
 # only when missing, so a prepared offline base image needs no network here.
 # hadolint ignore=DL3008
 RUN --mount=type=secret,id=ca_bundle \
-    missing=(); \
+    set --; \
     for p in gcc g++ make perl pkg-config libssl-dev zlib1g-dev ca-certificates; do \
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); \
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || set -- "$@" "$p"; \
     done; \
-    if [ "${#missing[@]}" -gt 0 ]; then \
-        apt_opts=(); \
-        if [ -s /run/secrets/ca_bundle ]; then apt_opts=(-o Acquire::https::CAInfo=/run/secrets/ca_bundle); fi; \
-        apt-get "${apt_opts[@]}" update \
-        && apt-get "${apt_opts[@]}" install -y --no-install-recommends "${missing[@]}" \
-        && rm -rf /var/lib/apt/lists/*; \
+    if [ "$#" -gt 0 ]; then \
+        if [ -s /run/secrets/ca_bundle ]; then \
+            echo 'Acquire::https::CAInfo "/run/secrets/ca_bundle";' > /etc/apt/apt.conf.d/99build-ca; \
+        fi; \
+        apt-get update \
+        && apt-get install -y --no-install-recommends "$@" \
+        && rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99build-ca; \
     fi
 
 WORKDIR /src
