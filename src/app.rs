@@ -1,0 +1,146 @@
+//! The daemon from start to exit: load, connect, run the loop, report.
+//!
+//! [`run`] takes the validated config and the shutdown token and returns the
+//! final [`Outcome`] or an [`AppError`] that knows its exit code; `main` only sets
+//! up logging and signals around it. Tests call [`run`] directly with their own
+//! token and a broker they host.
+
+use std::sync::Arc;
+
+use rdkafka::mocking::MockCluster;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::events::{self, Stats};
+use crate::exit;
+use crate::schedule::{self, Outcome, Schedule};
+use crate::sink::{KafkaSink, SinkError};
+use crate::source::{self, SourceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> i32 {
+        use crate::dataset::DatasetError as D;
+        match self {
+            AppError::Source(e) => match e {
+                SourceError::NotFound { .. } => exit::NOT_FOUND,
+                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
+                    exit::NOT_FOUND
+                }
+                SourceError::File { cause, .. }
+                    if cause.kind() == std::io::ErrorKind::PermissionDenied =>
+                {
+                    exit::ACCESS_DENIED
+                }
+                SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => {
+                    exit::ACCESS_DENIED
+                }
+                SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
+                SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
+                SourceError::Dataset(_) => exit::DATASET_INVALID,
+                SourceError::Other { .. } => exit::INTERNAL,
+                SourceError::Cancelled => exit::OK,
+            },
+            AppError::Sink(SinkError::Cancelled) => exit::OK,
+            AppError::Sink(_) => exit::KAFKA_SETUP,
+        }
+    }
+
+    /// Stopping on a signal before the loop started is a clean exit, not an error.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            self,
+            AppError::Source(SourceError::Cancelled) | AppError::Sink(SinkError::Cancelled)
+        )
+    }
+}
+
+/// Exit code for a finished run: 0 only if every message sent was delivered.
+pub fn outcome_exit_code(o: &Outcome) -> i32 {
+    if o.undelivered == 0 && o.totals.failed == 0 {
+        exit::OK
+    } else {
+        exit::UNDELIVERED
+    }
+}
+
+impl From<&Config> for Schedule {
+    fn from(c: &Config) -> Self {
+        Schedule {
+            interval: c.produce_interval,
+            min_records: c.min_records_per_batch,
+            max_records: c.max_records_per_batch,
+            max_messages: c.max_messages,
+            shutdown_timeout: c.shutdown_timeout,
+            progress_interval: c.progress_interval,
+            seed: None,
+        }
+    }
+}
+
+/// Loads the dataset, connects, and runs the loop until `shutdown` or `MAX_MESSAGES`.
+pub async fn run(
+    config: &Config,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) -> Result<Outcome, AppError> {
+    let started = std::time::Instant::now();
+    events::starting(config);
+    events::effective_config(config);
+
+    // The mock cluster must outlive the producer; it lives in this frame.
+    let embedded = if config.is_embedded_broker() {
+        let cluster = MockCluster::new(1).map_err(SinkError::Embedded)?;
+        cluster
+            .create_topic(&config.topic, 3, 1)
+            .map_err(SinkError::Embedded)?;
+        events::embedded_broker(&cluster.bootstrap_servers());
+        Some(cluster)
+    } else {
+        None
+    };
+    let bootstrap = embedded.as_ref().map_or_else(
+        || config.bootstrap_servers.clone(),
+        |c| c.bootstrap_servers(),
+    );
+
+    let (dataset, summary) = source::load(
+        &config.dataset,
+        &config.s3,
+        config.dataset_retry_timeout,
+        &shutdown,
+    )
+    .await?;
+    events::dataset_loaded(
+        &config.dataset.to_string(),
+        &summary,
+        dataset.allocated_bytes(),
+    );
+
+    let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
+    sink.wait_for_broker(&shutdown).await?;
+
+    let outcome = schedule::run(
+        &Schedule::from(config),
+        Arc::new(dataset),
+        Arc::clone(&sink),
+        Arc::clone(&stats),
+        shutdown,
+    )
+    .await;
+    events::final_report(
+        outcome.totals,
+        &stats.failures_by_reason(),
+        started.elapsed(),
+    );
+    drop(sink);
+    drop(embedded);
+    Ok(outcome)
+}

@@ -1,0 +1,503 @@
+//! The dataset in memory: every CSV row serialized once, at load, to the JSON
+//! bytes that will be sent.
+//!
+//! All records live in one contiguous buffer with an end offset per record, so a
+//! dataset of millions of rows is two allocations, and the send loop hands
+//! librdkafka a borrowed slice with no serialization and no per-record
+//! allocation. [`load_csv`] parses RFC 4180 CSV (header row, quoted fields with
+//! commas, quotes and newlines, CRLF, a UTF-8 BOM) from any reader, streaming,
+//! and types each cell: plain decimal numbers stay numbers with their exact
+//! digits, `true`/`false` become booleans, empty cells become null, and
+//! everything else (`00M`, `02134`, `1e5`, `NaN`) stays a string. Rows with the
+//! wrong number of fields or invalid UTF-8 are skipped and counted, never fatal.
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
+
+use crate::events;
+
+/// How many skipped rows are logged one by one before the rest are only counted.
+pub const LOGGED_SKIPS: u64 = 5;
+
+/// Records as JSON bytes, in one buffer.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    buf: Vec<u8>,
+    /// `ends[i]` is where record `i` ends in `buf`; it starts where `i - 1` ends.
+    ends: Vec<usize>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The JSON bytes of record `i`. Panics if `i >= len()`, like slice indexing.
+    #[inline]
+    pub fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Bytes of JSON held (payloads only).
+    pub fn json_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes allocated for records and offsets: what the dataset costs in memory.
+    pub fn allocated_bytes(&self) -> usize {
+        self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+/// What loading found, for the one summary line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadSummary {
+    pub records: u64,
+    pub skipped: u64,
+    pub columns: usize,
+    pub csv_bytes: u64,
+    pub json_bytes: u64,
+    pub elapsed: Duration,
+}
+
+/// Why a dataset could not be loaded. `source` names the object or file.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("{source_name} is empty: expected a CSV file with a header row")]
+    Empty { source_name: String },
+    #[error("{source_name} has no data rows: {skipped} rows skipped as malformed; expected a header row followed by at least one well-formed row")]
+    NoRecords { source_name: String, skipped: u64 },
+    #[error("{source_name}: the header row is not valid UTF-8")]
+    HeaderNotUtf8 { source_name: String },
+    #[error("{source_name}: reading failed at line {line}: {cause}")]
+    Read {
+        source_name: String,
+        line: u64,
+        cause: std::io::Error,
+    },
+    #[error("{source_name}: CSV error at line {line}: {cause}")]
+    Csv {
+        source_name: String,
+        line: u64,
+        cause: csv::Error,
+    },
+}
+
+impl DatasetError {
+    /// A read error (the connection dropped mid-object) may succeed if retried;
+    /// malformed data never will.
+    pub fn is_read_error(&self) -> bool {
+        matches!(self, DatasetError::Read { .. })
+    }
+}
+
+/// Parses CSV from `reader` into a [`Dataset`]. `source_name` names the object in
+/// messages; `size_hint` (the object's length, when known) sizes the buffer once.
+pub fn load_csv<R: Read>(
+    reader: R,
+    source_name: &str,
+    size_hint: Option<u64>,
+) -> Result<(Dataset, LoadSummary), DatasetError> {
+    let started = Instant::now();
+    let counting = CountingReader {
+        inner: reader,
+        count: 0,
+    };
+    let mut input = BufReader::with_capacity(256 * 1024, counting);
+    skip_bom(&mut input).map_err(|cause| DatasetError::Read {
+        source_name: source_name.into(),
+        line: 1,
+        cause,
+    })?;
+
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true) // ragged rows are counted and skipped, not fatal
+        .buffer_capacity(256 * 1024)
+        .from_reader(input);
+
+    let csv_err = |cause: csv::Error| {
+        let line = cause.position().map_or(0, |p| p.line());
+        if cause.is_io_error() {
+            if let csv::ErrorKind::Io(cause) = cause.into_kind() {
+                return DatasetError::Read {
+                    source_name: source_name.into(),
+                    line,
+                    cause,
+                };
+            }
+            unreachable!("is_io_error() means ErrorKind::Io");
+        }
+        DatasetError::Csv {
+            source_name: source_name.into(),
+            line,
+            cause,
+        }
+    };
+
+    let header = rdr.byte_headers().map_err(csv_err)?.clone();
+    if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
+        return Err(DatasetError::Empty {
+            source_name: source_name.into(),
+        });
+    }
+    let keys = json_keys(&header, source_name)?;
+
+    // JSON is typically ~1.6x the CSV for the transactions shape (keys repeat per
+    // row); reserving once avoids the doubling copies that would double peak memory.
+    let mut dataset = Dataset::default();
+    if let Some(n) = size_hint {
+        dataset.buf.reserve((n as usize).saturating_mul(8) / 5);
+    }
+
+    let mut record = csv::ByteRecord::new();
+    let mut skipped = 0u64;
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_err(e)),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != keys.len() {
+            skipped += 1;
+            events::row_skipped(
+                source_name,
+                line,
+                skipped,
+                &format!("{} fields, header has {}", record.len(), keys.len()),
+            );
+            continue;
+        }
+        if let Some(field) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
+            skipped += 1;
+            events::row_skipped(
+                source_name,
+                line,
+                skipped,
+                &format!("field {} is not valid UTF-8", field + 1),
+            );
+            continue;
+        }
+        write_json_object(&mut dataset.buf, &keys, &record);
+        dataset.ends.push(dataset.buf.len());
+    }
+
+    let csv_bytes = rdr.into_inner().into_inner().count;
+    if dataset.is_empty() {
+        if csv_bytes == 0 {
+            return Err(DatasetError::Empty {
+                source_name: source_name.into(),
+            });
+        }
+        return Err(DatasetError::NoRecords {
+            source_name: source_name.into(),
+            skipped,
+        });
+    }
+    dataset.buf.shrink_to_fit();
+    dataset.ends.shrink_to_fit();
+    let summary = LoadSummary {
+        records: dataset.len() as u64,
+        skipped,
+        columns: keys.len(),
+        csv_bytes,
+        json_bytes: dataset.json_bytes() as u64,
+        elapsed: started.elapsed(),
+    };
+    Ok((dataset, summary))
+}
+
+fn skip_bom<R: Read>(input: &mut BufReader<R>) -> std::io::Result<()> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    // A short first read could split the BOM; fill until 3 bytes or EOF.
+    let buf = input.fill_buf()?;
+    if buf.len() >= 3 {
+        if buf.starts_with(BOM) {
+            input.consume(3);
+        }
+        return Ok(());
+    }
+    // Rare: fewer than 3 bytes buffered. Only a whole BOM at the very start counts.
+    if !buf.is_empty() && BOM.starts_with(buf) {
+        let mut first = [0u8; 3];
+        input.read_exact(&mut first).or_else(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Header names as pre-serialized `"name":` fragments. Duplicate names get a
+/// numeric suffix (`amount`, `amount_2`) so every JSON object has unique keys.
+fn json_keys(header: &csv::ByteRecord, source_name: &str) -> Result<Vec<Vec<u8>>, DatasetError> {
+    let mut names: Vec<String> = Vec::with_capacity(header.len());
+    for raw in header.iter() {
+        let name = std::str::from_utf8(raw)
+            .map_err(|_| DatasetError::HeaderNotUtf8 {
+                source_name: source_name.into(),
+            })?
+            .to_owned();
+        let mut unique = name.clone();
+        let mut n = 2;
+        while names.contains(&unique) {
+            unique = format!("{name}_{n}");
+            n += 1;
+        }
+        if unique != name {
+            events::duplicate_column(source_name, &name, &unique);
+        }
+        names.push(unique);
+    }
+    Ok(names
+        .iter()
+        .map(|n| {
+            let mut k = serde_json::to_vec(n).expect("a string always serializes");
+            k.push(b':');
+            k
+        })
+        .collect())
+}
+
+/// Appends one row as a JSON object. Every field has been checked to be UTF-8.
+fn write_json_object(buf: &mut Vec<u8>, keys: &[Vec<u8>], record: &csv::ByteRecord) {
+    buf.push(b'{');
+    for (i, (key, field)) in keys.iter().zip(record.iter()).enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(key);
+        write_json_value(buf, field);
+    }
+    buf.push(b'}');
+}
+
+fn write_json_value(buf: &mut Vec<u8>, field: &[u8]) {
+    if field.is_empty() {
+        buf.extend_from_slice(b"null");
+    } else if field == b"true" || field == b"false" || is_plain_number(field) {
+        // Already valid JSON, and the cell's exact digits are kept (no float round trip).
+        buf.extend_from_slice(field);
+    } else {
+        // SAFETY-free: validated as UTF-8 by the caller; serde_json escapes in place.
+        let s = std::str::from_utf8(field).unwrap_or_default();
+        serde_json::to_writer(&mut *buf, s).expect("writing to a Vec cannot fail");
+    }
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?`: a decimal that JSON can carry digit for digit.
+/// Leading zeros (`02134`), exponents (`1e5`), `NaN`, `+1`, `.5` and `1.` are not.
+pub fn is_plain_number(s: &[u8]) -> bool {
+    let s = s.strip_prefix(b"-").unwrap_or(s);
+    let (int, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(dot) => (&s[..dot], Some(&s[dot + 1..])),
+        None => (s, None),
+    };
+    let int_ok = match int {
+        [] => false,
+        [b'0'] => true,
+        [b'0', ..] => false,
+        _ => int.iter().all(u8::is_ascii_digit),
+    };
+    int_ok && frac.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn load(csv: &[u8]) -> Result<(Dataset, LoadSummary), DatasetError> {
+        load_csv(csv, "test.csv", None)
+    }
+
+    fn records(csv: &[u8]) -> Vec<Value> {
+        let (d, _) = load(csv).unwrap();
+        d.iter()
+            .map(|r| serde_json::from_slice(r).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn types_cells() {
+        let r = records(b"id,amount,zip,flag,f2,note,neg,exp,nan,zero,dec0,lead\n7,12.50,02134,true,false,,-3,1e5,NaN,0,0.5,00M\n");
+        assert_eq!(
+            r[0],
+            json!({"id":7,"amount":12.50,"zip":"02134","flag":true,"f2":false,"note":null,"neg":-3,
+                   "exp":"1e5","nan":"NaN","zero":0,"dec0":0.5,"lead":"00M"})
+        );
+    }
+
+    #[test]
+    fn numbers_keep_their_exact_digits() {
+        let (d, _) = load(b"a,b,c\n12.50,123456789012345678901234567890,-0.000\n").unwrap();
+        assert_eq!(
+            d.get(0),
+            br#"{"a":12.50,"b":123456789012345678901234567890,"c":-0.000}"#
+        );
+    }
+
+    #[test]
+    fn plain_number_grammar() {
+        for ok in ["0", "-0", "7", "10", "3.14", "-2.50", "0.0"] {
+            assert!(is_plain_number(ok.as_bytes()), "{ok}");
+        }
+        for no in [
+            "", "-", "01", "-01", "1.", ".5", "+1", "1e5", "1E5", "NaN", "inf", " 1", "1 ", "1,0",
+            "0x10", "1.2.3",
+        ] {
+            assert!(!is_plain_number(no.as_bytes()), "{no}");
+        }
+    }
+
+    #[test]
+    fn quotes_commas_and_newlines_inside_fields() {
+        let r = records(b"name,memo\n\"Smith, J\",\"said \"\"hi\"\"\nthen left\"\n");
+        assert_eq!(
+            r[0],
+            json!({"name":"Smith, J","memo":"said \"hi\"\nthen left"})
+        );
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let r = records(b"\xEF\xBB\xBFid,city\r\n1,Oslo\r\n2,\"Bergen\r\nNorway\"\r\n");
+        assert_eq!(
+            r,
+            vec![
+                json!({"id":1,"city":"Oslo"}),
+                json!({"id":2,"city":"Bergen\r\nNorway"})
+            ]
+        );
+    }
+
+    #[test]
+    fn non_ascii_text_is_kept() {
+        let r = records("merchant,emoji\nCafé Zürich,🍕\n東京,\"\"\n".as_bytes());
+        assert_eq!(r[0], json!({"merchant":"Café Zürich","emoji":"🍕"}));
+        assert_eq!(r[1], json!({"merchant":"東京","emoji":null}));
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let (d, _) = load(b"a\n\"tab\there\x01\"\n").unwrap();
+        assert_eq!(d.get(0), br#"{"a":"tab\there\u0001"}"#);
+    }
+
+    #[test]
+    fn ragged_and_non_utf8_rows_are_skipped_and_counted() {
+        let (d, s) = load(b"a,b\n1,2\n3\n4,5,6\n\xff\xfe,7\n8,9\n").unwrap();
+        assert_eq!((s.records, s.skipped, s.columns), (2, 3, 2));
+        assert_eq!(d.get(1), br#"{"a":8,"b":9}"#);
+    }
+
+    #[test]
+    fn duplicate_header_names_are_made_unique() {
+        let r = records(b"x,x,y,x\n1,2,3,4\n");
+        assert_eq!(r[0], json!({"x":1,"x_2":2,"y":3,"x_3":4}));
+    }
+
+    #[test]
+    fn empty_and_header_only_are_clear_errors() {
+        assert!(matches!(load(b""), Err(DatasetError::Empty { .. })));
+        assert!(matches!(
+            load(b"\xEF\xBB\xBF"),
+            Err(DatasetError::Empty { .. })
+        ));
+        let e = load(b"a,b\n").unwrap_err();
+        assert!(
+            matches!(e, DatasetError::NoRecords { skipped: 0, .. }),
+            "{e}"
+        );
+        let e = load(b"a,b\n1\n2\n").unwrap_err();
+        assert!(
+            matches!(e, DatasetError::NoRecords { skipped: 2, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("test.csv"));
+    }
+
+    #[test]
+    fn non_utf8_header_is_an_error() {
+        assert!(matches!(
+            load(b"a,\xff\n1,2\n"),
+            Err(DatasetError::HeaderNotUtf8 { .. })
+        ));
+    }
+
+    #[test]
+    fn summary_counts_bytes() {
+        let csv = b"a\n1\n2\n";
+        let (d, s) = load(csv).unwrap();
+        assert_eq!(s.csv_bytes, csv.len() as u64);
+        assert_eq!(s.json_bytes, d.json_bytes() as u64);
+        assert_eq!(d.json_bytes(), br#"{"a":1}{"a":2}"#.len());
+    }
+
+    /// A reader that returns one byte at a time, so the BOM and every record straddle reads.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.0[0];
+            self.0 = &self.0[1..];
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn streaming_reads_of_any_size_give_the_same_result() {
+        let csv = b"\xEF\xBB\xBFid,memo\r\n1,\"a,b\"\r\n2,\"x\ny\"\r\n";
+        let (whole, _) = load(csv).unwrap();
+        let (trickled, _) = load_csv(Trickle(csv), "t", None).unwrap();
+        assert_eq!(
+            whole.iter().collect::<Vec<_>>(),
+            trickled.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(whole.get(0), br#"{"id":1,"memo":"a,b"}"#);
+    }
+
+    #[test]
+    fn read_errors_are_retryable_and_name_the_source() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "reset by peer",
+                ))
+            }
+        }
+        let e = load_csv(Broken, "s3://b/k", None).unwrap_err();
+        assert!(e.is_read_error(), "{e}");
+        assert!(e.to_string().contains("s3://b/k"));
+    }
+}

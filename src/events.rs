@@ -1,0 +1,352 @@
+//! Every observable event in one place: each function here logs the event and
+//! counts it together, so the log, the final report and the counters can never
+//! disagree.
+//!
+//! [`Stats`] holds the daemon's running totals (lock-free atomics, updated from
+//! delivery callbacks on any thread). Noisy events (delivery failures, falling
+//! behind schedule, an unreachable broker) go through a [`RateLimit`] so a broker
+//! outage produces a handful of lines, each with the count it stands for, not a
+//! flood.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, error, info, warn};
+
+use crate::config::Config;
+use crate::dataset::{LoadSummary, LOGGED_SKIPS};
+
+/// Running totals. `sent` counts messages handed to librdkafka; each ends as
+/// exactly one of `delivered` or `failed`, so `sent - delivered - failed` is in flight.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub batches: AtomicU64,
+    pub bytes_delivered: AtomicU64,
+    failures_by_reason: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A consistent-enough copy of [`Stats`] for reporting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub sent: u64,
+    pub delivered: u64,
+    pub failed: u64,
+    pub batches: u64,
+    pub bytes_delivered: u64,
+}
+
+impl Totals {
+    pub fn in_flight(&self) -> u64 {
+        self.sent.saturating_sub(self.delivered + self.failed)
+    }
+}
+
+impl Stats {
+    pub fn totals(&self) -> Totals {
+        // Read the outcomes before `sent`, so in_flight never underflows.
+        let delivered = self.delivered.load(Relaxed);
+        let failed = self.failed.load(Relaxed);
+        Totals {
+            sent: self.sent.load(Relaxed),
+            delivered,
+            failed,
+            batches: self.batches.load(Relaxed),
+            bytes_delivered: self.bytes_delivered.load(Relaxed),
+        }
+    }
+
+    pub fn failures_by_reason(&self) -> BTreeMap<String, u64> {
+        self.failures_by_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Allows one log line per period; counts what it held back.
+#[derive(Debug)]
+pub struct RateLimit {
+    period: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimit {
+    pub const fn new(period: Duration) -> Self {
+        Self {
+            period,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(n)` when a line may be logged now, `n` being how many were suppressed since the last.
+    pub fn check(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match state.0 {
+            Some(last) if now.duration_since(last) < self.period => {
+                state.1 += 1;
+                None
+            }
+            _ => {
+                let suppressed = state.1;
+                *state = (Some(now), 0);
+                Some(suppressed)
+            }
+        }
+    }
+}
+
+static FAILURE_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
+static BEHIND_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
+static BROKER_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
+
+// ---- configuration and startup -------------------------------------------------
+
+pub fn config_invalid(e: &dyn std::error::Error) {
+    error!(error = %e, exit_code = 2, "invalid configuration");
+}
+
+pub fn effective_config(config: &Config) {
+    let settings: Vec<String> = config
+        .effective()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    info!(settings = %settings.join(" "), "effective configuration");
+}
+
+pub fn starting(config: &Config) {
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        servers = %config.bootstrap_servers,
+        topic = %config.topic,
+        interval_s = config.produce_interval.as_secs_f64(),
+        min_records = config.min_records_per_batch,
+        max_records = config.max_records_per_batch,
+        preset = config.preset.map_or("none", |p| p.as_str()),
+        "kafka-feeder starting"
+    );
+}
+
+pub fn embedded_broker(bootstrap: &str) {
+    warn!(
+        bootstrap = %bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS=embedded: using librdkafka's IN-PROCESS MOCK broker; messages stay in this process and are lost on exit. Set KAFKA_BOOTSTRAP_SERVERS to real brokers for real use"
+    );
+}
+
+pub fn bundled_dataset() {
+    warn!("DATASET_URI is not set: using the bundled sample dataset (data/transactions.csv); set DATASET_URI=s3://bucket/key or a file path for your own data");
+}
+
+// ---- loading -------------------------------------------------------------------
+
+pub fn loading(source: &str) {
+    info!(source = %source, "loading dataset");
+}
+
+pub fn row_skipped(source: &str, line: u64, skipped_so_far: u64, reason: &str) {
+    if skipped_so_far <= LOGGED_SKIPS {
+        warn!(source = %source, line, reason = %reason, "skipping malformed CSV row");
+    } else if skipped_so_far == LOGGED_SKIPS + 1 {
+        warn!(source = %source, "more malformed rows: counting them without logging each");
+    }
+}
+
+pub fn duplicate_column(source: &str, name: &str, renamed: &str) {
+    warn!(source = %source, column = %name, renamed = %renamed, "duplicate column name renamed");
+}
+
+pub fn source_retry(
+    what: &str,
+    cause: &str,
+    waited: Duration,
+    budget: Duration,
+    next_in: Duration,
+) {
+    warn!(
+        source = %what,
+        error = %cause,
+        waited_s = waited.as_secs_f64().round(),
+        budget_s = budget.as_secs_f64(),
+        retry_in_s = next_in.as_secs_f64(),
+        "dataset source not reachable, retrying (bounded by DATASET_RETRY_TIMEOUT)"
+    );
+}
+
+pub fn dataset_loaded(source: &str, s: &LoadSummary, memory_bytes: usize) {
+    let secs = s.elapsed.as_secs_f64();
+    info!(
+        source = %source,
+        records = s.records,
+        skipped = s.skipped,
+        columns = s.columns,
+        csv_bytes = s.csv_bytes,
+        json_bytes = s.json_bytes,
+        memory_bytes,
+        load_seconds = secs,
+        mb_per_s = (s.csv_bytes as f64 / 1e6 / secs.max(1e-9)).round(),
+        "dataset loaded"
+    );
+}
+
+// ---- broker --------------------------------------------------------------------
+
+pub fn waiting_for_broker(servers: &str, cause: &str, waited: Duration) {
+    warn!(
+        servers = %servers,
+        error = %cause,
+        waited_s = waited.as_secs(),
+        "waiting for the Kafka broker"
+    );
+}
+
+pub fn broker_ready(servers: &str, brokers: usize, partitions: usize, topic: &str) {
+    info!(servers = %servers, brokers, partitions, topic = %topic, "connected to Kafka");
+}
+
+pub fn topic_missing(topic: &str) {
+    warn!(topic = %topic, "topic {topic:?} does not exist on the broker; deliveries will fail unless the broker auto-creates topics. Create it, or set KAFKA_TOPIC");
+}
+
+/// librdkafka's error callback: a broker down, all brokers down, authentication failed.
+pub fn broker_error(code: &str, reason: &str) {
+    if let Some(suppressed) = BROKER_LOG.check() {
+        warn!(code = %code, reason = %reason, suppressed, "Kafka client error (broker unreachable or refusing us)");
+    }
+}
+
+// ---- the loop ------------------------------------------------------------------
+
+pub fn batch_sent(stats: &Stats, tick: u64, size: usize, lag: Duration) {
+    stats.batches.fetch_add(1, Relaxed);
+    stats.sent.fetch_add(size as u64, Relaxed);
+    debug!(tick, size, lag_ms = lag.as_secs_f64() * 1e3, "batch sent");
+}
+
+pub fn behind_schedule(lag: Duration, interval: Duration) {
+    if let Some(suppressed) = BEHIND_LOG.check() {
+        let ticks = lag.as_secs_f64() / interval.as_secs_f64();
+        warn!(
+            lag_ms = (lag.as_secs_f64() * 1e3).round(),
+            ticks_behind = ticks.floor(),
+            suppressed,
+            "falling behind schedule: the broker or the producer queue is slower than the configured rate"
+        );
+    }
+}
+
+pub fn delivered(stats: &Stats, bytes: usize) {
+    stats.delivered.fetch_add(1, Relaxed);
+    stats.bytes_delivered.fetch_add(bytes as u64, Relaxed);
+}
+
+/// `reason` is a stable label (librdkafka's error code name); `detail` the broker's text.
+pub fn delivery_failed(stats: &Stats, reason: &str, detail: &str) {
+    stats.failed.fetch_add(1, Relaxed);
+    *stats
+        .failures_by_reason
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(reason.to_owned())
+        .or_default() += 1;
+    if let Some(suppressed) = FAILURE_LOG.check() {
+        error!(
+            reason = %reason,
+            error = %detail,
+            failed_total = stats.failed.load(Relaxed),
+            suppressed,
+            "delivery failed"
+        );
+    }
+}
+
+/// The line a person tailing the log watches.
+pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration) {
+    let secs = window.as_secs_f64().max(1e-9);
+    let rate = (now.delivered - before.delivered) as f64 / secs;
+    info!(
+        delivered = now.delivered,
+        failed = now.failed,
+        in_flight = now.in_flight(),
+        batches = now.batches,
+        rate_per_s = (rate * 10.0).round() / 10.0,
+        max_lag_ms = (max_lag.as_secs_f64() * 1e3).round(),
+        "progress"
+    );
+}
+
+// ---- shutdown ------------------------------------------------------------------
+
+pub fn shutdown_requested(signal: &str) {
+    info!(signal = %signal, "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)");
+}
+
+pub fn max_messages_reached(max: u64) {
+    info!(max_messages = max, "MAX_MESSAGES delivered: stopping");
+}
+
+pub fn drain_timed_out(in_flight: u64, timeout: Duration) {
+    error!(
+        in_flight,
+        timeout_s = timeout.as_secs_f64(),
+        "SHUTDOWN_TIMEOUT passed with messages still undelivered"
+    );
+}
+
+pub fn final_report(t: Totals, failures: &BTreeMap<String, u64>, elapsed: Duration) {
+    let undelivered = t.in_flight();
+    let reasons: Vec<String> = failures.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    info!(
+        delivered = t.delivered,
+        failed = t.failed,
+        undelivered,
+        batches = t.batches,
+        bytes = t.bytes_delivered,
+        uptime_s = elapsed.as_secs_f64().round(),
+        failure_reasons = %reasons.join(","),
+        "stopped"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_one_per_period_and_counts_the_rest() {
+        let rl = RateLimit::new(Duration::from_millis(50));
+        assert_eq!(rl.check(), Some(0));
+        assert_eq!(rl.check(), None);
+        assert_eq!(rl.check(), None);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(rl.check(), Some(2));
+    }
+
+    #[test]
+    fn failures_are_counted_by_reason() {
+        let s = Stats::default();
+        s.sent.store(5, Relaxed);
+        delivery_failed(&s, "MessageTimedOut", "Local: Message timed out");
+        delivery_failed(&s, "MessageTimedOut", "Local: Message timed out");
+        delivery_failed(
+            &s,
+            "UnknownTopicOrPartition",
+            "Broker: Unknown topic or partition",
+        );
+        delivered(&s, 10);
+        let t = s.totals();
+        assert_eq!(
+            (t.failed, t.delivered, t.in_flight(), t.bytes_delivered),
+            (3, 1, 1, 10)
+        );
+        let by = s.failures_by_reason();
+        assert_eq!(by["MessageTimedOut"], 2);
+        assert_eq!(by["UnknownTopicOrPartition"], 1);
+    }
+}

@@ -1,0 +1,29 @@
+//! kafka-feeder: keeps a Kafka topic fed with realistic traffic sampled from a
+//! CSV dataset held in memory.
+//!
+//! Modules follow the data flow:
+//!
+//! - [`config`]: environment variables → one validated [`config::Config`]
+//! - [`source`]: the dataset's bytes from S3/MinIO, a file, or the bundled sample
+//! - [`dataset`]: CSV → JSON records in one contiguous buffer
+//! - [`sampler`]: batch sizes and record picks for each tick
+//! - [`schedule`]: the fixed-rate interval loop, drain and flush
+//! - [`sink`]: the rdkafka producer
+//! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
+//! - [`events`]: every log line and counter, in one place
+//! - [`app`]: wires them together; [`exit`]: the documented exit codes
+//! - [`logging`]: text or JSON log output
+//!
+//! `src/main.rs` is a thin binary over [`app::run`].
+
+pub mod app;
+pub mod config;
+pub mod dataset;
+pub mod events;
+pub mod exit;
+pub mod logging;
+pub mod sampler;
+pub mod schedule;
+pub mod shutdown;
+pub mod sink;
+pub mod source;

@@ -1,0 +1,173 @@
+//! The interval loop: on a fixed schedule, sample a batch and send it.
+//!
+//! Ticks are anchored to the start time (tokio's interval with `Burst`), so a
+//! late batch does not shift later ticks: if sending falls behind, missed ticks
+//! fire at once until the loop has caught up, the rate is kept, and the lag is
+//! logged. Each batch's deliveries are awaited with `join_all` in a task of its
+//! own, tracked by a `TaskTracker`, so the loop only enqueues. On cancellation
+//! the current batch finishes enqueuing, no new batch starts, and the drain of
+//! in-flight deliveries plus librdkafka's flush is bounded by one deadline.
+//!
+//! Time is tokio's, so tests drive it with `tokio::time::pause()`; the
+//! shutdown signal is a `CancellationToken` passed in.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::dataset::Dataset;
+use crate::events::{self, Stats, Totals};
+use crate::sampler::Sampler;
+use crate::sink::{failure_reason, KafkaSink};
+
+/// What the loop needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub min_records: u32,
+    pub max_records: u32,
+    pub max_messages: Option<u64>,
+    pub shutdown_timeout: Duration,
+    pub progress_interval: Duration,
+    /// Fixed RNG seed for reproducible tests; `None` in production.
+    pub seed: Option<u64>,
+}
+
+/// Why the loop stopped and what was left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub totals: Totals,
+    /// Messages neither delivered nor failed when the shutdown deadline passed.
+    pub undelivered: u64,
+    pub ticks: u64,
+}
+
+/// Runs until `shutdown` is cancelled or `max_messages` are delivered, then drains.
+pub async fn run(
+    schedule: &Schedule,
+    dataset: Arc<Dataset>,
+    sink: Arc<KafkaSink>,
+    stats: Arc<Stats>,
+    shutdown: CancellationToken,
+) -> Outcome {
+    let mut sampler = Sampler::new(
+        schedule.min_records,
+        schedule.max_records,
+        dataset.len(),
+        schedule.seed,
+    );
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval_at(start, schedule.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut progress = tokio::time::interval_at(
+        start + schedule.progress_interval,
+        schedule.progress_interval,
+    );
+    progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    // Cancelled by a delivery task when MAX_MESSAGES have been delivered.
+    let done = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut ticks = 0u64;
+    let mut last_progress = (stats.totals(), Instant::now());
+    let mut max_lag = Duration::ZERO;
+    let mut pending = Vec::with_capacity(schedule.max_records as usize);
+
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            () = done.cancelled() => break,
+            scheduled = ticker.tick() => {
+                ticks += 1;
+                let limit = match schedule.max_messages {
+                    // Never schedule more than MAX_MESSAGES could still need.
+                    Some(max) => {
+                        let t = stats.totals();
+                        max.saturating_sub(t.delivered + t.in_flight())
+                    }
+                    None => u64::MAX,
+                };
+                let k = sampler.batch_size(limit);
+                if k == 0 {
+                    continue;
+                }
+                let indices = sampler.sample(k);
+                sink.send_batch(&dataset, indices, &stats, &mut pending).await;
+                let lag = Instant::now().saturating_duration_since(scheduled);
+                events::batch_sent(&stats, ticks, pending.len(), lag);
+                max_lag = max_lag.max(lag);
+                if lag >= schedule.interval {
+                    events::behind_schedule(lag, schedule.interval);
+                }
+                let futures = std::mem::replace(&mut pending, Vec::with_capacity(schedule.max_records as usize));
+                tracker.spawn(await_deliveries(futures, Arc::clone(&stats), schedule.max_messages, done.clone()));
+            }
+            _ = progress.tick() => {
+                let now = (stats.totals(), Instant::now());
+                events::progress(now.0, last_progress.0, now.1 - last_progress.1, max_lag);
+                last_progress = now;
+                max_lag = Duration::ZERO;
+            }
+        }
+    }
+    if let Some(max) = schedule.max_messages {
+        if stats.delivered.load(Relaxed) >= max {
+            events::max_messages_reached(max);
+        }
+    }
+
+    // Drain: every batch already enqueued is awaited, bounded by SHUTDOWN_TIMEOUT.
+    tracker.close();
+    let deadline = Instant::now() + schedule.shutdown_timeout;
+    sink.flush(schedule.shutdown_timeout).await;
+    let drained = tokio::time::timeout_at(deadline, tracker.wait())
+        .await
+        .is_ok();
+    let totals = stats.totals();
+    let undelivered = totals.in_flight();
+    if !drained || undelivered > 0 {
+        events::drain_timed_out(undelivered, schedule.shutdown_timeout);
+    }
+    Outcome {
+        totals,
+        undelivered,
+        ticks,
+    }
+}
+
+async fn await_deliveries(
+    futures: Vec<(rdkafka::producer::DeliveryFuture, usize)>,
+    stats: Arc<Stats>,
+    max_messages: Option<u64>,
+    done: CancellationToken,
+) {
+    let results = join_all(
+        futures
+            .into_iter()
+            .map(|(f, size)| async move { (f.await, size) }),
+    )
+    .await;
+    for (result, size) in results {
+        match result {
+            Ok(Ok(_delivery)) => events::delivered(&stats, size),
+            Ok(Err((e, _message))) => {
+                events::delivery_failed(&stats, &failure_reason(&e), &e.to_string())
+            }
+            // The producer was dropped with the message still queued.
+            Err(_canceled) => events::delivery_failed(
+                &stats,
+                "ProducerDropped",
+                "producer closed before delivery",
+            ),
+        }
+    }
+    if max_messages.is_some_and(|max| stats.delivered.load(Relaxed) >= max) {
+        done.cancel();
+    }
+}
