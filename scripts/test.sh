@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit, in-process integration (S3 + mock Kafka),
+# and process-level tests of the built binary. Needs no outside service.
+# Usage: scripts/test.sh            (what .ci/run calls, and what the README says)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== cargo test"
+cargo test --locked --all-targets
+
+if [ -x scripts/check-deploy.sh ]; then
+  echo "== deployment manifests (offline checks)"
+  scripts/check-deploy.sh
+fi

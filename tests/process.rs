@@ -1,0 +1,221 @@
+//! The built binary as a child process, configured only by environment variables,
+//! against a mock cluster and an S3 server hosted by the test.
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Kafka, S3Server, ACCESS_KEY};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
+
+fn command(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > timeout {
+            child.kill().unwrap();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The JSON log lines of a run.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn sigterm_mid_run_drains_and_reports_what_reached_the_topic() {
+    let kafka = Kafka::start(2);
+    let bootstrap = kafka.bootstrap();
+    let child = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("PRODUCE_INTERVAL", "0.01"),
+        ("MIN_RECORDS_PER_BATCH", "20"),
+        ("MAX_RECORDS_PER_BATCH", "50"),
+        ("LOG_FORMAT", "json"),
+    ])
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = wait_with_timeout(child, Duration::from_secs(25));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let lines = json_lines(&out);
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l["message"] == "stopped")
+        .expect("a final 'stopped' line");
+    let delivered = last["delivered"].as_u64().unwrap();
+    assert_eq!(last["undelivered"], 0);
+    assert_eq!(last["failed"], 0);
+    assert!(delivered > 100, "delivered only {delivered}");
+    assert!(lines.iter().any(|l| l["message"] == "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)"));
+
+    let messages = kafka.consume(2, delivered as usize, Duration::from_secs(20));
+    assert_eq!(
+        messages.len() as u64,
+        delivered,
+        "topic holds exactly what was reported delivered"
+    );
+}
+
+#[test]
+fn max_messages_exits_zero_after_exactly_that_many() {
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let out = wait_with_timeout(
+        command(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+            ("KAFKA_TOPIC", &kafka.topic),
+            ("PRESET", "high"),
+            ("PRODUCE_INTERVAL", "0.01"),
+            ("MAX_MESSAGES", "137"),
+        ])
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(30),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("delivered=137"), "{stdout}");
+    assert_eq!(kafka.consume(1, 137, Duration::from_secs(20)).len(), 137);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_s3_secret_exits_4_naming_the_object_without_the_secret() {
+    let s3 = S3Server::start().await;
+    s3.put("datasets", "transactions.csv", b"a\n1\n");
+    let endpoint = s3.endpoint.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        wait_with_timeout(
+            command(&[
+                ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"),
+                ("DATASET_URI", "s3://datasets/transactions.csv"),
+                ("KEY", ACCESS_KEY),
+                ("SECRET", "definitely-wrong-secret"),
+                ("ENDPOINT_URL", &endpoint),
+                ("LOG_LEVEL", "debug"),
+            ])
+            .spawn()
+            .unwrap(),
+            Duration::from_secs(20),
+        )
+    })
+    .await
+    .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(
+        all.contains("access denied to s3://datasets/transactions.csv"),
+        "{all}"
+    );
+    assert!(all.contains(&s3.endpoint), "{all}");
+    assert!(
+        !all.contains("definitely-wrong-secret"),
+        "secret leaked: {all}"
+    );
+}
+
+#[test]
+fn every_bad_variable_exits_2_naming_it_without_touching_the_network() {
+    let cases: &[(&str, &str)] = &[
+        ("PRODUCE_INTERVAL", "abc"),
+        ("PRODUCE_INTERVAL", "0"),
+        ("PRODUCE_INTERVAL", "-1"),
+        ("MIN_RECORDS_PER_BATCH", "0"),
+        ("MAX_RECORDS_PER_BATCH", "ten"),
+        ("MAX_MESSAGES", "0"),
+        ("SHUTDOWN_TIMEOUT", "soon"),
+        ("PRESET", "turbo"),
+        ("DATASET_URI", "s3://bucket-without-key"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "chatty"),
+        ("KAFKA_TOPIC", "bad topic"),
+        ("HTTP_PORT", "http"),
+        ("DATASET_RETRY_TIMEOUT", "forever"),
+        ("KAFKA_PRODUCER_LINGER_MS", "later"),
+        ("KAFKA_PRODUCER_NOT_A_PROPERTY", "1"),
+    ];
+    for (var, value) in cases {
+        let started = Instant::now();
+        // A closed local port: any network use would wait for the broker, not exit 2.
+        let out = wait_with_timeout(
+            command(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"), (var, value)])
+                .spawn()
+                .unwrap(),
+            Duration::from_secs(5),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stdout}");
+        assert!(stdout.contains(var), "{var}={value}: {stdout}");
+        assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{var}: {:?}",
+            started.elapsed()
+        );
+    }
+    let out = wait_with_timeout(
+        command(&[
+            ("MIN_RECORDS_PER_BATCH", "9"),
+            ("MAX_RECORDS_PER_BATCH", "2"),
+            ("KAFKA_BOOTSTRAP_SERVERS", "k:9092"),
+        ])
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = wait_with_timeout(command(&[]).spawn().unwrap(), Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("KAFKA_BOOTSTRAP_SERVERS is not set"));
+}
+
+#[test]
+fn missing_dataset_file_exits_3() {
+    let out = wait_with_timeout(
+        command(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
+            ("DATASET_URI", "/no/such/transactions.csv"),
+        ])
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(10),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("/no/such/transactions.csv"), "{stdout}");
+}
