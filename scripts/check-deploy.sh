@@ -101,6 +101,8 @@ step "compose.yaml"
 run "docker-compose config -q" env -u COMPOSE_FILE docker-compose -f compose.yaml config -q
 run "docker-compose --profile ui config -q" env -u COMPOSE_FILE docker-compose -f compose.yaml --profile ui config -q
 run "check-jsonschema vendor.compose-spec" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+run "docker-compose config -q with the smoke-test stand-ins override" \
+  env -u COMPOSE_FILE docker-compose -f compose.yaml -f deploy/compose/standins.override.yaml config -q
 docker-compose -f compose.yaml config >"$OUT/compose.rendered.yaml" 2>/dev/null
 HIGH_REPLICAS=3 NORMAL_REPLICAS=0 LOW_REPLICAS=5 docker-compose -f compose.yaml config >"$OUT/compose.scaled.yaml" 2>/dev/null
 run "compose: topology (presets, depends_on, replicas from env, hardening)" \
