@@ -1,0 +1,1006 @@
+#!/usr/bin/env python3
+"""End-to-end reliability scenarios for kafka-feeder (issue 3).
+
+Runs the release binary as a child process configured only by environment
+variables, against a tansu broker and an s3s-fs S3 server that run as their
+own processes on 127.0.0.1, and checks what reached the topic with an
+independent consumer (Python confluent-kafka, not the daemon's code).
+
+Called by scripts/e2e/run.sh, which installs and builds everything first. Every
+scenario prints one table of figures; the exit code is 1 if any guarantee failed.
+
+Environment (all optional):
+  E2E_SCENARIOS      comma-separated scenario numbers or names (default: all)
+  E2E_TRIALS         SIGTERM trials in scenario 1 (default 20)
+  E2E_SOAK_SECONDS   soak duration in scenario 8 (default 600)
+  E2E_STALL_SECONDS  broker stall in scenario 2 (default 15)
+  E2E_SEED           seed for the random kill moments (default: random, printed)
+  E2E_WORK           work folder (default target/e2e/work)
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("E2E_BIN", os.path.join(REPO, "target/release/kafka-feeder"))
+S3_BIN = os.environ.get("E2E_S3_BIN", os.path.join(REPO, "target/debug/examples/s3_server"))
+TANSU = os.environ.get("E2E_TANSU") or shutil.which("tansu") or "tansu"
+WORK = os.path.abspath(os.environ.get("E2E_WORK", os.path.join(REPO, "target/e2e/work")))
+
+ACCESS_KEY = "e2e-access-key"
+# A distinctive value, so scenario 7 can look for it in every line of output.
+SECRET_KEY = "e2e-secret-" + uuid.uuid4().hex
+BUCKET = "e2e"
+DATASET_KEY = "transactions.csv"
+DATASET_ROWS = 10_000  # data/transactions.csv
+
+RESULTS = []  # (scenario, ok, note)
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def table(title, header, rows):
+    cols = [str(h) for h in header]
+    srows = [[str(c) for c in r] for r in rows]
+    widths = [max(len(cols[i]), *(len(r[i]) for r in srows)) if srows else len(cols[i]) for i in range(len(cols))]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+    out = [f"\n== {title}", line, "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |", line]
+    for r in srows:
+        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+    out.append(line)
+    print("\n".join(out), flush=True)
+
+
+# ---- processes -------------------------------------------------------------------
+
+
+class Proc:
+    """A child process whose merged output is collected line by line, with the
+    time each line arrived, and whose resident memory is sampled."""
+
+    def __init__(self, argv, env, name, rss_every=None):
+        self.name = name
+        self.started = time.monotonic()
+        self.p = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.lines = []  # (monotonic time, text)
+        self.rss = []  # (monotonic time, KiB)
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if rss_every:
+            threading.Thread(target=self._sample, args=(rss_every,), daemon=True).start()
+
+    def _read(self):
+        for raw in self.p.stdout:
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._lock:
+                self.lines.append((time.monotonic(), text))
+
+    def _sample(self, every):
+        while self.p.poll() is None:
+            kib = rss_kib(self.p.pid)
+            if kib is not None:
+                self.rss.append((time.monotonic(), kib))
+            time.sleep(every)
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.p.pid, sig)
+
+    def wait(self, timeout):
+        try:
+            code = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self, timeout=10):
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            if self.wait(timeout) is None:
+                self.signal(signal.SIGKILL)
+                self.wait(5)
+        return self.p.returncode
+
+    def text(self):
+        with self._lock:
+            return "\n".join(t for _, t in self.lines)
+
+    def json_lines(self):
+        with self._lock:
+            snapshot = list(self.lines)
+        out = []
+        for t, text in snapshot:
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                obj["_t"] = t
+                out.append(obj)
+        return out
+
+    def find(self, message_part, field="message"):
+        return [j for j in self.json_lines() if message_part in str(j.get(field, ""))]
+
+    def wait_for(self, message_part, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hits = self.find(message_part)
+            if hits:
+                return hits[0]
+            if not self.alive():
+                return None
+            time.sleep(0.05)
+        return None
+
+    def stopped_line(self):
+        hits = self.find("stopped")
+        hits = [h for h in hits if h.get("message") == "stopped"]
+        return hits[-1] if hits else None
+
+
+class Tansu:
+    """The tansu broker on 127.0.0.1, in-memory storage."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.proc = None
+        self.url = f"tcp://127.0.0.1:{self.port}"
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def start(self):
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "warn")
+        self.proc = Proc(
+            [TANSU, "broker", "--storage-engine", "memory://tansu/",
+             "--listener-url", self.url, "--advertised-listener-url", self.url],
+            env, "tansu", rss_every=1.0,
+        )
+        if not wait_port(self.port, 30):
+            raise RuntimeError(f"tansu did not listen on {self.port}:\n{self.proc.text()[-3000:]}")
+        return self
+
+    def create_topic(self, name, partitions=3):
+        r = subprocess.run(
+            [TANSU, "topic", "create", name, "--partitions", str(partitions), "--broker", self.url],
+            capture_output=True, text=True, timeout=60,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"tansu topic create {name} failed: {r.stdout}{r.stderr}")
+        return name
+
+    def stop(self):
+        if self.proc:
+            self.proc.signal(signal.SIGCONT)
+            self.proc.stop(5)
+
+
+class S3:
+    """The s3s-fs example server over a folder, credentials enforced."""
+
+    def __init__(self, root, port=None):
+        self.root = root
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, wait=True):
+        os.makedirs(self.root, exist_ok=True)
+        self.proc = Proc(
+            [S3_BIN, "--root", self.root, "--port", str(self.port),
+             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY],
+            {"PATH": os.environ.get("PATH", "")}, "s3",
+        )
+        if wait and not wait_port(self.port, 30):
+            raise RuntimeError(f"s3 server did not listen on {self.port}:\n{self.proc.text()}")
+        return self
+
+    def put(self, key, body, bucket=BUCKET):
+        path = os.path.join(self.root, bucket, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(body)
+
+    def stop(self):
+        if self.proc:
+            self.proc.stop(5)
+
+
+def daemon_env(broker, s3, topic, **extra):
+    """Only what a container would get: no PATH, no HOME, no inherited AWS_*."""
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap if broker else "127.0.0.1:1",
+        "KAFKA_TOPIC": topic,
+        "DATASET_URI": f"s3://{BUCKET}/{DATASET_KEY}",
+        "AWS_ENDPOINT_URL": s3.endpoint if s3 else "http://127.0.0.1:1",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "LOG_FORMAT": "json",
+        "PROGRESS_INTERVAL": "1",
+        "HTTP_PORT": "0",
+    }
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+def start_daemon(env, rss_every=None):
+    return Proc([BIN], env, "kafka-feeder", rss_every=rss_every)
+
+
+def new_topic(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# ---- the independent consumer ------------------------------------------------------
+
+
+def read_topic(bootstrap, topic, timeout=120.0, keep_payloads=False):
+    """Reads every message of `topic` from the beginning up to the high
+    watermark of each partition. Returns (count, Counter of payloads or None,
+    invalid JSON count, per-partition counts)."""
+    c = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": "e2e-" + uuid.uuid4().hex,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": True,
+        "fetch.wait.max.ms": 100,
+    })
+    try:
+        md = c.list_topics(topic, timeout=15)
+        tmd = md.topics.get(topic)
+        if tmd is None or tmd.error is not None:
+            raise RuntimeError(f"topic {topic} not readable: {tmd and tmd.error}")
+        parts = sorted(tmd.partitions)
+        high = {}
+        for p in parts:
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
+            high[p] = hi
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        pending = {p for p in parts if high[p] > 0}
+        count = 0
+        invalid = 0
+        per_part = Counter()
+        payloads = Counter() if keep_payloads else None
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            msgs = c.consume(num_messages=10_000, timeout=0.5)
+            for m in msgs:
+                if m.error():
+                    if m.error().code() == -191:  # _PARTITION_EOF
+                        if m.offset() >= high[m.partition()]:
+                            pending.discard(m.partition())
+                        continue
+                    raise KafkaException(m.error())
+                count += 1
+                per_part[m.partition()] += 1
+                v = m.value()
+                if keep_payloads:
+                    payloads[v] += 1
+                if not (v and v[:1] == b"{" and v[-1:] == b"}"):
+                    invalid += 1
+                if m.offset() + 1 >= high[m.partition()]:
+                    pending.discard(m.partition())
+        if pending:
+            raise RuntimeError(f"timed out reading {topic}: partitions {sorted(pending)} not read to the end")
+        return count, payloads, invalid, dict(per_part)
+    finally:
+        c.close()
+
+
+# ---- scenarios ----------------------------------------------------------------------
+
+
+def check(ok_list, cond, what):
+    if not cond:
+        ok_list.append(what)
+    return cond
+
+
+def scenario_sigterm(ctx):
+    """1. SIGTERM at a random moment, at the high preset and at a much higher rate."""
+    trials = int(os.environ.get("E2E_TRIALS", "20"))
+    rng = random.Random(ctx["seed"])
+    rates = [
+        ("high (0.2s, 10-20)", {"PRESET": "high"}),
+        ("x100 (0.01s, 100-300)", {"PRODUCE_INTERVAL": "0.01", "MIN_RECORDS_PER_BATCH": "100",
+                                   "MAX_RECORDS_PER_BATCH": "300"}),
+    ]
+    broker, s3 = ctx["broker"], ctx["s3"]
+    per_rate = {name: Counter() for name, _ in rates}
+    failures = []
+    rows = []
+    for i in range(trials):
+        name, vars_ = rates[i % 2]
+        topic = broker.create_topic(new_topic("sigterm"), 3)
+        kill_after = round(rng.uniform(0.3, 8.0), 2)
+        d = start_daemon(daemon_env(broker, s3, topic, **vars_))
+        time.sleep(kill_after)
+        phase = "running" if d.find("connected to Kafka") else ("loading/connecting" if d.alive() else "exited early")
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        code = d.wait(40)
+        drain = time.monotonic() - t0
+        if code is None:
+            d.stop()
+        stopped = d.stopped_line()
+        delivered = int(stopped["delivered"]) if stopped else 0
+        failed = int(stopped["failed"]) if stopped else -1
+        undelivered = int(stopped["undelivered"]) if stopped else -1
+        found, _, invalid, _ = read_topic(broker.bootstrap, topic)
+        lost = max(0, delivered - found)
+        dup = max(0, found - delivered)
+        st = per_rate[name]
+        st["trials"] += 1
+        st["delivered"] += delivered
+        st["found"] += found
+        st["lost"] += lost
+        st["dup"] += dup
+        st["bad_exit"] += code != 0
+        st["max_drain_ms"] = max(st["max_drain_ms"], int(drain * 1000))
+        ok = code == 0 and lost == 0 and dup == 0 and invalid == 0 and (
+            stopped is None and phase != "running" or (failed == 0 and undelivered == 0))
+        # Stopped before the loop started: no "stopped" line is expected, and nothing may be in the topic.
+        if stopped is None and found != 0:
+            ok = False
+        log(f"trial {i + 1}/{trials} {name}: kill at {kill_after}s ({phase}) exit={code} "
+            f"delivered={delivered} found={found} failed={failed} undelivered={undelivered} drain={drain:.2f}s")
+        if not ok:
+            failures.append(f"trial {i + 1} ({name}, kill at {kill_after}s): exit={code} delivered={delivered} "
+                            f"found={found} failed={failed} undelivered={undelivered}\n{d.text()[-2000:]}")
+    for name, st in per_rate.items():
+        rows.append([name, st["trials"], st["delivered"], st["found"], st["lost"], st["dup"], st["bad_exit"],
+                     st["max_drain_ms"]])
+    tot = Counter()
+    for st in per_rate.values():
+        for k in ("trials", "delivered", "found", "lost", "dup", "bad_exit"):
+            tot[k] += st[k]
+    rows.append(["all", tot["trials"], tot["delivered"], tot["found"], tot["lost"], tot["dup"], tot["bad_exit"],
+                 max(st["max_drain_ms"] for st in per_rate.values())])
+    table("1. SIGTERM at a random moment", ["rate", "trials", "delivered", "found", "lost", "duplicated",
+                                              "exit!=0", "max drain ms"], rows)
+    return failures
+
+
+def rss_between(proc, t0, t1):
+    vals = [k for t, k in proc.rss if t0 <= t < t1]
+    return max(vals) if vals else None
+
+
+def mib(kib):
+    return "-" if kib is None else f"{kib / 1024:.1f}"
+
+
+def scenario_stall(ctx):
+    """2. The broker stopped with SIGSTOP, shorter and longer than the message timeout."""
+    stall = float(os.environ.get("E2E_STALL_SECONDS", "15"))
+    s3 = ctx["s3"]
+    failures = []
+    rows = []
+    cases = [
+        ("stall < message timeout", {"PRESET": "high"}, stall),
+        # 5 s message timeout, so the same stall outlasts it.
+        ("stall > message timeout", {"PRESET": "high", "KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS": "5000"}, stall),
+    ]
+    for name, vars_, seconds in cases:
+        broker = Tansu().start()
+        try:
+            topic = broker.create_topic(new_topic("stall"), 3)
+            d = start_daemon(daemon_env(broker, s3, topic, **vars_), rss_every=0.25)
+            if not d.wait_for("connected to Kafka", 30):
+                failures.append(f"{name}: never connected\n{d.text()[-2000:]}")
+                d.stop()
+                continue
+            time.sleep(8)
+            t_stop = time.monotonic()
+            delivered_before = last_progress(d).get("delivered", 0)
+            broker.proc.signal(signal.SIGSTOP)
+            time.sleep(seconds)
+            broker.proc.signal(signal.SIGCONT)
+            t_cont = time.monotonic()
+            delivered_at_cont = last_progress(d).get("delivered", 0)
+            time.sleep(12)
+            t_end = time.monotonic()
+            delivered_after = last_progress(d).get("delivered", 0)
+            alive_before_term = d.alive()
+            d.signal(signal.SIGTERM)
+            code = d.wait(40)
+            if code is None:
+                d.stop()
+            stopped = d.stopped_line() or {}
+            delivered = int(stopped.get("delivered", 0))
+            failed = int(stopped.get("failed", -1))
+            undelivered = int(stopped.get("undelivered", -1))
+            found, _, _, _ = read_topic(broker.bootstrap, topic)
+            lines = d.json_lines()
+            during = [j for j in lines if t_stop <= j["_t"] < t_cont + 1]
+            said_unreachable = [j for j in during if "Kafka client error" in str(j.get("message", ""))
+                                or "not acknowledging" in str(j.get("message", ""))
+                                or "unreachable" in str(j.get("message", ""))]
+            first_said = (min(j["_t"] for j in said_unreachable) - t_stop) if said_unreachable else None
+            lag_lines = [j for j in lines if "falling behind" in str(j.get("message", "")) and "lag_ms" in j]
+            progress_lag = max((float(j.get("max_lag_ms", 0)) for j in lines if j.get("message") == "progress"),
+                               default=0)
+            failure_lines = [j for j in lines if j.get("message") == "delivery failed"]
+            rss_before = rss_between(d, t_stop - 6, t_stop)
+            rss_during = rss_between(d, t_stop, t_cont)
+            rss_after = rss_between(d, t_cont, t_end)
+            longer = "longer" in name or ">" in name
+            persisted_failed = found - delivered  # failed by librdkafka but written by the broker
+            row = [name, f"{seconds:.0f}", delivered, found, failed, max(0, delivered - found), undelivered,
+                   f"{first_said:.1f}s" if first_said is not None else "never",
+                   f"{max([float(j['lag_ms']) for j in lag_lines], default=0):.0f}/{progress_lag:.0f}",
+                   mib(rss_before), mib(rss_during), mib(rss_after),
+                   delivered_after - delivered_at_cont, code]
+            rows.append(row)
+            log(f"{name}: delivered before/at-cont/after = {delivered_before}/{delivered_at_cont}/{delivered_after}; "
+                f"failure lines {len(failure_lines)}; said-unreachable lines {len(said_unreachable)}; "
+                f"failed-but-persisted {persisted_failed}")
+            errs = []
+            check(errs, delivered <= found, f"lost {delivered - found} delivered messages")
+            check(errs, alive_before_term, "the daemon exited during the run")
+            check(errs, delivered_after > delivered_at_cont, "no delivery after the broker came back")
+            check(errs, said_unreachable, "nothing in the log said the broker was unreachable during the stall")
+            check(errs, lag_lines or progress_lag > 0, "no schedule lag reported")
+            check(errs, rss_during is not None and rss_before is not None and rss_during < rss_before * 2 + 64 * 1024,
+                  f"memory grew during the stall: {mib(rss_before)} -> {mib(rss_during)} MiB")
+            if longer:
+                check(errs, failed > 0, "a stall longer than the message timeout failed no message")
+                check(errs, undelivered == 0, f"{undelivered} undelivered at exit")
+                check(errs, found <= delivered + failed, f"{found - delivered - failed} duplicated")
+                check(errs, code == 8, f"exit {code}, expected 8 (messages failed)")
+            else:
+                check(errs, failed == 0 and undelivered == 0, f"failed={failed} undelivered={undelivered}")
+                check(errs, found == delivered, f"found {found} != delivered {delivered}")
+                check(errs, code == 0, f"exit {code}")
+            if errs:
+                failures.append(f"{name}: " + "; ".join(errs) + "\n" + tail_json(d, 25))
+        finally:
+            broker.stop()
+    table("2. Broker stall (SIGSTOP/SIGCONT)",
+          ["case", "stall s", "delivered", "found", "failed", "lost", "undelivered", "said unreachable after",
+           "lag ms (log/progress)", "RSS MiB before", "during", "after", "delivered after resume", "exit"], rows)
+    return failures
+
+
+def last_progress(d):
+    p = [j for j in d.json_lines() if j.get("message") == "progress"]
+    return p[-1] if p else {}
+
+
+def tail_json(d, n):
+    return "\n".join(t for _, t in d.lines[-n:])
+
+
+def scenario_late_broker(ctx):
+    """3. No broker at startup; it starts 10 s later."""
+    s3 = ctx["s3"]
+    broker = Tansu()
+    topic = new_topic("late")
+    d = start_daemon(daemon_env(broker, s3, topic))
+    failures = []
+    try:
+        time.sleep(10)
+        alive_at_10 = d.alive()
+        waiting = d.find("waiting for the Kafka broker")
+        t_start = time.monotonic()
+        broker.start()
+        broker.create_topic(topic, 3)
+        first = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and d.alive():
+            p = last_progress(d)
+            if p.get("delivered", 0) > 0:
+                first = p["_t"] - t_start
+                break
+            time.sleep(0.1)
+        connected = d.find("connected to Kafka")
+        time.sleep(3)
+        d.signal(signal.SIGTERM)
+        code = d.wait(30)
+        stopped = d.stopped_line() or {}
+        delivered = int(stopped.get("delivered", 0))
+        found, _, _, _ = read_topic(broker.bootstrap, topic)
+        table("3. Broker absent at startup, started 10 s later",
+              ["alive at 10 s", "'waiting' lines", "restarts", "connected after broker start",
+               "first delivery after broker start", "delivered", "found", "exit"],
+              [[alive_at_10, len(waiting), 0 if alive_at_10 else "exited",
+                f"{connected[0]['_t'] - t_start:.1f}s" if connected else "never",
+                f"{first:.1f}s" if first is not None else "never", delivered, found, code]])
+        errs = []
+        check(errs, alive_at_10, "the daemon exited while the broker was absent")
+        check(errs, waiting, "no 'waiting for the Kafka broker' line")
+        check(errs, first is not None, "never delivered after the broker started")
+        check(errs, code == 0 and found == delivered and delivered > 0,
+              f"exit={code} delivered={delivered} found={found}")
+        if errs:
+            failures.append("; ".join(errs) + "\n" + tail_json(d, 20))
+    finally:
+        d.stop()
+        broker.stop()
+    return failures
+
+
+def error_line(d):
+    errs = [j for j in d.json_lines() if j.get("level") in ("ERROR", "error")]
+    return errs[-1] if errs else {}
+
+
+def scenario_s3(ctx):
+    """4. S3 failures: each ends in its documented message and exit code, or recovers."""
+    broker, s3 = ctx["broker"], ctx["s3"]
+    dead_port = free_port()
+    cases = [
+        # name, env overrides, expected exit, text the error must contain, time bound (s)
+        ("missing bucket", {"DATASET_URI": "s3://no-such-bucket/transactions.csv"}, 3, "bucket", 5),
+        ("missing key", {"DATASET_URI": f"s3://{BUCKET}/no/such/key.csv"}, 3, "key", 5),
+        ("wrong secret", {"AWS_SECRET_ACCESS_KEY": "wrong-" + uuid.uuid4().hex}, 4, "access denied", 5),
+        ("unknown access key", {"AWS_ACCESS_KEY_ID": "nobody"}, 4, "access denied", 5),
+        ("endpoint down (retry 5 s)", {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead_port}",
+                                       "DATASET_RETRY_TIMEOUT": "5"}, 5, "unreachable", 10),
+    ]
+    rows = []
+    failures = []
+    for name, vars_, want, text, bound in cases:
+        topic = new_topic("s3")
+        t0 = time.monotonic()
+        d = start_daemon(daemon_env(broker, s3, topic, **vars_))
+        code = d.wait(bound + 20)
+        secs = time.monotonic() - t0
+        if code is None:
+            d.stop()
+        err = error_line(d)
+        msg = f"{err.get('message', '')} {err.get('error', '')}"
+        ok = code == want and text in msg.lower() and secs <= bound
+        rows.append([name, want, code, f"{secs:.1f}", "yes" if text in msg.lower() else "no",
+                     (err.get("message", "") or "")[:90]])
+        if not ok:
+            failures.append(f"{name}: exit {code} (want {want}) in {secs:.1f}s (bound {bound}s): {msg}")
+
+    # The endpoint comes up 4 s after the daemon starts.
+    late = S3(s3.root)
+    topic = broker.create_topic(new_topic("s3late"), 3)
+    t0 = time.monotonic()
+    d = start_daemon(daemon_env(broker, late, topic, DATASET_RETRY_TIMEOUT="30"))
+    time.sleep(4)
+    late.start()
+    loaded = d.wait_for("dataset loaded", 30)
+    secs = time.monotonic() - t0
+    retries = len(d.find("dataset source not reachable"))
+    d.wait_for("progress", 10)
+    d.signal(signal.SIGTERM)
+    code = d.wait(30)
+    late.stop()
+    stopped = d.stopped_line() or {}
+    rows.append(["endpoint up after 4 s", 0, code, f"{secs:.1f} (loaded)", f"{retries} retry lines",
+                 f"loaded {loaded.get('records') if loaded else None} records, delivered {stopped.get('delivered')}"])
+    if not (loaded and code == 0 and retries > 0 and int(stopped.get("delivered", 0)) > 0):
+        failures.append(f"late endpoint: loaded={bool(loaded)} exit={code} retries={retries}\n{tail_json(d, 15)}")
+    table("4. S3 failures", ["case", "want exit", "exit", "seconds", "message ok", "message"], rows)
+    return failures
+
+
+def scenario_datasets(ctx):
+    """5. Dataset faults: the load summary counts equal what the script expects."""
+    broker, s3 = ctx["broker"], ctx["s3"]
+    good = lambda i: f"r{i},{i}.5,city {i}"  # noqa: E731
+    wide_field = "x" * 2_000_000
+    cases = [
+        # name, bytes, expected (records, skipped) or expected exit code, expected keys of a record
+        ("empty object", b"", 6, None),
+        ("header only", b"id,amount,city\n", 6, None),
+        ("ragged rows", ("id,amount,city\n" + "\n".join(
+            [good(i) for i in range(5)] + ["a,b", "c,d", "e", "f,g,h,i", "j,k,l,m,n"]) + "\n").encode(), (5, 5),
+         ["id", "amount", "city"]),
+        ("invalid UTF-8", b"id,amount,city\n" + b"\n".join(
+            [good(i).encode() for i in range(4)] + [b"bad\xff,1,x", b"ok,2,\xc3\x28"]) + b"\n", (4, 2), None),
+        ("BOM", b"\xef\xbb\xbfid,amount,city\n" + "\n".join(good(i) for i in range(3)).encode() + b"\n", (3, 0),
+         ["id", "amount", "city"]),
+        ("CRLF", ("id,amount,city\r\n" + "\r\n".join(good(i) for i in range(7)) + "\r\n").encode(), (7, 0),
+         ["id", "amount", "city"]),
+        ("quoted newlines", ('id,amount,memo\n1,2,"line one\nline two"\n3,4,"a ""quoted"", multi\r\nline"\n'
+                             '5,6,plain\n').encode(), (3, 0), ["id", "amount", "memo"]),
+        ("duplicate header names", ("id,amount,amount,id\n" + "\n".join(f"{i},{i},{i + 1},x{i}" for i in range(6))
+                                    + "\n").encode(), (6, 0), ["id", "amount", "amount_2", "id_2"]),
+        ("one very wide row (2 MB field)", ("id,amount,blob\n" + good(1) + "\n2,3," + wide_field + "\n"
+                                            + good(3) + "\n").encode(), (3, 0), None),
+        ("very wide header (5,000 columns)", (",".join(f"c{i}" for i in range(5000)) + "\n"
+                                             + ",".join(str(i) for i in range(5000)) + "\n").encode(), (1, 0), None),
+    ]
+    big_rows = 1_000_000
+    rows = []
+    failures = []
+    for name, body, want, keys in cases + [("1,000,000 rows", None, (big_rows, 0), ["id", "amount", "city", "ts"])]:
+        key = f"faults/{uuid.uuid4().hex[:8]}.csv"
+        if body is None:
+            path = os.path.join(s3.root, BUCKET, key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write("id,amount,city,ts\n")
+                for i in range(big_rows):
+                    f.write(f"{i},{i % 9973}.{i % 100:02d},City {i % 37},2026-01-01T00:00:{i % 60:02d}Z\n")
+            size = os.path.getsize(path)
+        else:
+            s3.put(key, body)
+            size = len(body)
+        topic = broker.create_topic(new_topic("ds"), 1)
+        t0 = time.monotonic()
+        d = start_daemon(daemon_env(broker, s3, topic, DATASET_URI=f"s3://{BUCKET}/{key}", MAX_MESSAGES="1"),
+                         rss_every=0.1)
+        code = d.wait(120)
+        secs = time.monotonic() - t0
+        if code is None:
+            d.stop()
+        loaded = d.find("dataset loaded")
+        loaded = loaded[0] if loaded else {}
+        got = (loaded.get("records"), loaded.get("skipped")) if loaded else None
+        peak = max((k for _, k in d.rss), default=None)
+        rec_keys = None
+        if isinstance(want, int):
+            ok = code == want and not loaded
+            shown_want, shown_got = f"exit {want}", f"exit {code}"
+            detail = (error_line(d).get("message") or "")[:70]
+        else:
+            ok = code == 0 and got == want
+            shown_want, shown_got = f"{want[0]}/{want[1]}", f"{got[0]}/{got[1]}" if got else f"exit {code}"
+            detail = f"load {float(loaded.get('load_seconds', 0)):.2f}s, {int(loaded.get('memory_bytes', 0)) / 2**20:.1f} MiB data"
+            if keys is not None and code == 0:
+                n, payloads, _, _ = read_topic(broker.bootstrap, topic, keep_payloads=True)
+                rec = json.loads(next(iter(payloads))) if payloads else {}
+                rec_keys = list(rec.keys())
+                if rec_keys != keys or any(isinstance(v, str) and "\r" in v for v in rec.values()):
+                    ok = False
+                    detail += f"; record keys {rec_keys}"
+        rows.append([name, f"{size:,}", shown_want, shown_got, f"{secs:.1f}", mib(peak), "ok" if ok else "FAIL",
+                     detail])
+        if not ok:
+            failures.append(f"{name}: want {shown_want} got {shown_got} keys {rec_keys}\n{tail_json(d, 10)}")
+        if body is None:
+            os.remove(os.path.join(s3.root, BUCKET, key))
+    table("5. Dataset faults (loaded/skipped from the 'dataset loaded' line)",
+          ["case", "bytes", "want loaded/skipped", "got", "seconds", "peak RSS MiB", "", "detail"], rows)
+    return failures
+
+
+class ConnCounter:
+    """A listener that counts connections: the daemon must never reach it."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.stop_flag = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop_flag:
+            try:
+                conn, _ = self.sock.accept()
+                self.count += 1
+                conn.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop_flag = True
+        self.t.join(2)
+        self.sock.close()
+
+
+def scenario_bad_env(ctx):
+    """6. Each variable with each class of bad value: exit 2, names it, within 1 s, no network."""
+    cases = [
+        ("KAFKA_BOOTSTRAP_SERVERS", "missing", None),
+        ("KAFKA_BOOTSTRAP_SERVERS", "blank", "   "),
+        ("KAFKA_BOOTSTRAP_SERVERS", "no port", "localhost"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "bad port", "a:9092,b:99999"),
+        ("KAFKA_TOPIC", "illegal char", "has space"),
+        ("KAFKA_TOPIC", "too long", "t" * 250),
+        ("DATASET_URI", "bad scheme", "gs://bucket/key.csv"),
+        ("DATASET_URI", "no key", "s3://bucket"),
+        ("DATASET_URI", "folder key", "s3://bucket/dir/"),
+        ("DATASET_RETRY_TIMEOUT", "not a number", "soon"),
+        ("DATASET_RETRY_TIMEOUT", "negative", "-1"),
+        ("DATASET_RETRY_TIMEOUT", "infinite", "inf"),
+        ("DATASET_RETRY_TIMEOUT", "too large", "1e9"),
+        ("PRESET", "unknown", "extreme"),
+        ("PRODUCE_INTERVAL", "zero", "0"),
+        ("PRODUCE_INTERVAL", "not a number", "fast"),
+        ("PRODUCE_INTERVAL", "NaN", "NaN"),
+        ("PRODUCE_INTERVAL", "too small", "0.00001"),
+        ("PRODUCE_INTERVAL", "comma decimal", "0,5"),
+        ("MIN_RECORDS_PER_BATCH", "zero", "0"),
+        ("MIN_RECORDS_PER_BATCH", "negative", "-3"),
+        ("MIN_RECORDS_PER_BATCH", "fraction", "2.5"),
+        ("MAX_RECORDS_PER_BATCH", "too large", "100001"),
+        ("MAX_RECORDS_PER_BATCH", "overflow", "99999999999999999999"),
+        ("MIN_RECORDS_PER_BATCH", "min > max", "50", {"MAX_RECORDS_PER_BATCH": "10"}),
+        ("MAX_MESSAGES", "zero", "0"),
+        ("MAX_MESSAGES", "word", "many"),
+        ("SHUTDOWN_TIMEOUT", "negative", "-5"),
+        ("SHUTDOWN_TIMEOUT", "not a number", "later"),
+        ("PROGRESS_INTERVAL", "zero", "0"),
+        ("LOG_LEVEL", "unknown", "loud"),
+        ("RUST_LOG", "bad filter", "kafka_feeder=["),
+        ("LOG_FORMAT", "unknown", "xml"),
+        ("HTTP_PORT", "not a number", "http"),
+        ("HTTP_PORT", "out of range", "65536"),
+        ("AWS_ENDPOINT_URL", "no scheme", "minio:9000"),
+        ("AWS_SECRET_ACCESS_KEY", "key without secret", None),
+        ("AWS_ACCESS_KEY_ID", "secret without key", None),
+        ("KAFKA_PRODUCER_LINGER_MS", "bad value", "soon"),
+        ("KAFKA_PRODUCER_NO_SUCH_PROPERTY", "unknown property", "1"),
+        ("KAFKA_PRODUCER_COMPRESSION_TYPE", "bad enum", "brotli"),
+    ]
+    kafka_l, s3_l = ConnCounter(), ConnCounter()
+    rows = []
+    failures = []
+    slowest = 0.0
+    try:
+        for case in cases:
+            var, klass, value = case[0], case[1], case[2]
+            extra = case[3] if len(case) > 3 else {}
+            env = daemon_env(None, None, "e2e-bad-env",
+                             KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka_l.port}",
+                             AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3_l.port}", **extra)
+            env[var] = value
+            if value is None:
+                env.pop(var, None)
+            t0 = time.monotonic()
+            r = subprocess.run([BIN], env={k: v for k, v in env.items() if v is not None},
+                               capture_output=True, timeout=10)
+            secs = time.monotonic() - t0
+            slowest = max(slowest, secs)
+            out = (r.stdout + r.stderr).decode("utf-8", "replace")
+            named = var.split(" ")[0] in out
+            ok = r.returncode == 2 and named and secs < 1.0
+            rows.append([var, klass, r.returncode, f"{secs * 1000:.0f}", "yes" if named else "NO"])
+            if not ok:
+                failures.append(f"{var} ({klass}={value!r}): exit {r.returncode} in {secs:.2f}s named={named}: {out[-500:]}")
+        # Control: a valid configuration does reach the listeners, so the zero above means something.
+        env = daemon_env(None, None, "e2e-bad-env", KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka_l.port}",
+                         AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3_l.port}", DATASET_RETRY_TIMEOUT="1")
+        bad_conns = kafka_l.count + s3_l.count
+        d = start_daemon(env)
+        d.wait(15)
+        d.stop()
+        control = s3_l.count - 0
+    finally:
+        kafka_l.close()
+        s3_l.close()
+    if bad_conns != 0:
+        failures.append(f"bad configurations opened {bad_conns} connections")
+    if control == 0:
+        failures.append("control run with a valid configuration made no connection: the listener check is blind")
+    print_rows = rows
+    table(f"6. Bad environment ({len(cases)} cases; connections made by them: {bad_conns}; "
+          f"control run connections: {control}; slowest {slowest * 1000:.0f} ms)",
+          ["variable", "bad value class", "exit", "ms", "named"], print_rows)
+    return failures
+
+
+def scenario_secrets(ctx):
+    """7. With LOG_LEVEL=debug and every secret set, no secret value appears in the output."""
+    broker, s3 = ctx["broker"], ctx["s3"]
+    sasl_password = "e2e-sasl-" + uuid.uuid4().hex
+    ssl_key_password = "e2e-sslkey-" + uuid.uuid4().hex
+    session_token = "e2e-token-" + uuid.uuid4().hex
+    wrong_secret = "e2e-wrong-" + uuid.uuid4().hex
+    secrets = {"AWS_SECRET_ACCESS_KEY": SECRET_KEY, "KAFKA_PRODUCER_SASL_PASSWORD": sasl_password,
+               "KAFKA_PRODUCER_SSL_KEY_PASSWORD": ssl_key_password, "AWS_SESSION_TOKEN": session_token,
+               "wrong AWS secret": wrong_secret}
+    runs = [
+        ("delivering, debug logs, secrets set", dict(LOG_LEVEL="debug", PRESET="high",
+                                                     KAFKA_PRODUCER_SASL_USERNAME="feeder",
+                                                     KAFKA_PRODUCER_SASL_PASSWORD=sasl_password), 6, None),
+        ("librdkafka debug=all", dict(LOG_LEVEL="trace", KAFKA_PRODUCER_DEBUG="all",
+                                      KAFKA_PRODUCER_SASL_USERNAME="feeder",
+                                      KAFKA_PRODUCER_SASL_PASSWORD=sasl_password), 4, None),
+        ("SASL handshake refused", dict(LOG_LEVEL="debug", KAFKA_PRODUCER_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+                                        KAFKA_PRODUCER_SASL_MECHANISM="PLAIN",
+                                        KAFKA_PRODUCER_SASL_USERNAME="feeder",
+                                        KAFKA_PRODUCER_SASL_PASSWORD=sasl_password), 8, None),
+        ("SSL key password, session token", dict(LOG_LEVEL="debug", KAFKA_PRODUCER_SSL_KEY_PASSWORD=ssl_key_password,
+                                                 AWS_SESSION_TOKEN=session_token), 8, None),
+        ("wrong AWS secret", dict(LOG_LEVEL="trace", AWS_SECRET_ACCESS_KEY=wrong_secret), None, 4),
+        ("secret without key id", dict(LOG_LEVEL="debug", AWS_ACCESS_KEY_ID=None, KEY=None), None, 2),
+        ("SECRET alias, bad config", dict(LOG_LEVEL="debug", AWS_SECRET_ACCESS_KEY=None, SECRET=wrong_secret,
+                                         PRODUCE_INTERVAL="fast"), None, 2),
+    ]
+    rows = []
+    failures = []
+    for name, vars_, run_for, want_exit in runs:
+        topic = broker.create_topic(new_topic("secrets"), 1)
+        d = start_daemon(daemon_env(broker, s3, topic, **vars_))
+        if run_for:
+            time.sleep(run_for)
+            d.signal(signal.SIGTERM)
+        code = d.wait(40)
+        if code is None:
+            d.stop()
+        out = d.text()
+        leaked = [k for k, v in secrets.items() if v in out or v[-16:] in out]
+        ok = not leaked and (want_exit is None or code == want_exit)
+        rows.append([name, len(d.lines), f"{len(out):,}", code, ",".join(leaked) or "none"])
+        if not ok:
+            failures.append(f"{name}: exit {code} (want {want_exit}); leaked {leaked}")
+    table("7. Secrets in the output (LOG_LEVEL=debug/trace, every secret set)",
+          ["run", "lines", "bytes", "exit", "secrets found"], rows)
+    return failures
+
+
+def scenario_soak(ctx):
+    """8. Soak at a high rate: resident memory flat, delivered equals found."""
+    seconds = float(os.environ.get("E2E_SOAK_SECONDS", "600"))
+    broker, s3 = ctx["broker"], ctx["s3"]
+    topic = broker.create_topic(new_topic("soak"), 3)
+    rate_vars = {"PRODUCE_INTERVAL": "0.01", "MIN_RECORDS_PER_BATCH": "10", "MAX_RECORDS_PER_BATCH": "30"}
+    d = start_daemon(daemon_env(broker, s3, topic, PROGRESS_INTERVAL="10", **rate_vars), rss_every=1.0)
+    failures = []
+    if not d.wait_for("connected to Kafka", 30):
+        d.stop()
+        return [f"soak: never connected\n{d.text()[-2000:]}"]
+    t0 = time.monotonic()
+    marks = {}
+    while time.monotonic() - t0 < seconds and d.alive():
+        time.sleep(1)
+    t_end = time.monotonic()
+    alive = d.alive()
+    d.signal(signal.SIGTERM)
+    code = d.wait(40)
+    if code is None:
+        d.stop()
+    stopped = d.stopped_line() or {}
+    delivered = int(stopped.get("delivered", 0))
+    found, _, invalid, _ = read_topic(broker.bootstrap, topic, timeout=600)
+    # Start: the first 10% (after the first second of traffic); end: the last 10%.
+    warm = t0 + max(5.0, seconds * 0.1)
+    start_vals = [k for t, k in d.rss if t0 + 1 <= t < warm]
+    end_vals = [k for t, k in d.rss if t_end - seconds * 0.1 <= t <= t_end]
+    rss_start = max(start_vals) if start_vals else None
+    rss_end = max(end_vals) if end_vals else None
+    rss_peak = max((k for _, k in d.rss), default=None)
+    lags = [float(j.get("max_lag_ms", 0)) for j in d.json_lines() if j.get("message") == "progress"]
+    behind = len(d.find("falling behind"))
+    broker_rss = max((k for _, k in broker.proc.rss), default=None)
+    marks["rate"] = delivered / max(1.0, t_end - t0)
+    table("8. Soak", ["seconds", "rate msg/s", "delivered", "found", "failed", "undelivered", "RSS MiB start",
+                      "end", "peak", "max lag ms", "behind lines", "broker RSS MiB", "exit"],
+          [[f"{t_end - t0:.0f}", f"{marks['rate']:.0f}", delivered, found, stopped.get("failed"),
+            stopped.get("undelivered"), mib(rss_start), mib(rss_end), mib(rss_peak),
+            f"{max(lags, default=0):.0f}", behind, mib(broker_rss), code]])
+    errs = []
+    check(errs, alive, "the daemon exited during the soak")
+    check(errs, code == 0, f"exit {code}")
+    check(errs, delivered == found and delivered > 0 and invalid == 0,
+          f"delivered {delivered} != found {found} (invalid {invalid})")
+    # Flat: the end of the run holds no more than 10% + 8 MiB over its start.
+    check(errs, rss_start and rss_end and rss_end <= rss_start * 1.10 + 8192,
+          f"RSS grew from {mib(rss_start)} to {mib(rss_end)} MiB")
+    if errs:
+        failures.append("soak: " + "; ".join(errs) + "\n" + tail_json(d, 10))
+    return failures
+
+
+SCENARIOS = [
+    ("1", "sigterm", scenario_sigterm),
+    ("2", "stall", scenario_stall),
+    ("3", "late-broker", scenario_late_broker),
+    ("4", "s3", scenario_s3),
+    ("5", "datasets", scenario_datasets),
+    ("6", "bad-env", scenario_bad_env),
+    ("7", "secrets", scenario_secrets),
+    ("8", "soak", scenario_soak),
+]
+
+
+def main():
+    wanted = os.environ.get("E2E_SCENARIOS", "").strip()
+    if len(sys.argv) > 1:
+        wanted = ",".join(sys.argv[1:])
+    wanted = {w.strip() for w in wanted.split(",") if w.strip()}
+    chosen = [s for s in SCENARIOS if not wanted or s[0] in wanted or s[1] in wanted]
+    if not chosen:
+        print(f"no scenario matches {wanted}; choose from {[f'{n} {m}' for n, m, _ in SCENARIOS]}")
+        return 2
+    seed = int(os.environ.get("E2E_SEED") or random.randrange(1 << 30))
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(WORK)
+    log(f"binary {BIN}; tansu {TANSU}; s3 {S3_BIN}; work {WORK}; seed {seed}")
+    s3 = S3(os.path.join(WORK, "s3")).start()
+    with open(os.path.join(REPO, "data/transactions.csv"), "rb") as f:
+        s3.put(DATASET_KEY, f.read())
+    # Scenario 6 never reaches a broker; the others share this one.
+    broker = Tansu().start() if any(num != "6" for num, _, _ in chosen) else None
+    ctx = {"s3": s3, "broker": broker, "seed": seed}
+    summary = []
+    overall = time.monotonic()
+    try:
+        for num, name, fn in chosen:
+            log(f"---- scenario {num}: {name}")
+            t0 = time.monotonic()
+            try:
+                failures = fn(ctx)
+            except Exception as e:  # a rig failure is a failed scenario, with its cause
+                import traceback
+                traceback.print_exc()
+                failures = [f"rig error: {e!r}"]
+            secs = time.monotonic() - t0
+            for f in failures:
+                print(f"FAILED {num} {name}: {f}", flush=True)
+            summary.append([num, name, "PASS" if not failures else f"FAIL ({len(failures)})", f"{secs:.0f}"])
+    finally:
+        if broker:
+            broker.stop()
+        s3.stop()
+    table(f"Summary (seed {seed}, {time.monotonic() - overall:.0f} s)", ["#", "scenario", "result", "seconds"],
+          summary)
+    passed = sum(1 for r in summary if r[2] == "PASS")
+    print(f"e2e: {passed} passed, {len(summary) - passed} failed", flush=True)
+    return 0 if passed == len(summary) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
