@@ -13,12 +13,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::events::{self, Stats};
 use crate::exit;
+use crate::http;
 use crate::schedule::{self, Outcome, Schedule};
 use crate::sink::{KafkaSink, SinkError};
 use crate::source::{self, SourceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error("cannot listen on HTTP_PORT={port}: {cause}; choose a free port (0 picks any)")]
+    Http { port: u16, cause: std::io::Error },
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -31,23 +34,18 @@ impl AppError {
         match self {
             AppError::Source(e) => match e {
                 SourceError::NotFound { .. } => exit::NOT_FOUND,
-                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => {
-                    exit::NOT_FOUND
-                }
-                SourceError::File { cause, .. }
-                    if cause.kind() == std::io::ErrorKind::PermissionDenied =>
-                {
+                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => exit::NOT_FOUND,
+                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
                     exit::ACCESS_DENIED
                 }
-                SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => {
-                    exit::ACCESS_DENIED
-                }
+                SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => exit::ACCESS_DENIED,
                 SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
                 SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
                 SourceError::Dataset(_) => exit::DATASET_INVALID,
                 SourceError::Other { .. } => exit::INTERNAL,
                 SourceError::Cancelled => exit::OK,
             },
+            AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
             AppError::Sink(_) => exit::KAFKA_SETUP,
         }
@@ -55,10 +53,7 @@ impl AppError {
 
     /// Stopping on a signal before the loop started is a clean exit, not an error.
     pub fn is_cancelled(&self) -> bool {
-        matches!(
-            self,
-            AppError::Source(SourceError::Cancelled) | AppError::Sink(SinkError::Cancelled)
-        )
+        matches!(self, AppError::Source(SourceError::Cancelled) | AppError::Sink(SinkError::Cancelled))
     }
 }
 
@@ -85,12 +80,9 @@ impl From<&Config> for Schedule {
     }
 }
 
-/// Loads the dataset, connects, and runs the loop until `shutdown` or `MAX_MESSAGES`.
-pub async fn run(
-    config: &Config,
-    stats: Arc<Stats>,
-    shutdown: CancellationToken,
-) -> Result<Outcome, AppError> {
+/// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
+/// or `MAX_MESSAGES`.
+pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken) -> Result<Outcome, AppError> {
     let started = std::time::Instant::now();
     events::starting(config);
     events::effective_config(config);
@@ -98,48 +90,33 @@ pub async fn run(
     // The mock cluster must outlive the producer; it lives in this frame.
     let embedded = if config.is_embedded_broker() {
         let cluster = MockCluster::new(1).map_err(SinkError::Embedded)?;
-        cluster
-            .create_topic(&config.topic, 3, 1)
-            .map_err(SinkError::Embedded)?;
+        cluster.create_topic(&config.topic, 3, 1).map_err(SinkError::Embedded)?;
         events::embedded_broker(&cluster.bootstrap_servers());
         Some(cluster)
     } else {
         None
     };
-    let bootstrap = embedded.as_ref().map_or_else(
-        || config.bootstrap_servers.clone(),
-        |c| c.bootstrap_servers(),
-    );
+    let bootstrap = embedded.as_ref().map_or_else(|| config.bootstrap_servers.clone(), |c| c.bootstrap_servers());
 
-    let (dataset, summary) = source::load(
-        &config.dataset,
-        &config.s3,
-        config.dataset_retry_timeout,
-        &shutdown,
-    )
-    .await?;
-    events::dataset_loaded(
-        &config.dataset.to_string(),
-        &summary,
-        dataset.allocated_bytes(),
-    );
+    // The HTTP server lives until the very end (drain included); it is up before
+    // loading so /healthz answers and /readyz says why it is not ready yet.
+    let http_stop = CancellationToken::new();
+    let _stop_http_on_return = http_stop.clone().drop_guard();
+    let http_err = |cause| AppError::Http { port: config.http_port, cause };
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.http_port)).await.map_err(http_err)?;
+    events::http_listening(listener.local_addr().map_err(http_err)?);
+    tokio::spawn(http::serve(listener, Arc::clone(&stats), http_stop.clone()));
+
+    let (dataset, summary) = source::load(&config.dataset, &config.s3, config.dataset_retry_timeout, &shutdown).await?;
+    events::dataset_loaded(&stats, &config.dataset.to_string(), &summary, dataset.allocated_bytes());
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
-    sink.wait_for_broker(&shutdown).await?;
+    sink.wait_for_broker(&stats, &shutdown).await?;
+    tokio::spawn(Arc::clone(&sink).watch_broker(Arc::clone(&stats), http_stop.clone()));
 
-    let outcome = schedule::run(
-        &Schedule::from(config),
-        Arc::new(dataset),
-        Arc::clone(&sink),
-        Arc::clone(&stats),
-        shutdown,
-    )
-    .await;
-    events::final_report(
-        outcome.totals,
-        &stats.failures_by_reason(),
-        started.elapsed(),
-    );
+    let schedule = Schedule::from(config);
+    let outcome = schedule::run(&schedule, Arc::new(dataset), Arc::clone(&sink), Arc::clone(&stats), shutdown).await;
+    events::final_report(outcome.totals, &stats.failures_by_reason(), started.elapsed());
     drop(sink);
     drop(embedded);
     Ok(outcome)

@@ -8,7 +8,7 @@
 //! its conversion into an rdkafka [`ClientConfig`], including the
 //! `KAFKA_PRODUCER_*` passthrough and the redaction of secrets for logging.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -136,19 +136,14 @@ impl DatasetUri {
             return Ok(DatasetUri::Bundled);
         }
         if let Some(rest) = raw.strip_prefix("s3://") {
-            let (bucket, key) = rest
-                .split_once('/')
-                .ok_or("it has no key after the bucket")?;
+            let (bucket, key) = rest.split_once('/').ok_or("it has no key after the bucket")?;
             if bucket.is_empty() {
                 return Err("the bucket name is empty");
             }
             if key.is_empty() || key.ends_with('/') {
                 return Err("the key is empty or names a folder");
             }
-            return Ok(DatasetUri::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            });
+            return Ok(DatasetUri::S3 { bucket: bucket.to_owned(), key: key.to_owned() });
         }
         if let Some(path) = raw.strip_prefix("file://") {
             if path.is_empty() {
@@ -237,12 +232,8 @@ impl EnvConfig {
         V: Into<String>,
     {
         // A map: the last value of a repeated variable wins, as in a shell.
-        let vars: BTreeMap<String, String> = vars
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        let mut env: EnvConfig =
-            envy::from_iter(vars.clone()).map_err(|e| ConfigError::Unreadable(e.to_string()))?;
+        let vars: BTreeMap<String, String> = vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut env: EnvConfig = envy::from_iter(vars.clone()).map_err(|e| ConfigError::Unreadable(e.to_string()))?;
         env.producer_properties = envy::prefixed(PASSTHROUGH_PREFIX)
             .from_iter::<_, BTreeMap<String, String>>(vars)
             .map_err(|e| ConfigError::Unreadable(e.to_string()))?;
@@ -255,17 +246,9 @@ impl EnvConfig {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     #[error("{var} is not set: {hint}")]
-    Missing {
-        var: &'static str,
-        hint: &'static str,
-    },
+    Missing { var: &'static str, hint: &'static str },
     #[error("{var}={value:?} is invalid: {problem}; expected {accepted}")]
-    Invalid {
-        var: String,
-        value: String,
-        problem: String,
-        accepted: String,
-    },
+    Invalid { var: String, value: String, problem: String, accepted: String },
     #[error("MIN_RECORDS_PER_BATCH={min} is greater than MAX_RECORDS_PER_BATCH={max}; set MIN_RECORDS_PER_BATCH <= MAX_RECORDS_PER_BATCH")]
     MinAboveMax { min: u32, max: u32 },
     #[error("could not read the environment: {0}")]
@@ -291,14 +274,8 @@ impl fmt::Debug for S3Settings {
             .field("region", &self.region)
             .field("endpoint_url", &self.endpoint_url)
             .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| REDACTED),
-            )
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| REDACTED),
-            )
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| REDACTED))
+            .field("session_token", &self.session_token.as_ref().map(|_| REDACTED))
             .finish()
     }
 }
@@ -325,16 +302,12 @@ pub struct Config {
     pub s3: S3Settings,
     /// librdkafka properties from `KAFKA_PRODUCER_*`, already translated to dotted names.
     pub producer_properties: ProducerProperties,
-    /// Origin of each scheduling setting, for the effective-configuration line.
-    pub origins: Origins,
+    /// The variables that were set, so each setting can say where it came from.
+    pub explicit: BTreeSet<&'static str>,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Origins {
-    pub produce_interval: Origin,
-    pub min_records_per_batch: Origin,
-    pub max_records_per_batch: Origin,
-}
+/// Settings a preset provides.
+const PRESET_VARS: [&str; 3] = ["PRODUCE_INTERVAL", "MIN_RECORDS_PER_BATCH", "MAX_RECORDS_PER_BATCH"];
 
 /// Throughput-minded producer defaults; any of them can be overridden with
 /// `KAFKA_PRODUCER_*`.
@@ -354,9 +327,7 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
 /// librdkafka properties whose values are credentials (passwords, private keys,
 /// OAuth secrets): never logged, never echoed in an error.
 pub fn is_secret_property(name: &str) -> bool {
-    ["password", "secret", "token", ".pem", "oauthbearer.config"]
-        .iter()
-        .any(|s| name.contains(s))
+    ["password", "secret", "token", ".pem", "oauthbearer.config"].iter().any(|s| name.contains(s))
 }
 
 /// librdkafka properties from `KAFKA_PRODUCER_*`, keyed by dotted name. Its `Debug`
@@ -367,16 +338,7 @@ pub struct ProducerProperties(pub BTreeMap<String, String>);
 impl fmt::Debug for ProducerProperties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| {
-                (
-                    k,
-                    if is_secret_property(k) {
-                        REDACTED
-                    } else {
-                        v.as_str()
-                    },
-                )
-            }))
+            .entries(self.0.iter().map(|(k, v)| (k, if is_secret_property(k) { REDACTED } else { v.as_str() })))
             .finish()
     }
 }
@@ -389,6 +351,27 @@ impl Config {
 
     /// Validates raw variables into a typed config.
     pub fn from_env(env: EnvConfig) -> Result<Self, ConfigError> {
+        let explicit: BTreeSet<&'static str> = [
+            ("KAFKA_TOPIC", &env.kafka_topic),
+            ("DATASET_URI", &env.dataset_uri),
+            ("DATASET_RETRY_TIMEOUT", &env.dataset_retry_timeout),
+            ("PRESET", &env.preset),
+            ("PRODUCE_INTERVAL", &env.produce_interval),
+            ("MIN_RECORDS_PER_BATCH", &env.min_records_per_batch),
+            ("MAX_RECORDS_PER_BATCH", &env.max_records_per_batch),
+            ("MAX_MESSAGES", &env.max_messages),
+            ("SHUTDOWN_TIMEOUT", &env.shutdown_timeout),
+            ("PROGRESS_INTERVAL", &env.progress_interval),
+            ("LOG_LEVEL", &env.log_level),
+            ("RUST_LOG", &env.rust_log),
+            ("LOG_FORMAT", &env.log_format),
+            ("HTTP_PORT", &env.http_port),
+            ("AWS_REGION", &env.aws_region),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.as_deref().is_some_and(|s| !s.trim().is_empty()))
+        .map(|(k, _)| k)
+        .collect();
         let bootstrap_servers = non_empty(env.kafka_bootstrap_servers).ok_or(ConfigError::Missing {
             var: "KAFKA_BOOTSTRAP_SERVERS",
             hint: "set it to your brokers (host:port[,host:port]) or to `embedded` for the in-process test broker",
@@ -399,9 +382,7 @@ impl Config {
                 let server = server.trim();
                 let host_port = server.rsplit_once("://").map_or(server, |(_, hp)| hp);
                 let ok = match host_port.rsplit_once(':') {
-                    Some((host, port)) => {
-                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-                    }
+                    Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
                     None => false,
                 };
                 if !ok {
@@ -418,9 +399,7 @@ impl Config {
         let topic = non_empty(env.kafka_topic).unwrap_or_else(default_topic);
         let topic = topic.trim().to_owned();
         if topic.len() > 249
-            || !topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            || !topic.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
             || topic == "."
             || topic == ".."
         {
@@ -444,47 +423,21 @@ impl Config {
             })?,
         };
 
-        let dataset_retry_timeout = seconds(
-            "DATASET_RETRY_TIMEOUT",
-            env.dataset_retry_timeout,
-            default_dataset_retry_timeout_secs(),
-            true,
-        )?;
+        let dataset_retry_timeout =
+            seconds("DATASET_RETRY_TIMEOUT", env.dataset_retry_timeout, default_dataset_retry_timeout_secs(), true)?;
 
         let preset = match non_empty(env.preset) {
             None => None,
-            Some(raw) => Some(Preset::parse(&raw).ok_or_else(|| {
-                invalid("PRESET", &raw, "unknown preset".into(), Preset::ACCEPTED)
-            })?),
+            Some(raw) => Some(
+                Preset::parse(&raw)
+                    .ok_or_else(|| invalid("PRESET", &raw, "unknown preset".into(), Preset::ACCEPTED))?,
+            ),
         };
         let (p_interval, p_min, p_max) = preset.map_or(
-            (
-                default_produce_interval_secs(),
-                default_min_records_per_batch(),
-                default_max_records_per_batch(),
-            ),
+            (default_produce_interval_secs(), default_min_records_per_batch(), default_max_records_per_batch()),
             Preset::values,
         );
-        let preset_origin = if preset.is_some() {
-            Origin::Preset
-        } else {
-            Origin::Default
-        };
-        let origin_of = |v: &Option<String>| {
-            if non_empty(v.clone()).is_some() {
-                Origin::Variable
-            } else {
-                preset_origin
-            }
-        };
-        let origins = Origins {
-            produce_interval: origin_of(&env.produce_interval),
-            min_records_per_batch: origin_of(&env.min_records_per_batch),
-            max_records_per_batch: origin_of(&env.max_records_per_batch),
-        };
-
-        let produce_interval =
-            seconds("PRODUCE_INTERVAL", env.produce_interval, p_interval, false)?;
+        let produce_interval = seconds("PRODUCE_INTERVAL", env.produce_interval, p_interval, false)?;
         if produce_interval < Duration::from_micros(100) {
             return Err(invalid(
                 "PRODUCE_INTERVAL",
@@ -493,15 +446,10 @@ impl Config {
                 "a number of seconds > 0, at least 0.0001, e.g. 0.5",
             ));
         }
-        let min_records_per_batch =
-            count("MIN_RECORDS_PER_BATCH", env.min_records_per_batch, p_min)?;
-        let max_records_per_batch =
-            count("MAX_RECORDS_PER_BATCH", env.max_records_per_batch, p_max)?;
+        let min_records_per_batch = count("MIN_RECORDS_PER_BATCH", env.min_records_per_batch, p_min)?;
+        let max_records_per_batch = count("MAX_RECORDS_PER_BATCH", env.max_records_per_batch, p_max)?;
         if min_records_per_batch > max_records_per_batch {
-            return Err(ConfigError::MinAboveMax {
-                min: min_records_per_batch,
-                max: max_records_per_batch,
-            });
+            return Err(ConfigError::MinAboveMax { min: min_records_per_batch, max: max_records_per_batch });
         }
 
         let max_messages = match non_empty(env.max_messages) {
@@ -513,26 +461,15 @@ impl Config {
             )?),
         };
 
-        let shutdown_timeout = seconds(
-            "SHUTDOWN_TIMEOUT",
-            env.shutdown_timeout,
-            default_shutdown_timeout_secs(),
-            true,
-        )?;
-        let progress_interval = seconds(
-            "PROGRESS_INTERVAL",
-            env.progress_interval,
-            default_progress_interval_secs(),
-            false,
-        )?;
+        let shutdown_timeout =
+            seconds("SHUTDOWN_TIMEOUT", env.shutdown_timeout, default_shutdown_timeout_secs(), true)?;
+        let progress_interval =
+            seconds("PROGRESS_INTERVAL", env.progress_interval, default_progress_interval_secs(), false)?;
 
         let log_filter = match (non_empty(env.log_level), non_empty(env.rust_log)) {
             (Some(level), _) => {
                 let level = level.trim().to_ascii_lowercase();
-                if !matches!(
-                    level.as_str(),
-                    "trace" | "debug" | "info" | "warn" | "error" | "off"
-                ) {
+                if !matches!(level.as_str(), "trace" | "debug" | "info" | "warn" | "error" | "off") {
                     return Err(invalid(
                         "LOG_LEVEL",
                         &level,
@@ -560,32 +497,18 @@ impl Config {
             None => LogFormat::Text,
             Some(s) if s == "text" => LogFormat::Text,
             Some(s) if s == "json" => LogFormat::Json,
-            Some(s) => {
-                return Err(invalid(
-                    "LOG_FORMAT",
-                    &s,
-                    "unknown format".into(),
-                    "text or json",
-                ))
-            }
+            Some(s) => return Err(invalid("LOG_FORMAT", &s, "unknown format".into(), "text or json")),
         };
 
         let http_port = match non_empty(env.http_port) {
             None => default_http_port(),
             Some(raw) => raw.trim().parse::<u16>().map_err(|e| {
-                invalid(
-                    "HTTP_PORT",
-                    &raw,
-                    e.to_string(),
-                    "a TCP port from 0 to 65535 (0 disables the server)",
-                )
+                invalid("HTTP_PORT", &raw, e.to_string(), "a TCP port from 0 to 65535 (0 picks any free port)")
             })?,
         };
 
         let s3 = S3Settings {
-            region: non_empty(env.aws_region)
-                .or(non_empty(env.aws_default_region))
-                .unwrap_or_else(default_region),
+            region: non_empty(env.aws_region).or(non_empty(env.aws_default_region)).unwrap_or_else(default_region),
             endpoint_url: non_empty(env.aws_endpoint_url_s3)
                 .or(non_empty(env.aws_endpoint_url))
                 .or(non_empty(env.endpoint_url)),
@@ -594,16 +517,9 @@ impl Config {
             session_token: non_empty(env.aws_session_token),
         };
         if let Some(url) = &s3.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.len() <= "https://".len()
-            {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
                 let var = "AWS_ENDPOINT_URL (or ENDPOINT_URL)";
-                return Err(invalid(
-                    var,
-                    url,
-                    "not an http(s) URL".into(),
-                    "e.g. http://minio:9000",
-                ));
+                return Err(invalid(var, url, "not an http(s) URL".into(), "e.g. http://minio:9000"));
             }
         }
         match (&s3.access_key_id, &s3.secret_access_key) {
@@ -623,10 +539,7 @@ impl Config {
         }
 
         let producer_properties = ProducerProperties(
-            env.producer_properties
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase().replace('_', "."), v))
-                .collect(),
+            env.producer_properties.into_iter().map(|(k, v)| (k.to_ascii_lowercase().replace('_', "."), v)).collect(),
         );
 
         let config = Config {
@@ -646,7 +559,7 @@ impl Config {
             http_port,
             s3,
             producer_properties,
-            origins,
+            explicit,
         };
         config.validate_producer_properties()?;
         Ok(config)
@@ -677,10 +590,7 @@ impl Config {
             let mut cc = ClientConfig::new();
             cc.set(name, value);
             if let Err(e) = cc.create_native_config() {
-                let var = format!(
-                    "{PASSTHROUGH_PREFIX}{}",
-                    name.to_ascii_uppercase().replace('.', "_")
-                );
+                let var = format!("{PASSTHROUGH_PREFIX}{}", name.to_ascii_uppercase().replace('.', "_"));
                 let secret = is_secret_property(name);
                 let mut problem = format!("librdkafka rejects property {name:?}: {e}");
                 let shown = if secret {
@@ -700,81 +610,64 @@ impl Config {
         Ok(())
     }
 
-    /// Every setting with its origin, secrets redacted: the effective-configuration log line.
+    /// Where a setting's value came from.
+    pub fn origin(&self, var: &str) -> Origin {
+        if self.explicit.contains(var) {
+            Origin::Variable
+        } else if self.preset.is_some() && PRESET_VARS.contains(&var) {
+            Origin::Preset
+        } else {
+            Origin::Default
+        }
+    }
+
+    /// Every setting with its value and origin, secrets redacted: the
+    /// effective-configuration log line.
     pub fn effective(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = vec![
-            (
-                "KAFKA_BOOTSTRAP_SERVERS".into(),
-                self.bootstrap_servers.clone(),
-            ),
-            ("KAFKA_TOPIC".into(), self.topic.clone()),
-            ("DATASET_URI".into(), self.dataset.to_string()),
-            (
-                "PRESET".into(),
-                self.preset.map_or("none", Preset::as_str).to_owned(),
-            ),
-            (
-                "PRODUCE_INTERVAL".into(),
-                format!(
-                    "{}s ({})",
-                    self.produce_interval.as_secs_f64(),
-                    self.origins.produce_interval
-                ),
-            ),
-            (
-                "MIN_RECORDS_PER_BATCH".into(),
-                format!(
-                    "{} ({})",
-                    self.min_records_per_batch, self.origins.min_records_per_batch
-                ),
-            ),
-            (
-                "MAX_RECORDS_PER_BATCH".into(),
-                format!(
-                    "{} ({})",
-                    self.max_records_per_batch, self.origins.max_records_per_batch
-                ),
-            ),
-            (
-                "MAX_MESSAGES".into(),
-                self.max_messages
-                    .map_or("unlimited".into(), |n| n.to_string()),
-            ),
-            (
-                "SHUTDOWN_TIMEOUT".into(),
-                format!("{}s", self.shutdown_timeout.as_secs_f64()),
-            ),
-            ("AWS_REGION".into(), self.s3.region.clone()),
-            (
-                "AWS_ENDPOINT_URL".into(),
-                self.s3
-                    .endpoint_url
-                    .clone()
-                    .unwrap_or_else(|| "aws default".into()),
-            ),
-            (
-                "AWS_ACCESS_KEY_ID".into(),
-                self.s3
-                    .access_key_id
-                    .clone()
-                    .unwrap_or_else(|| "default credential chain".into()),
-            ),
-            (
-                "AWS_SECRET_ACCESS_KEY".into(),
-                self.s3
-                    .secret_access_key
-                    .as_ref()
-                    .map_or("unset", |_| REDACTED)
-                    .into(),
-            ),
-        ];
-        for (k, v) in &self.producer_properties.0 {
-            let shown = if is_secret_property(k) {
-                REDACTED.to_owned()
-            } else {
-                v.clone()
+        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        let mut out: Vec<(String, String)> = [
+            ("KAFKA_BOOTSTRAP_SERVERS", self.bootstrap_servers.clone()),
+            ("KAFKA_TOPIC", self.topic.clone()),
+            ("DATASET_URI", self.dataset.to_string()),
+            ("DATASET_RETRY_TIMEOUT", secs(self.dataset_retry_timeout)),
+            ("PRESET", self.preset.map_or("none", Preset::as_str).to_owned()),
+            ("PRODUCE_INTERVAL", secs(self.produce_interval)),
+            ("MIN_RECORDS_PER_BATCH", self.min_records_per_batch.to_string()),
+            ("MAX_RECORDS_PER_BATCH", self.max_records_per_batch.to_string()),
+            ("MAX_MESSAGES", self.max_messages.map_or("unlimited".into(), |n| n.to_string())),
+            ("SHUTDOWN_TIMEOUT", secs(self.shutdown_timeout)),
+            ("PROGRESS_INTERVAL", secs(self.progress_interval)),
+            ("LOG_LEVEL", self.log_filter.clone()),
+            ("LOG_FORMAT", format!("{:?}", self.log_format).to_ascii_lowercase()),
+            ("HTTP_PORT", self.http_port.to_string()),
+            ("AWS_REGION", self.s3.region.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| {
+            let origin = match k {
+                "KAFKA_BOOTSTRAP_SERVERS" => Origin::Variable,
+                "LOG_LEVEL" if self.explicit.contains("RUST_LOG") => Origin::Variable,
+                _ => self.origin(k),
             };
-            out.push((format!("producer.{k}"), shown));
+            (k.to_owned(), format!("{v} ({origin})"))
+        })
+        .collect();
+        let s3 = &self.s3;
+        out.push(("AWS_ENDPOINT_URL".into(), s3.endpoint_url.clone().unwrap_or_else(|| "aws default".into())));
+        out.push((
+            "AWS_ACCESS_KEY_ID".into(),
+            s3.access_key_id.clone().unwrap_or_else(|| "default credential chain".into()),
+        ));
+        out.push(("AWS_SECRET_ACCESS_KEY".into(), s3.secret_access_key.as_ref().map_or("unset", |_| REDACTED).into()));
+        out.push(("AWS_SESSION_TOKEN".into(), s3.session_token.as_ref().map_or("unset", |_| REDACTED).into()));
+        for (k, v) in &self.producer_properties.0 {
+            let shown = if is_secret_property(k) { REDACTED.to_owned() } else { v.clone() };
+            out.push((format!("producer.{k}"), format!("{shown} (env)")));
+        }
+        for (k, v) in PRODUCER_DEFAULTS {
+            if !self.producer_properties.0.contains_key(*k) {
+                out.push((format!("producer.{k}"), format!("{v} (default)")));
+            }
         }
         out
     }
@@ -785,33 +678,16 @@ fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 fn invalid(var: &str, value: &str, problem: String, accepted: &str) -> ConfigError {
-    ConfigError::Invalid {
-        var: var.to_owned(),
-        value: value.to_owned(),
-        problem,
-        accepted: accepted.to_owned(),
-    }
+    ConfigError::Invalid { var: var.to_owned(), value: value.to_owned(), problem, accepted: accepted.to_owned() }
 }
 
 /// Parses a number of seconds: finite, > 0 (or >= 0 when `zero_ok`), at most a day.
-fn seconds(
-    var: &str,
-    raw: Option<String>,
-    default: f64,
-    zero_ok: bool,
-) -> Result<Duration, ConfigError> {
+fn seconds(var: &str, raw: Option<String>, default: f64, zero_ok: bool) -> Result<Duration, ConfigError> {
     let Some(raw) = non_empty(raw) else {
         return Ok(Duration::from_secs_f64(default));
     };
-    let accepted = if zero_ok {
-        "a number of seconds >= 0, e.g. 0.5"
-    } else {
-        "a number of seconds > 0, e.g. 0.5"
-    };
-    let v: f64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| invalid(var, &raw, "not a number".into(), accepted))?;
+    let accepted = if zero_ok { "a number of seconds >= 0, e.g. 0.5" } else { "a number of seconds > 0, e.g. 0.5" };
+    let v: f64 = raw.trim().parse().map_err(|_| invalid(var, &raw, "not a number".into(), accepted))?;
     if !v.is_finite() {
         return Err(invalid(var, &raw, "not a finite number".into(), accepted));
     }
@@ -831,21 +707,13 @@ fn count(var: &str, raw: Option<String>, default: u32) -> Result<u32, ConfigErro
     const ACCEPTED: &str = "a whole number from 1 to 100000";
     let v = parse_positive_u64(var, &raw, ACCEPTED)?;
     if v > 100_000 {
-        return Err(invalid(
-            var,
-            &raw,
-            "too large for one batch".into(),
-            ACCEPTED,
-        ));
+        return Err(invalid(var, &raw, "too large for one batch".into(), ACCEPTED));
     }
     Ok(v as u32)
 }
 
 fn parse_positive_u64(var: &str, raw: &str, accepted: &str) -> Result<u64, ConfigError> {
-    let v: u64 = raw
-        .trim()
-        .parse()
-        .map_err(|_| invalid(var, raw, "not a whole number".into(), accepted))?;
+    let v: u64 = raw.trim().parse().map_err(|_| invalid(var, raw, "not a whole number".into(), accepted))?;
     if v == 0 {
         return Err(invalid(var, raw, "must be at least 1".into(), accepted));
     }
@@ -859,9 +727,7 @@ mod tests {
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut all = vec![("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")];
         all.extend_from_slice(vars);
-        Config::from_env(EnvConfig::from_vars(
-            all.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )?)
+        Config::from_env(EnvConfig::from_vars(all.iter().map(|(k, v)| (k.to_string(), v.to_string())))?)
     }
 
     fn err_var(vars: &[(&str, &str)]) -> String {
@@ -884,32 +750,18 @@ mod tests {
         assert_eq!(c.shutdown_timeout, Duration::from_secs(20));
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.s3.region, "us-east-1");
-        assert_eq!(c.origins.produce_interval, Origin::Default);
+        assert_eq!(c.origin("PRODUCE_INTERVAL"), Origin::Default);
     }
 
     #[test]
     fn bootstrap_servers_is_required() {
         let e = Config::from_env(EnvConfig::default()).unwrap_err();
-        assert!(
-            e.to_string().contains("KAFKA_BOOTSTRAP_SERVERS is not set"),
-            "{e}"
-        );
-        assert_eq!(
-            err_var(&[("KAFKA_BOOTSTRAP_SERVERS", "   ")]),
-            "KAFKA_BOOTSTRAP_SERVERS"
-        );
-        assert_eq!(
-            err_var(&[("KAFKA_BOOTSTRAP_SERVERS", "localhost")]),
-            "KAFKA_BOOTSTRAP_SERVERS"
-        );
-        assert_eq!(
-            err_var(&[("KAFKA_BOOTSTRAP_SERVERS", "a:9092,b:notaport")]),
-            "KAFKA_BOOTSTRAP_SERVERS"
-        );
+        assert!(e.to_string().contains("KAFKA_BOOTSTRAP_SERVERS is not set"), "{e}");
+        assert_eq!(err_var(&[("KAFKA_BOOTSTRAP_SERVERS", "   ")]), "KAFKA_BOOTSTRAP_SERVERS");
+        assert_eq!(err_var(&[("KAFKA_BOOTSTRAP_SERVERS", "localhost")]), "KAFKA_BOOTSTRAP_SERVERS");
+        assert_eq!(err_var(&[("KAFKA_BOOTSTRAP_SERVERS", "a:9092,b:notaport")]), "KAFKA_BOOTSTRAP_SERVERS");
         assert!(cfg(&[("KAFKA_BOOTSTRAP_SERVERS", "a:9092, b:9093")]).is_ok());
-        assert!(cfg(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")])
-            .unwrap()
-            .is_embedded_broker());
+        assert!(cfg(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).unwrap().is_embedded_broker());
     }
 
     #[test]
@@ -917,22 +769,20 @@ mod tests {
         let c = cfg(&[("PRESET", "high")]).unwrap();
         assert_eq!(c.produce_interval, Duration::from_millis(200));
         assert_eq!((c.min_records_per_batch, c.max_records_per_batch), (10, 20));
-        assert_eq!(c.origins.produce_interval, Origin::Preset);
+        assert_eq!(c.origin("PRODUCE_INTERVAL"), Origin::Preset);
         let c = cfg(&[("PRESET", "LOW")]).unwrap();
         assert_eq!(c.produce_interval, Duration::from_secs(2));
         assert_eq!((c.min_records_per_batch, c.max_records_per_batch), (1, 5));
         let c = cfg(&[("PRESET", "normal")]).unwrap();
         assert_eq!((c.min_records_per_batch, c.max_records_per_batch), (1, 10));
-        let c = cfg(&[
-            ("PRESET", "high"),
-            ("PRODUCE_INTERVAL", "0.05"),
-            ("MAX_RECORDS_PER_BATCH", "30"),
-        ])
-        .unwrap();
+        let c = cfg(&[("PRESET", "high"), ("PRODUCE_INTERVAL", "0.05"), ("MAX_RECORDS_PER_BATCH", "30")]).unwrap();
         assert_eq!(c.produce_interval, Duration::from_millis(50));
         assert_eq!((c.min_records_per_batch, c.max_records_per_batch), (10, 30));
-        assert_eq!(c.origins.produce_interval, Origin::Variable);
-        assert_eq!(c.origins.min_records_per_batch, Origin::Preset);
+        assert_eq!(c.origin("PRODUCE_INTERVAL"), Origin::Variable);
+        assert_eq!(c.origin("MIN_RECORDS_PER_BATCH"), Origin::Preset);
+        assert_eq!(c.origin("KAFKA_TOPIC"), Origin::Default);
+        let shown = format!("{:?}", c.effective());
+        assert!(shown.contains("\"0.05s (env)\"") && shown.contains("\"10 (preset)\""), "{shown}");
         // The preset's MIN must still respect an explicit MAX.
         assert!(matches!(
             cfg(&[("PRESET", "high"), ("MAX_RECORDS_PER_BATCH", "5")]),
@@ -943,33 +793,16 @@ mod tests {
 
     #[test]
     fn every_bad_number_names_its_variable() {
-        for var in [
-            "PRODUCE_INTERVAL",
-            "SHUTDOWN_TIMEOUT",
-            "DATASET_RETRY_TIMEOUT",
-            "PROGRESS_INTERVAL",
-        ] {
+        for var in ["PRODUCE_INTERVAL", "SHUTDOWN_TIMEOUT", "DATASET_RETRY_TIMEOUT", "PROGRESS_INTERVAL"] {
             for bad in ["abc", "NaN", "inf", "-1", "1e9", "0,5"] {
                 assert_eq!(err_var(&[(var, bad)]), var, "{var}={bad}");
             }
         }
         for bad in ["0", "0.0", "0.00001"] {
-            assert_eq!(
-                err_var(&[("PRODUCE_INTERVAL", bad)]),
-                "PRODUCE_INTERVAL",
-                "{bad}"
-            );
+            assert_eq!(err_var(&[("PRODUCE_INTERVAL", bad)]), "PRODUCE_INTERVAL", "{bad}");
         }
-        assert_eq!(
-            cfg(&[("SHUTDOWN_TIMEOUT", "0")]).unwrap().shutdown_timeout,
-            Duration::ZERO
-        );
-        assert_eq!(
-            cfg(&[("PRODUCE_INTERVAL", "0.25")])
-                .unwrap()
-                .produce_interval,
-            Duration::from_millis(250)
-        );
+        assert_eq!(cfg(&[("SHUTDOWN_TIMEOUT", "0")]).unwrap().shutdown_timeout, Duration::ZERO);
+        assert_eq!(cfg(&[("PRODUCE_INTERVAL", "0.25")]).unwrap().produce_interval, Duration::from_millis(250));
         for var in ["MIN_RECORDS_PER_BATCH", "MAX_RECORDS_PER_BATCH"] {
             for bad in ["0", "-3", "2.5", "ten", "100001", "99999999999999999999"] {
                 assert_eq!(err_var(&[(var, bad)]), var, "{var}={bad}");
@@ -978,10 +811,7 @@ mod tests {
         for bad in ["0", "-1", "many", "1.5"] {
             assert_eq!(err_var(&[("MAX_MESSAGES", bad)]), "MAX_MESSAGES", "{bad}");
         }
-        assert_eq!(
-            cfg(&[("MAX_MESSAGES", "500")]).unwrap().max_messages,
-            Some(500)
-        );
+        assert_eq!(cfg(&[("MAX_MESSAGES", "500")]).unwrap().max_messages, Some(500));
         for bad in ["http", "-1", "65536"] {
             assert_eq!(err_var(&[("HTTP_PORT", bad)]), "HTTP_PORT", "{bad}");
         }
@@ -989,129 +819,66 @@ mod tests {
 
     #[test]
     fn min_above_max_is_rejected_with_both_names() {
-        let e = cfg(&[
-            ("MIN_RECORDS_PER_BATCH", "8"),
-            ("MAX_RECORDS_PER_BATCH", "3"),
-        ])
-        .unwrap_err();
+        let e = cfg(&[("MIN_RECORDS_PER_BATCH", "8"), ("MAX_RECORDS_PER_BATCH", "3")]).unwrap_err();
         let msg = e.to_string();
-        assert!(
-            msg.contains("MIN_RECORDS_PER_BATCH=8") && msg.contains("MAX_RECORDS_PER_BATCH=3"),
-            "{msg}"
-        );
-        assert!(cfg(&[
-            ("MIN_RECORDS_PER_BATCH", "3"),
-            ("MAX_RECORDS_PER_BATCH", "3")
-        ])
-        .is_ok());
+        assert!(msg.contains("MIN_RECORDS_PER_BATCH=8") && msg.contains("MAX_RECORDS_PER_BATCH=3"), "{msg}");
+        assert!(cfg(&[("MIN_RECORDS_PER_BATCH", "3"), ("MAX_RECORDS_PER_BATCH", "3")]).is_ok());
     }
 
     #[test]
     fn error_message_names_value_and_what_is_accepted() {
-        let msg = cfg(&[("PRODUCE_INTERVAL", "fast")])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(msg, "PRODUCE_INTERVAL=\"fast\" is invalid: not a number; expected a number of seconds > 0, e.g. 0.5");
+        let msg = cfg(&[("PRODUCE_INTERVAL", "fast")]).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "PRODUCE_INTERVAL=\"fast\" is invalid: not a number; expected a number of seconds > 0, e.g. 0.5"
+        );
     }
 
     #[test]
     fn dataset_uris() {
         let c = cfg(&[("DATASET_URI", "s3://datasets/path/to/transactions.csv")]).unwrap();
+        assert_eq!(c.dataset, DatasetUri::S3 { bucket: "datasets".into(), key: "path/to/transactions.csv".into() });
+        assert_eq!(cfg(&[("DATASET_URI", "data/t.csv")]).unwrap().dataset, DatasetUri::File("data/t.csv".into()));
         assert_eq!(
-            c.dataset,
-            DatasetUri::S3 {
-                bucket: "datasets".into(),
-                key: "path/to/transactions.csv".into()
-            }
-        );
-        assert_eq!(
-            cfg(&[("DATASET_URI", "data/t.csv")]).unwrap().dataset,
-            DatasetUri::File("data/t.csv".into())
-        );
-        assert_eq!(
-            cfg(&[("DATASET_URI", "file:///tmp/t.csv")])
-                .unwrap()
-                .dataset,
+            cfg(&[("DATASET_URI", "file:///tmp/t.csv")]).unwrap().dataset,
             DatasetUri::File("/tmp/t.csv".into())
         );
-        for bad in [
-            "s3://",
-            "s3://bucket",
-            "s3://bucket/",
-            "s3:///key",
-            "http://x/y.csv",
-            "gs://b/k",
-        ] {
+        for bad in ["s3://", "s3://bucket", "s3://bucket/", "s3:///key", "http://x/y.csv", "gs://b/k"] {
             assert_eq!(err_var(&[("DATASET_URI", bad)]), "DATASET_URI", "{bad}");
         }
     }
 
     #[test]
     fn log_settings() {
-        assert_eq!(
-            cfg(&[("LOG_FORMAT", "JSON")]).unwrap().log_format,
-            LogFormat::Json
-        );
+        assert_eq!(cfg(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
         assert_eq!(err_var(&[("LOG_FORMAT", "xml")]), "LOG_FORMAT");
         assert_eq!(err_var(&[("LOG_LEVEL", "loud")]), "LOG_LEVEL");
         assert_eq!(cfg(&[("LOG_LEVEL", "DEBUG")]).unwrap().log_filter, "debug");
-        assert_eq!(
-            cfg(&[("RUST_LOG", "kafka_feeder=trace")])
-                .unwrap()
-                .log_filter,
-            "kafka_feeder=trace"
-        );
-        assert_eq!(
-            cfg(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "trace")])
-                .unwrap()
-                .log_filter,
-            "warn"
-        );
+        assert_eq!(cfg(&[("RUST_LOG", "kafka_feeder=trace")]).unwrap().log_filter, "kafka_feeder=trace");
+        assert_eq!(cfg(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "trace")]).unwrap().log_filter, "warn");
         assert_eq!(err_var(&[("RUST_LOG", "kafka_feeder=[")]), "RUST_LOG");
     }
 
     #[test]
     fn python_aliases_for_s3() {
-        let c = cfg(&[
-            ("KEY", "minio"),
-            ("SECRET", "minio123"),
-            ("ENDPOINT_URL", "http://minio:9000"),
-        ])
-        .unwrap();
+        let c = cfg(&[("KEY", "minio"), ("SECRET", "minio123"), ("ENDPOINT_URL", "http://minio:9000")]).unwrap();
         assert_eq!(c.s3.access_key_id.as_deref(), Some("minio"));
         assert_eq!(c.s3.secret_access_key.as_deref(), Some("minio123"));
         assert_eq!(c.s3.endpoint_url.as_deref(), Some("http://minio:9000"));
         // The standard AWS names win over the aliases.
-        let c = cfg(&[
-            ("KEY", "a"),
-            ("SECRET", "b"),
-            ("AWS_ACCESS_KEY_ID", "c"),
-            ("AWS_SECRET_ACCESS_KEY", "d"),
-        ])
-        .unwrap();
+        let c =
+            cfg(&[("KEY", "a"), ("SECRET", "b"), ("AWS_ACCESS_KEY_ID", "c"), ("AWS_SECRET_ACCESS_KEY", "d")]).unwrap();
         assert_eq!(c.s3.access_key_id.as_deref(), Some("c"));
         assert_eq!(c.s3.secret_access_key.as_deref(), Some("d"));
-        assert_eq!(
-            cfg(&[("AWS_REGION", "eu-west-1")]).unwrap().s3.region,
-            "eu-west-1"
-        );
+        assert_eq!(cfg(&[("AWS_REGION", "eu-west-1")]).unwrap().s3.region, "eu-west-1");
         assert_eq!(err_var(&[("KEY", "only-the-key")]), "AWS_SECRET_ACCESS_KEY");
-        assert_eq!(
-            err_var(&[("SECRET", "only-the-secret")]),
-            "AWS_ACCESS_KEY_ID"
-        );
-        assert_eq!(
-            err_var(&[("ENDPOINT_URL", "minio:9000")]),
-            "AWS_ENDPOINT_URL (or ENDPOINT_URL)"
-        );
+        assert_eq!(err_var(&[("SECRET", "only-the-secret")]), "AWS_ACCESS_KEY_ID");
+        assert_eq!(err_var(&[("ENDPOINT_URL", "minio:9000")]), "AWS_ENDPOINT_URL (or ENDPOINT_URL)");
     }
 
     #[test]
     fn topic_names() {
-        assert_eq!(
-            cfg(&[("KAFKA_TOPIC", "my.topic-1_x")]).unwrap().topic,
-            "my.topic-1_x"
-        );
+        assert_eq!(cfg(&[("KAFKA_TOPIC", "my.topic-1_x")]).unwrap().topic, "my.topic-1_x");
         for bad in ["has space", "ümlaut", "..", &"x".repeat(250)] {
             assert_eq!(err_var(&[("KAFKA_TOPIC", bad)]), "KAFKA_TOPIC", "{bad}");
         }
@@ -1141,20 +908,11 @@ mod tests {
 
     #[test]
     fn passthrough_rejected_by_librdkafka_names_the_variable() {
-        let e = cfg(&[("KAFKA_PRODUCER_LINGER_MS", "soon")])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("KAFKA_PRODUCER_LINGER_MS=\"soon\" is invalid"),
-            "{e}"
-        );
-        let e = cfg(&[("KAFKA_PRODUCER_NO_SUCH_THING", "1")])
-            .unwrap_err()
-            .to_string();
+        let e = cfg(&[("KAFKA_PRODUCER_LINGER_MS", "soon")]).unwrap_err().to_string();
+        assert!(e.starts_with("KAFKA_PRODUCER_LINGER_MS=\"soon\" is invalid"), "{e}");
+        let e = cfg(&[("KAFKA_PRODUCER_NO_SUCH_THING", "1")]).unwrap_err().to_string();
         assert!(e.starts_with("KAFKA_PRODUCER_NO_SUCH_THING="), "{e}");
-        let e = cfg(&[("KAFKA_PRODUCER_COMPRESSION_TYPE", "brotli")])
-            .unwrap_err()
-            .to_string();
+        let e = cfg(&[("KAFKA_PRODUCER_COMPRESSION_TYPE", "brotli")]).unwrap_err().to_string();
         assert!(e.contains("compression.type"), "{e}");
     }
 

@@ -79,17 +79,9 @@ pub enum DatasetError {
     #[error("{source_name}: the header row is not valid UTF-8")]
     HeaderNotUtf8 { source_name: String },
     #[error("{source_name}: reading failed at line {line}: {cause}")]
-    Read {
-        source_name: String,
-        line: u64,
-        cause: std::io::Error,
-    },
+    Read { source_name: String, line: u64, cause: std::io::Error },
     #[error("{source_name}: CSV error at line {line}: {cause}")]
-    Csv {
-        source_name: String,
-        line: u64,
-        cause: csv::Error,
-    },
+    Csv { source_name: String, line: u64, cause: csv::Error },
 }
 
 impl DatasetError {
@@ -108,16 +100,9 @@ pub fn load_csv<R: Read>(
     size_hint: Option<u64>,
 ) -> Result<(Dataset, LoadSummary), DatasetError> {
     let started = Instant::now();
-    let counting = CountingReader {
-        inner: reader,
-        count: 0,
-    };
+    let counting = CountingReader { inner: reader, count: 0 };
     let mut input = BufReader::with_capacity(256 * 1024, counting);
-    skip_bom(&mut input).map_err(|cause| DatasetError::Read {
-        source_name: source_name.into(),
-        line: 1,
-        cause,
-    })?;
+    skip_bom(&mut input).map_err(|cause| DatasetError::Read { source_name: source_name.into(), line: 1, cause })?;
 
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -129,26 +114,16 @@ pub fn load_csv<R: Read>(
         let line = cause.position().map_or(0, |p| p.line());
         if cause.is_io_error() {
             if let csv::ErrorKind::Io(cause) = cause.into_kind() {
-                return DatasetError::Read {
-                    source_name: source_name.into(),
-                    line,
-                    cause,
-                };
+                return DatasetError::Read { source_name: source_name.into(), line, cause };
             }
             unreachable!("is_io_error() means ErrorKind::Io");
         }
-        DatasetError::Csv {
-            source_name: source_name.into(),
-            line,
-            cause,
-        }
+        DatasetError::Csv { source_name: source_name.into(), line, cause }
     };
 
     let header = rdr.byte_headers().map_err(csv_err)?.clone();
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
-        return Err(DatasetError::Empty {
-            source_name: source_name.into(),
-        });
+        return Err(DatasetError::Empty { source_name: source_name.into() });
     }
     let keys = json_keys(&header, source_name)?;
 
@@ -180,12 +155,7 @@ pub fn load_csv<R: Read>(
         }
         if let Some(field) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
             skipped += 1;
-            events::row_skipped(
-                source_name,
-                line,
-                skipped,
-                &format!("field {} is not valid UTF-8", field + 1),
-            );
+            events::row_skipped(source_name, line, skipped, &format!("field {} is not valid UTF-8", field + 1));
             continue;
         }
         write_json_object(&mut dataset.buf, &keys, &record);
@@ -195,14 +165,9 @@ pub fn load_csv<R: Read>(
     let csv_bytes = rdr.into_inner().into_inner().count;
     if dataset.is_empty() {
         if csv_bytes == 0 {
-            return Err(DatasetError::Empty {
-                source_name: source_name.into(),
-            });
+            return Err(DatasetError::Empty { source_name: source_name.into() });
         }
-        return Err(DatasetError::NoRecords {
-            source_name: source_name.into(),
-            skipped,
-        });
+        return Err(DatasetError::NoRecords { source_name: source_name.into(), skipped });
     }
     dataset.buf.shrink_to_fit();
     dataset.ends.shrink_to_fit();
@@ -247,9 +212,7 @@ fn json_keys(header: &csv::ByteRecord, source_name: &str) -> Result<Vec<Vec<u8>>
     let mut names: Vec<String> = Vec::with_capacity(header.len());
     for raw in header.iter() {
         let name = std::str::from_utf8(raw)
-            .map_err(|_| DatasetError::HeaderNotUtf8 {
-                source_name: source_name.into(),
-            })?
+            .map_err(|_| DatasetError::HeaderNotUtf8 { source_name: source_name.into() })?
             .to_owned();
         let mut unique = name.clone();
         let mut n = 2;
@@ -339,14 +302,14 @@ mod tests {
 
     fn records(csv: &[u8]) -> Vec<Value> {
         let (d, _) = load(csv).unwrap();
-        d.iter()
-            .map(|r| serde_json::from_slice(r).unwrap())
-            .collect()
+        d.iter().map(|r| serde_json::from_slice(r).unwrap()).collect()
     }
 
     #[test]
     fn types_cells() {
-        let r = records(b"id,amount,zip,flag,f2,note,neg,exp,nan,zero,dec0,lead\n7,12.50,02134,true,false,,-3,1e5,NaN,0,0.5,00M\n");
+        let r = records(
+            b"id,amount,zip,flag,f2,note,neg,exp,nan,zero,dec0,lead\n7,12.50,02134,true,false,,-3,1e5,NaN,0,0.5,00M\n",
+        );
         assert_eq!(
             r[0],
             json!({"id":7,"amount":12.50,"zip":"02134","flag":true,"f2":false,"note":null,"neg":-3,
@@ -357,10 +320,7 @@ mod tests {
     #[test]
     fn numbers_keep_their_exact_digits() {
         let (d, _) = load(b"a,b,c\n12.50,123456789012345678901234567890,-0.000\n").unwrap();
-        assert_eq!(
-            d.get(0),
-            br#"{"a":12.50,"b":123456789012345678901234567890,"c":-0.000}"#
-        );
+        assert_eq!(d.get(0), br#"{"a":12.50,"b":123456789012345678901234567890,"c":-0.000}"#);
     }
 
     #[test]
@@ -368,10 +328,9 @@ mod tests {
         for ok in ["0", "-0", "7", "10", "3.14", "-2.50", "0.0"] {
             assert!(is_plain_number(ok.as_bytes()), "{ok}");
         }
-        for no in [
-            "", "-", "01", "-01", "1.", ".5", "+1", "1e5", "1E5", "NaN", "inf", " 1", "1 ", "1,0",
-            "0x10", "1.2.3",
-        ] {
+        for no in
+            ["", "-", "01", "-01", "1.", ".5", "+1", "1e5", "1E5", "NaN", "inf", " 1", "1 ", "1,0", "0x10", "1.2.3"]
+        {
             assert!(!is_plain_number(no.as_bytes()), "{no}");
         }
     }
@@ -379,22 +338,13 @@ mod tests {
     #[test]
     fn quotes_commas_and_newlines_inside_fields() {
         let r = records(b"name,memo\n\"Smith, J\",\"said \"\"hi\"\"\nthen left\"\n");
-        assert_eq!(
-            r[0],
-            json!({"name":"Smith, J","memo":"said \"hi\"\nthen left"})
-        );
+        assert_eq!(r[0], json!({"name":"Smith, J","memo":"said \"hi\"\nthen left"}));
     }
 
     #[test]
     fn bom_and_crlf() {
         let r = records(b"\xEF\xBB\xBFid,city\r\n1,Oslo\r\n2,\"Bergen\r\nNorway\"\r\n");
-        assert_eq!(
-            r,
-            vec![
-                json!({"id":1,"city":"Oslo"}),
-                json!({"id":2,"city":"Bergen\r\nNorway"})
-            ]
-        );
+        assert_eq!(r, vec![json!({"id":1,"city":"Oslo"}), json!({"id":2,"city":"Bergen\r\nNorway"})]);
     }
 
     #[test]
@@ -426,29 +376,17 @@ mod tests {
     #[test]
     fn empty_and_header_only_are_clear_errors() {
         assert!(matches!(load(b""), Err(DatasetError::Empty { .. })));
-        assert!(matches!(
-            load(b"\xEF\xBB\xBF"),
-            Err(DatasetError::Empty { .. })
-        ));
+        assert!(matches!(load(b"\xEF\xBB\xBF"), Err(DatasetError::Empty { .. })));
         let e = load(b"a,b\n").unwrap_err();
-        assert!(
-            matches!(e, DatasetError::NoRecords { skipped: 0, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, DatasetError::NoRecords { skipped: 0, .. }), "{e}");
         let e = load(b"a,b\n1\n2\n").unwrap_err();
-        assert!(
-            matches!(e, DatasetError::NoRecords { skipped: 2, .. }),
-            "{e}"
-        );
+        assert!(matches!(e, DatasetError::NoRecords { skipped: 2, .. }), "{e}");
         assert!(e.to_string().contains("test.csv"));
     }
 
     #[test]
     fn non_utf8_header_is_an_error() {
-        assert!(matches!(
-            load(b"a,\xff\n1,2\n"),
-            Err(DatasetError::HeaderNotUtf8 { .. })
-        ));
+        assert!(matches!(load(b"a,\xff\n1,2\n"), Err(DatasetError::HeaderNotUtf8 { .. })));
     }
 
     #[test]
@@ -478,10 +416,7 @@ mod tests {
         let csv = b"\xEF\xBB\xBFid,memo\r\n1,\"a,b\"\r\n2,\"x\ny\"\r\n";
         let (whole, _) = load(csv).unwrap();
         let (trickled, _) = load_csv(Trickle(csv), "t", None).unwrap();
-        assert_eq!(
-            whole.iter().collect::<Vec<_>>(),
-            trickled.iter().collect::<Vec<_>>()
-        );
+        assert_eq!(whole.iter().collect::<Vec<_>>(), trickled.iter().collect::<Vec<_>>());
         assert_eq!(whole.get(0), br#"{"id":1,"memo":"a,b"}"#);
     }
 
@@ -490,10 +425,7 @@ mod tests {
         struct Broken;
         impl Read for Broken {
             fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "reset by peer",
-                ))
+                Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"))
             }
         }
         let e = load_csv(Broken, "s3://b/k", None).unwrap_err();

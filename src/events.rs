@@ -17,10 +17,13 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::dataset::{LoadSummary, LOGGED_SKIPS};
+use crate::health::Health;
+use crate::metrics::{Metrics, ReasonLabel};
 
-/// Running totals. `sent` counts messages handed to librdkafka; each ends as
-/// exactly one of `delivered` or `failed`, so `sent - delivered - failed` is in flight.
-#[derive(Debug, Default)]
+/// Running totals, the Prometheus metrics and the health state: everything the
+/// events below update. `sent` counts messages handed to librdkafka; each ends
+/// as exactly one of `delivered` or `failed`, so `sent - delivered - failed` is
+/// in flight.
 pub struct Stats {
     pub sent: AtomicU64,
     pub delivered: AtomicU64,
@@ -28,6 +31,8 @@ pub struct Stats {
     pub batches: AtomicU64,
     pub bytes_delivered: AtomicU64,
     failures_by_reason: Mutex<BTreeMap<String, u64>>,
+    pub metrics: Metrics,
+    pub health: Health,
 }
 
 /// A consistent-enough copy of [`Stats`] for reporting.
@@ -47,6 +52,20 @@ impl Totals {
 }
 
 impl Stats {
+    /// `preset` labels `kafka_feeder_build_info`.
+    pub fn new(preset: &str) -> Self {
+        Self {
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            bytes_delivered: AtomicU64::new(0),
+            failures_by_reason: Mutex::default(),
+            metrics: Metrics::new(preset),
+            health: Health::default(),
+        }
+    }
+
     pub fn totals(&self) -> Totals {
         // Read the outcomes before `sent`, so in_flight never underflows.
         let delivered = self.delivered.load(Relaxed);
@@ -61,10 +80,7 @@ impl Stats {
     }
 
     pub fn failures_by_reason(&self) -> BTreeMap<String, u64> {
-        self.failures_by_reason
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.failures_by_reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -77,10 +93,7 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub const fn new(period: Duration) -> Self {
-        Self {
-            period,
-            state: Mutex::new((None, 0)),
-        }
+        Self { period, state: Mutex::new((None, 0)) }
     }
 
     /// `Some(n)` when a line may be logged now, `n` being how many were suppressed since the last.
@@ -107,16 +120,16 @@ static BROKER_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
 
 // ---- configuration and startup -------------------------------------------------
 
+pub fn http_listening(addr: std::net::SocketAddr) {
+    info!(addr = %addr, "serving /healthz, /readyz and /metrics");
+}
+
 pub fn config_invalid(e: &dyn std::error::Error) {
     error!(error = %e, exit_code = 2, "invalid configuration");
 }
 
 pub fn effective_config(config: &Config) {
-    let settings: Vec<String> = config
-        .effective()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let settings: Vec<String> = config.effective().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
     info!(settings = %settings.join(" "), "effective configuration");
 }
 
@@ -162,13 +175,7 @@ pub fn duplicate_column(source: &str, name: &str, renamed: &str) {
     warn!(source = %source, column = %name, renamed = %renamed, "duplicate column name renamed");
 }
 
-pub fn source_retry(
-    what: &str,
-    cause: &str,
-    waited: Duration,
-    budget: Duration,
-    next_in: Duration,
-) {
+pub fn source_retry(what: &str, cause: &str, waited: Duration, budget: Duration, next_in: Duration) {
     warn!(
         source = %what,
         error = %cause,
@@ -179,8 +186,12 @@ pub fn source_retry(
     );
 }
 
-pub fn dataset_loaded(source: &str, s: &LoadSummary, memory_bytes: usize) {
+pub fn dataset_loaded(stats: &Stats, source: &str, s: &LoadSummary, memory_bytes: usize) {
     let secs = s.elapsed.as_secs_f64();
+    stats.metrics.dataset_records.set(s.records as i64);
+    stats.metrics.dataset_bytes.set(s.json_bytes as i64);
+    stats.metrics.dataset_load_seconds.set(secs);
+    stats.health.dataset_loaded();
     info!(
         source = %source,
         records = s.records,
@@ -206,7 +217,8 @@ pub fn waiting_for_broker(servers: &str, cause: &str, waited: Duration) {
     );
 }
 
-pub fn broker_ready(servers: &str, brokers: usize, partitions: usize, topic: &str) {
+pub fn broker_ready(stats: &Stats, servers: &str, brokers: usize, partitions: usize, topic: &str) {
+    stats.health.broker_answered();
     info!(servers = %servers, brokers, partitions, topic = %topic, "connected to Kafka");
 }
 
@@ -223,9 +235,13 @@ pub fn broker_error(code: &str, reason: &str) {
 
 // ---- the loop ------------------------------------------------------------------
 
-pub fn batch_sent(stats: &Stats, tick: u64, size: usize, lag: Duration) {
+pub fn batch_sent(stats: &Stats, tick: u64, size: usize, bytes: usize, lag: Duration) {
     stats.batches.fetch_add(1, Relaxed);
     stats.sent.fetch_add(size as u64, Relaxed);
+    stats.metrics.batches.inc();
+    stats.metrics.batch_size.observe(size as f64);
+    stats.metrics.sent_bytes.inc_by(bytes as u64);
+    stats.metrics.schedule_lag.set(lag.as_secs_f64());
     debug!(tick, size, lag_ms = lag.as_secs_f64() * 1e3, "batch sent");
 }
 
@@ -241,20 +257,18 @@ pub fn behind_schedule(lag: Duration, interval: Duration) {
     }
 }
 
-pub fn delivered(stats: &Stats, bytes: usize) {
+pub fn delivered(stats: &Stats, bytes: usize, latency: Duration) {
     stats.delivered.fetch_add(1, Relaxed);
     stats.bytes_delivered.fetch_add(bytes as u64, Relaxed);
+    stats.metrics.delivered.inc();
+    stats.metrics.delivery_latency.observe(latency.as_secs_f64());
 }
 
 /// `reason` is a stable label (librdkafka's error code name); `detail` the broker's text.
 pub fn delivery_failed(stats: &Stats, reason: &str, detail: &str) {
     stats.failed.fetch_add(1, Relaxed);
-    *stats
-        .failures_by_reason
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .entry(reason.to_owned())
-        .or_default() += 1;
+    stats.metrics.failed.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
+    *stats.failures_by_reason.lock().unwrap_or_else(|p| p.into_inner()).entry(reason.to_owned()).or_default() += 1;
     if let Some(suppressed) = FAILURE_LOG.check() {
         error!(
             reason = %reason,
@@ -292,11 +306,7 @@ pub fn max_messages_reached(max: u64) {
 }
 
 pub fn drain_timed_out(in_flight: u64, timeout: Duration) {
-    error!(
-        in_flight,
-        timeout_s = timeout.as_secs_f64(),
-        "SHUTDOWN_TIMEOUT passed with messages still undelivered"
-    );
+    error!(in_flight, timeout_s = timeout.as_secs_f64(), "SHUTDOWN_TIMEOUT passed with messages still undelivered");
 }
 
 pub fn final_report(t: Totals, failures: &BTreeMap<String, u64>, elapsed: Duration) {
@@ -330,23 +340,19 @@ mod tests {
 
     #[test]
     fn failures_are_counted_by_reason() {
-        let s = Stats::default();
+        let s = Stats::new("none");
         s.sent.store(5, Relaxed);
         delivery_failed(&s, "MessageTimedOut", "Local: Message timed out");
         delivery_failed(&s, "MessageTimedOut", "Local: Message timed out");
-        delivery_failed(
-            &s,
-            "UnknownTopicOrPartition",
-            "Broker: Unknown topic or partition",
-        );
-        delivered(&s, 10);
+        delivery_failed(&s, "UnknownTopicOrPartition", "Broker: Unknown topic or partition");
+        delivered(&s, 10, Duration::from_millis(3));
         let t = s.totals();
-        assert_eq!(
-            (t.failed, t.delivered, t.in_flight(), t.bytes_delivered),
-            (3, 1, 1, 10)
-        );
+        assert_eq!((t.failed, t.delivered, t.in_flight(), t.bytes_delivered), (3, 1, 1, 10));
         let by = s.failures_by_reason();
         assert_eq!(by["MessageTimedOut"], 2);
         assert_eq!(by["UnknownTopicOrPartition"], 1);
+        let text = s.metrics.encode();
+        assert!(text.contains("kafka_feeder_messages_failed_total{reason=\"MessageTimedOut\"} 2"), "{text}");
+        assert!(text.contains("kafka_feeder_messages_delivered_total 1"), "{text}");
     }
 }

@@ -10,6 +10,8 @@
 //! - [`schedule`]: the fixed-rate interval loop, drain and flush
 //! - [`sink`]: the rdkafka producer
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and
+//!   readiness state; [`metrics`]: the Prometheus metrics
 //! - [`events`]: every log line and counter, in one place
 //! - [`app`]: wires them together; [`exit`]: the documented exit codes
 //! - [`logging`]: text or JSON log output
@@ -21,7 +23,10 @@ pub mod config;
 pub mod dataset;
 pub mod events;
 pub mod exit;
+pub mod health;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod sampler;
 pub mod schedule;
 pub mod shutdown;

@@ -8,10 +8,7 @@ use kafka_feeder::events::{self, Stats};
 use kafka_feeder::{app, exit, logging, shutdown};
 
 fn main() {
-    if std::env::args()
-        .nth(1)
-        .is_some_and(|a| a == "--version" || a == "-V")
-    {
+    if std::env::args().nth(1).is_some_and(|a| a == "--version" || a == "-V") {
         println!("kafka-feeder {}", env!("CARGO_PKG_VERSION"));
         return;
     }
@@ -25,10 +22,7 @@ fn main() {
     };
     logging::init(config.log_format, &config.log_filter);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -43,7 +37,7 @@ fn main() {
                 return exit::INTERNAL;
             }
         };
-        match app::run(&config, Arc::new(Stats::default()), token).await {
+        match app::run(&config, Arc::new(Stats::new(config.preset.map_or("none", |p| p.as_str()))), token).await {
             Ok(outcome) => app::outcome_exit_code(&outcome),
             Err(e) if e.is_cancelled() => {
                 tracing::info!("{e}");

@@ -19,21 +19,12 @@ pub struct Sampler {
 impl Sampler {
     /// `min <= max` and `records > 0` are guaranteed by config validation and the loader.
     pub fn new(min: u32, max: u32, records: usize, seed: Option<u64>) -> Self {
-        assert!(
-            min <= max && min > 0 && records > 0,
-            "validated by Config and the loader"
-        );
+        assert!(min <= max && min > 0 && records > 0, "validated by Config and the loader");
         let rng = match seed {
             Some(s) => SmallRng::seed_from_u64(s),
             None => SmallRng::from_os_rng(),
         };
-        Self {
-            rng,
-            min,
-            max,
-            records,
-            indices: Vec::with_capacity(max as usize),
-        }
+        Self { rng, min, max, records, indices: Vec::with_capacity(max as usize) }
     }
 
     /// A batch size uniform in `min..=max`, capped at `limit` (what `MAX_MESSAGES` leaves).
@@ -69,16 +60,8 @@ mod tests {
         }
         // Each of the 7 sizes expects 10,000 draws; sd = sqrt(n p (1-p)) ~ 92.6.
         // 5 sd bounds make a false failure astronomically unlikely.
-        for (k, &c) in counts
-            .iter()
-            .enumerate()
-            .take(max as usize + 1)
-            .skip(min as usize)
-        {
-            assert!(
-                (c as f64 - 10_000.0).abs() < 5.0 * 92.6,
-                "size {k} drawn {c} times"
-            );
+        for (k, &c) in counts.iter().enumerate().take(max as usize + 1).skip(min as usize) {
+            assert!((c as f64 - 10_000.0).abs() < 5.0 * 92.6, "size {k} drawn {c} times");
         }
     }
 
@@ -110,10 +93,7 @@ mod tests {
         }
         // Chi-square goodness of fit, 19 degrees of freedom: the 99.99th percentile is ~ 47.5.
         let expected = draws as f64 / n as f64;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&c| (c as f64 - expected).powi(2) / expected)
-            .sum();
+        let chi2: f64 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
         assert!(chi2 < 47.5, "chi2 = {chi2}, counts = {counts:?}");
         // With replacement: a sample larger than the dataset is possible and repeats.
         let big = s.sample(3 * n).to_vec();

@@ -55,19 +55,11 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Outcome {
-    let mut sampler = Sampler::new(
-        schedule.min_records,
-        schedule.max_records,
-        dataset.len(),
-        schedule.seed,
-    );
+    let mut sampler = Sampler::new(schedule.min_records, schedule.max_records, dataset.len(), schedule.seed);
     let start = Instant::now();
     let mut ticker = tokio::time::interval_at(start, schedule.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut progress = tokio::time::interval_at(
-        start + schedule.progress_interval,
-        schedule.progress_interval,
-    );
+    let mut progress = tokio::time::interval_at(start + schedule.progress_interval, schedule.progress_interval);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
     // Cancelled by a delivery task when MAX_MESSAGES have been delivered.
@@ -77,6 +69,7 @@ pub async fn run(
     let mut last_progress = (stats.totals(), Instant::now());
     let mut max_lag = Duration::ZERO;
     let mut pending = Vec::with_capacity(schedule.max_records as usize);
+    stats.health.loop_started(schedule.interval);
 
     loop {
         tokio::select! {
@@ -85,6 +78,7 @@ pub async fn run(
             () = done.cancelled() => break,
             scheduled = ticker.tick() => {
                 ticks += 1;
+                stats.health.tick();
                 let limit = match schedule.max_messages {
                     // Never schedule more than MAX_MESSAGES could still need.
                     Some(max) => {
@@ -98,15 +92,17 @@ pub async fn run(
                     continue;
                 }
                 let indices = sampler.sample(k);
+                let sent_at = Instant::now();
                 sink.send_batch(&dataset, indices, &stats, &mut pending).await;
                 let lag = Instant::now().saturating_duration_since(scheduled);
-                events::batch_sent(&stats, ticks, pending.len(), lag);
+                let bytes = pending.iter().map(|(_, size)| size).sum();
+                events::batch_sent(&stats, ticks, pending.len(), bytes, lag);
                 max_lag = max_lag.max(lag);
                 if lag >= schedule.interval {
                     events::behind_schedule(lag, schedule.interval);
                 }
                 let futures = std::mem::replace(&mut pending, Vec::with_capacity(schedule.max_records as usize));
-                tracker.spawn(await_deliveries(futures, Arc::clone(&stats), schedule.max_messages, done.clone()));
+                tracker.spawn(await_deliveries(futures, sent_at, Arc::clone(&stats), schedule.max_messages, done.clone()));
             }
             _ = progress.tick() => {
                 let now = (stats.totals(), Instant::now());
@@ -126,46 +122,38 @@ pub async fn run(
     tracker.close();
     let deadline = Instant::now() + schedule.shutdown_timeout;
     sink.flush(schedule.shutdown_timeout).await;
-    let drained = tokio::time::timeout_at(deadline, tracker.wait())
-        .await
-        .is_ok();
+    let drained = tokio::time::timeout_at(deadline, tracker.wait()).await.is_ok();
     let totals = stats.totals();
     let undelivered = totals.in_flight();
     if !drained || undelivered > 0 {
         events::drain_timed_out(undelivered, schedule.shutdown_timeout);
     }
-    Outcome {
-        totals,
-        undelivered,
-        ticks,
-    }
+    Outcome { totals, undelivered, ticks }
 }
 
 async fn await_deliveries(
     futures: Vec<(rdkafka::producer::DeliveryFuture, usize)>,
+    sent_at: Instant,
     stats: Arc<Stats>,
     max_messages: Option<u64>,
     done: CancellationToken,
 ) {
-    let results = join_all(
-        futures
-            .into_iter()
-            .map(|(f, size)| async move { (f.await, size) }),
-    )
-    .await;
-    for (result, size) in results {
+    // Each delivery is timed as it completes, not when the whole batch has.
+    let timed = futures.into_iter().map(|(f, size)| async move { (f.await, size, sent_at.elapsed()) });
+    let mut any_delivered = false;
+    for (result, size, latency) in join_all(timed).await {
         match result {
-            Ok(Ok(_delivery)) => events::delivered(&stats, size),
-            Ok(Err((e, _message))) => {
-                events::delivery_failed(&stats, &failure_reason(&e), &e.to_string())
+            Ok(Ok(_delivery)) => {
+                any_delivered = true;
+                events::delivered(&stats, size, latency);
             }
+            Ok(Err((e, _message))) => events::delivery_failed(&stats, &failure_reason(&e), &e.to_string()),
             // The producer was dropped with the message still queued.
-            Err(_canceled) => events::delivery_failed(
-                &stats,
-                "ProducerDropped",
-                "producer closed before delivery",
-            ),
+            Err(_canceled) => events::delivery_failed(&stats, "ProducerDropped", "producer closed before delivery"),
         }
+    }
+    if any_delivered {
+        stats.health.broker_answered();
     }
     if max_messages.is_some_and(|max| stats.delivered.load(Relaxed) >= max) {
         done.cancel();

@@ -22,11 +22,7 @@ pub fn install() -> std::io::Result<CancellationToken> {
     tokio::spawn(async move {
         let mut seen = 0;
         while let Some(signal) = signals.next().await {
-            let name = if signal == SIGTERM {
-                "SIGTERM"
-            } else {
-                "SIGINT"
-            };
+            let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
             seen += 1;
             if seen == 1 {
                 events::shutdown_requested(name);

@@ -39,10 +39,7 @@ pub struct FeederContext;
 impl ClientContext for FeederContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
                 tracing::error!(target: "librdkafka", facility = fac, "{log_message}")
             }
             RDKafkaLogLevel::Warning => {
@@ -58,9 +55,7 @@ impl ClientContext for FeederContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let code = error
-            .rdkafka_error_code()
-            .map_or_else(|| "Unknown".to_owned(), |c| format!("{c:?}"));
+        let code = error.rdkafka_error_code().map_or_else(|| "Unknown".to_owned(), |c| format!("{c:?}"));
         events::broker_error(&code, reason);
     }
 }
@@ -85,24 +80,15 @@ impl KafkaSink {
         let mut cc = config.client_config(bootstrap);
         // Our own `log` forwards to tracing; keep librdkafka's chatter at warnings
         // unless debugging.
-        cc.set_log_level(
-            if config.log_filter.contains("debug") || config.log_filter.contains("trace") {
-                RDKafkaLogLevel::Info
-            } else {
-                RDKafkaLogLevel::Warning
-            },
-        );
-        let producer =
-            cc.create_with_context(FeederContext)
-                .map_err(|cause| SinkError::Create {
-                    servers: bootstrap.to_owned(),
-                    cause,
-                })?;
-        Ok(Self {
-            producer,
-            topic: config.topic.clone(),
-            servers: bootstrap.to_owned(),
-        })
+        cc.set_log_level(if config.log_filter.contains("debug") || config.log_filter.contains("trace") {
+            RDKafkaLogLevel::Info
+        } else {
+            RDKafkaLogLevel::Warning
+        });
+        let producer = cc
+            .create_with_context(FeederContext)
+            .map_err(|cause| SinkError::Create { servers: bootstrap.to_owned(), cause })?;
+        Ok(Self { producer, topic: config.topic.clone(), servers: bootstrap.to_owned() })
     }
 
     pub fn producer(&self) -> &FutureProducer<FeederContext> {
@@ -111,16 +97,14 @@ impl KafkaSink {
 
     /// Waits until a broker answers a metadata request for the topic, logging
     /// while it waits. Returns early (with `Cancelled`) when `shutdown` fires.
-    pub async fn wait_for_broker(&self, shutdown: &CancellationToken) -> Result<(), SinkError> {
+    pub async fn wait_for_broker(&self, stats: &Stats, shutdown: &CancellationToken) -> Result<(), SinkError> {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
             let producer = self.producer.clone();
             let topic = self.topic.clone();
             let probe = tokio::task::spawn_blocking(move || {
-                producer
-                    .client()
-                    .fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(3)))
+                producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(3)))
             });
             let result = tokio::select! {
                 r = probe => r,
@@ -128,36 +112,41 @@ impl KafkaSink {
             };
             match result {
                 Ok(Ok(md)) => {
-                    let partitions = md.topics().first().map_or(0, |t| {
-                        if t.error().is_some() {
-                            0
-                        } else {
-                            t.partitions().len()
-                        }
-                    });
-                    events::broker_ready(
-                        &self.servers,
-                        md.brokers().len(),
-                        partitions,
-                        &self.topic,
-                    );
+                    let partitions =
+                        md.topics().first().map_or(0, |t| if t.error().is_some() { 0 } else { t.partitions().len() });
+                    events::broker_ready(stats, &self.servers, md.brokers().len(), partitions, &self.topic);
                     if partitions == 0 {
                         events::topic_missing(&self.topic);
                     }
                     return Ok(());
                 }
-                Ok(Err(e)) => {
-                    events::waiting_for_broker(&self.servers, &e.to_string(), started.elapsed())
-                }
-                Err(e) => {
-                    events::waiting_for_broker(&self.servers, &e.to_string(), started.elapsed())
-                }
+                Ok(Err(e)) => events::waiting_for_broker(&self.servers, &e.to_string(), started.elapsed()),
+                Err(e) => events::waiting_for_broker(&self.servers, &e.to_string(), started.elapsed()),
             }
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = shutdown.cancelled() => return Err(SinkError::Cancelled),
             }
             delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Asks the broker for metadata every few seconds while the daemon runs, so
+    /// readiness reflects a broker that answers even when no batch is due.
+    pub async fn watch_broker(self: Arc<Self>, stats: Arc<Stats>, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                () = stop.cancelled() => return,
+            }
+            let producer = self.producer.clone();
+            let topic = self.topic.clone();
+            let probe = tokio::task::spawn_blocking(move || {
+                producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(5))).is_ok()
+            });
+            if let Ok(true) = probe.await {
+                stats.health.broker_answered();
+            }
         }
     }
 
@@ -175,8 +164,7 @@ impl KafkaSink {
             let payload = dataset.get(i);
             let mut backoff = Duration::from_micros(500);
             loop {
-                let record: FutureRecord<'_, (), [u8]> =
-                    FutureRecord::to(&self.topic).payload(payload);
+                let record: FutureRecord<'_, (), [u8]> = FutureRecord::to(&self.topic).payload(payload);
                 match self.producer.send_result(record) {
                     Ok(fut) => {
                         out.push((fut, payload.len()));
@@ -188,9 +176,7 @@ impl KafkaSink {
                     }
                     Err((e, _)) => {
                         // Counted as sent and failed, so totals stay consistent.
-                        stats
-                            .sent
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        stats.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         events::delivery_failed(stats, &failure_reason(&e), &e.to_string());
                         break;
                     }
@@ -202,8 +188,7 @@ impl KafkaSink {
     /// Flushes librdkafka's queue, blocking a worker thread for at most `timeout`.
     pub async fn flush(self: &Arc<Self>, timeout: Duration) {
         let this = Arc::clone(self);
-        let _ =
-            tokio::task::spawn_blocking(move || this.producer.flush(Timeout::After(timeout))).await;
+        let _ = tokio::task::spawn_blocking(move || this.producer.flush(Timeout::After(timeout))).await;
     }
 
     /// Messages still in librdkafka's queues.

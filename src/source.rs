@@ -26,35 +26,17 @@ pub static BUNDLED_SAMPLE: &[u8] = include_bytes!("../data/transactions.csv");
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{what} not found at {endpoint}: {fix}")]
-    NotFound {
-        what: String,
-        endpoint: String,
-        fix: &'static str,
-    },
+    NotFound { what: String, endpoint: String, fix: &'static str },
     #[error("access denied to {object} at {endpoint} ({code}: {message}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or KEY/SECRET) and the bucket policy")]
-    AccessDenied {
-        object: String,
-        endpoint: String,
-        code: String,
-        message: String,
-    },
+    AccessDenied { object: String, endpoint: String, code: String, message: String },
     #[error("no credentials for {object}: {cause}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or KEY and SECRET), a profile, or a web identity")]
     NoCredentials { object: String, cause: String },
     #[error("{object} at {endpoint} unreachable after retrying for {waited_s:.0}s (DATASET_RETRY_TIMEOUT): {cause}")]
-    Unreachable {
-        object: String,
-        endpoint: String,
-        waited_s: f64,
-        cause: String,
-    },
+    Unreachable { object: String, endpoint: String, waited_s: f64, cause: String },
     #[error("cannot read {path}: {cause}")]
     File { path: String, cause: std::io::Error },
     #[error("S3 request for {object} at {endpoint} failed: {cause}")]
-    Other {
-        object: String,
-        endpoint: String,
-        cause: String,
-    },
+    Other { object: String, endpoint: String, cause: String },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error("stopped by a signal while loading the dataset")]
@@ -74,11 +56,7 @@ pub async fn load(
         match uri {
             DatasetUri::Bundled => {
                 events::bundled_dataset();
-                Ok(dataset::load_csv(
-                    BUNDLED_SAMPLE,
-                    "bundled sample",
-                    Some(BUNDLED_SAMPLE.len() as u64),
-                )?)
+                Ok(dataset::load_csv(BUNDLED_SAMPLE, "bundled sample", Some(BUNDLED_SAMPLE.len() as u64))?)
             }
             DatasetUri::File(path) => load_file(path.clone()).await,
             DatasetUri::S3 { bucket, key } => load_s3(s3, bucket, key, retry_timeout).await,
@@ -93,24 +71,16 @@ pub async fn load(
 async fn load_file(path: std::path::PathBuf) -> Result<(Dataset, LoadSummary), SourceError> {
     let shown = path.display().to_string();
     tokio::task::spawn_blocking(move || {
-        let file_err = |cause| SourceError::File {
-            path: shown.clone(),
-            cause,
-        };
+        let file_err = |cause| SourceError::File { path: shown.clone(), cause };
         let file = std::fs::File::open(&path).map_err(file_err)?;
         let meta = file.metadata().map_err(file_err)?;
         if meta.is_dir() {
-            return Err(file_err(std::io::Error::other(
-                "it is a directory, expected a CSV file",
-            )));
+            return Err(file_err(std::io::Error::other("it is a directory, expected a CSV file")));
         }
         Ok(dataset::load_csv(file, &shown, Some(meta.len()))?)
     })
     .await
-    .map_err(|e| SourceError::File {
-        path: "dataset".into(),
-        cause: std::io::Error::other(e),
-    })?
+    .map_err(|e| SourceError::File { path: "dataset".into(), cause: std::io::Error::other(e) })?
 }
 
 /// Builds an S3 client from our settings. With a custom endpoint (MinIO, s3s)
@@ -140,9 +110,7 @@ pub async fn s3_client(s3: &S3Settings) -> aws_sdk_s3::Client {
         loader = loader.endpoint_url(url);
     }
     let shared = loader.load().await;
-    let conf = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(s3.endpoint_url.is_some())
-        .build();
+    let conf = aws_sdk_s3::config::Builder::from(&shared).force_path_style(s3.endpoint_url.is_some()).build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
@@ -158,10 +126,7 @@ async fn load_s3(
     retry_timeout: Duration,
 ) -> Result<(Dataset, LoadSummary), SourceError> {
     let client = s3_client(s3).await;
-    let endpoint = s3
-        .endpoint_url
-        .clone()
-        .unwrap_or_else(|| format!("AWS S3 ({})", s3.region));
+    let endpoint = s3.endpoint_url.clone().unwrap_or_else(|| format!("AWS S3 ({})", s3.region));
     let object = format!("s3://{bucket}/{key}");
     let started = Instant::now();
     let mut backoff = Duration::from_millis(250);
@@ -173,20 +138,9 @@ async fn load_s3(
         };
         let waited = started.elapsed();
         if waited + backoff > retry_timeout {
-            return Err(SourceError::Unreachable {
-                object,
-                endpoint,
-                waited_s: waited.as_secs_f64(),
-                cause,
-            });
+            return Err(SourceError::Unreachable { object, endpoint, waited_s: waited.as_secs_f64(), cause });
         }
-        events::source_retry(
-            &format!("{object} at {endpoint}"),
-            &cause,
-            waited,
-            retry_timeout,
-            backoff,
-        );
+        events::source_retry(&format!("{object} at {endpoint}"), &cause, waited, retry_timeout, backoff);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
@@ -199,27 +153,20 @@ async fn attempt_s3(
     object: &str,
     endpoint: &str,
 ) -> Result<(Dataset, LoadSummary), Attempt> {
-    let resp = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| classify(e, bucket, object, endpoint))?;
+    let resp =
+        client.get_object().bucket(bucket).key(key).send().await.map_err(|e| classify(e, bucket, object, endpoint))?;
     let size_hint = resp.content_length().and_then(|n| u64::try_from(n).ok());
     // The bridge must be made on the runtime; the parse runs on a blocking thread.
     let reader = SyncIoBridge::new(resp.body.into_async_read());
     let object_name = object.to_owned();
     let parsed =
-        tokio::task::spawn_blocking(move || dataset::load_csv(reader, &object_name, size_hint))
-            .await
-            .map_err(|e| {
-                Attempt::Fatal(SourceError::Other {
-                    object: object.into(),
-                    endpoint: endpoint.into(),
-                    cause: e.to_string(),
-                })
-            })?;
+        tokio::task::spawn_blocking(move || dataset::load_csv(reader, &object_name, size_hint)).await.map_err(|e| {
+            Attempt::Fatal(SourceError::Other {
+                object: object.into(),
+                endpoint: endpoint.into(),
+                cause: e.to_string(),
+            })
+        })?;
     match parsed {
         Ok(loaded) => Ok(loaded),
         // The connection dropped mid-body: the next attempt starts over.
@@ -247,8 +194,13 @@ fn classify(err: SdkError<GetObjectError>, bucket: &str, object: &str, endpoint:
                     fix: "check the bucket in DATASET_URI and AWS_ENDPOINT_URL/ENDPOINT_URL, or create the bucket",
                 }),
                 (
-                    "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken"
-                    | "InvalidToken" | "InvalidSecurity" | "AuthorizationHeaderMalformed",
+                    "AccessDenied"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "InvalidSecurity"
+                    | "AuthorizationHeaderMalformed",
                     _,
                 )
                 | (_, 401 | 403) => Attempt::Fatal(SourceError::AccessDenied {
@@ -265,29 +217,19 @@ fn classify(err: SdkError<GetObjectError>, bucket: &str, object: &str, endpoint:
                 (_, 429 | 500..=599) | ("SlowDown" | "InternalError" | "ServiceUnavailable", _) => {
                     Attempt::Retry(format!("HTTP {status} {code}: {message}"))
                 }
-                _ => Attempt::Fatal(SourceError::Other { object: object.into(), endpoint: endpoint.into(), cause: full }),
+                _ => {
+                    Attempt::Fatal(SourceError::Other { object: object.into(), endpoint: endpoint.into(), cause: full })
+                }
             }
         }
-        SdkError::DispatchFailure(df)
-            if !df.is_io() && !df.is_timeout() && full.contains("credentials") =>
-        {
-            Attempt::Fatal(SourceError::NoCredentials {
-                object: object.into(),
-                cause: full,
-            })
+        SdkError::DispatchFailure(df) if !df.is_io() && !df.is_timeout() && full.contains("credentials") => {
+            Attempt::Fatal(SourceError::NoCredentials { object: object.into(), cause: full })
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            Attempt::Retry(full)
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Attempt::Retry(full),
+        _ if full.contains("credentials") => {
+            Attempt::Fatal(SourceError::NoCredentials { object: object.into(), cause: full })
         }
-        _ if full.contains("credentials") => Attempt::Fatal(SourceError::NoCredentials {
-            object: object.into(),
-            cause: full,
-        }),
-        _ => Attempt::Fatal(SourceError::Other {
-            object: object.into(),
-            endpoint: endpoint.into(),
-            cause: full,
-        }),
+        _ => Attempt::Fatal(SourceError::Other { object: object.into(), endpoint: endpoint.into(), cause: full }),
     }
 }
 
@@ -297,57 +239,34 @@ mod tests {
 
     #[tokio::test]
     async fn bundled_sample_loads_every_row() {
-        let (d, s) = load(
-            &DatasetUri::Bundled,
-            &no_s3(),
-            Duration::ZERO,
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+        let (d, s) = load(&DatasetUri::Bundled, &no_s3(), Duration::ZERO, &CancellationToken::new()).await.unwrap();
         let rows = BUNDLED_SAMPLE.iter().filter(|&&b| b == b'\n').count() as u64 - 1;
         assert_eq!((s.records, s.skipped), (rows, 0));
         let first: serde_json::Value = serde_json::from_slice(d.get(0)).unwrap();
-        assert!(
-            first["transaction_id"].is_string() && first["amount"].is_number(),
-            "{first}"
-        );
+        assert!(first["transaction_id"].is_string() && first["amount"].is_number(), "{first}");
     }
 
     #[tokio::test]
     async fn missing_file_names_the_path() {
         let uri = DatasetUri::File("/nonexistent/t.csv".into());
-        let e = load(&uri, &no_s3(), Duration::ZERO, &CancellationToken::new())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&e, SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound)
-        );
+        let e = load(&uri, &no_s3(), Duration::ZERO, &CancellationToken::new()).await.unwrap_err();
+        assert!(matches!(&e, SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound));
         assert!(e.to_string().contains("/nonexistent/t.csv"), "{e}");
     }
 
     #[tokio::test]
     async fn unreachable_endpoint_retries_within_the_budget_then_fails() {
         // A port nothing listens on: bind, take the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let s3 = S3Settings {
             endpoint_url: Some(format!("http://127.0.0.1:{port}")),
             access_key_id: Some("a".into()),
             secret_access_key: Some("b".into()),
             ..no_s3()
         };
-        let uri = DatasetUri::S3 {
-            bucket: "b".into(),
-            key: "k.csv".into(),
-        };
+        let uri = DatasetUri::S3 { bucket: "b".into(), key: "k.csv".into() };
         let t = Instant::now();
-        let e = load(&uri, &s3, Duration::from_secs(1), &CancellationToken::new())
-            .await
-            .unwrap_err();
+        let e = load(&uri, &s3, Duration::from_secs(1), &CancellationToken::new()).await.unwrap_err();
         assert!(matches!(e, SourceError::Unreachable { .. }), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
@@ -355,30 +274,21 @@ mod tests {
 
     #[tokio::test]
     async fn cancellation_stops_a_retrying_load() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let s3 = S3Settings {
             endpoint_url: Some(format!("http://127.0.0.1:{port}")),
             access_key_id: Some("a".into()),
             secret_access_key: Some("b".into()),
             ..no_s3()
         };
-        let uri = DatasetUri::S3 {
-            bucket: "b".into(),
-            key: "k.csv".into(),
-        };
+        let uri = DatasetUri::S3 { bucket: "b".into(), key: "k.csv".into() };
         let token = CancellationToken::new();
         let t2 = token.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             t2.cancel();
         });
-        let e = load(&uri, &s3, Duration::from_secs(60), &token)
-            .await
-            .unwrap_err();
+        let e = load(&uri, &s3, Duration::from_secs(60), &token).await.unwrap_err();
         assert!(matches!(e, SourceError::Cancelled), "{e}");
     }
 

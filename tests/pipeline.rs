@@ -17,11 +17,10 @@ use kafka_feeder::sink::KafkaSink;
 use kafka_feeder::source::SourceError;
 use tokio_util::sync::CancellationToken;
 
+/// A config from `vars`, with the HTTP server on any free port so tests can run in parallel.
 fn config(vars: &[(&str, &str)]) -> Config {
-    Config::from_env(
-        EnvConfig::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap(),
-    )
-    .unwrap()
+    let all = std::iter::once(("HTTP_PORT", "0")).chain(vars.iter().copied());
+    Config::from_env(EnvConfig::from_vars(all.map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,19 +42,15 @@ async fn loads_from_s3_with_python_aliases_and_delivers_exactly_max_messages() {
         ("MAX_RECORDS_PER_BATCH", "15"),
         ("MAX_MESSAGES", "250"),
     ]);
-    let stats = Arc::new(Stats::default());
-    let outcome = app::run(&cfg, stats, CancellationToken::new())
-        .await
-        .unwrap();
+    let stats = Arc::new(Stats::new("none"));
+    let outcome = app::run(&cfg, stats, CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, 250);
     assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
     assert_eq!(app::outcome_exit_code(&outcome), exit::OK);
 
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-        tokio::task::spawn_blocking(move || {
-            common::consume(&b, &t, 3, 250, Duration::from_secs(20))
-        })
+        tokio::task::spawn_blocking(move || common::consume(&b, &t, 3, 250, Duration::from_secs(20)))
     }
     .await
     .unwrap();
@@ -76,19 +71,11 @@ async fn wrong_secret_is_access_denied_naming_bucket_and_key() {
         ("AWS_SECRET_ACCESS_KEY", "wrong-secret"),
         ("AWS_ENDPOINT_URL", &s3.endpoint),
     ]);
-    let e = app::run(&cfg, Arc::new(Stats::default()), CancellationToken::new())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AppError::Source(SourceError::AccessDenied { .. })),
-        "{e:?}"
-    );
+    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(e, AppError::Source(SourceError::AccessDenied { .. })), "{e:?}");
     assert_eq!(e.exit_code(), exit::ACCESS_DENIED);
     let msg = e.to_string();
-    assert!(
-        msg.contains("s3://datasets/t.csv") && msg.contains(&s3.endpoint),
-        "{msg}"
-    );
+    assert!(msg.contains("s3://datasets/t.csv") && msg.contains(&s3.endpoint), "{msg}");
     assert!(!msg.contains("wrong-secret"), "{msg}");
 }
 
@@ -104,11 +91,7 @@ async fn missing_bucket_and_key_and_unknown_access_key_have_their_own_codes() {
             ("SECRET", SECRET_KEY),
             ("ENDPOINT_URL", &s3.endpoint),
         ]);
-        async move {
-            app::run(&cfg, Arc::new(Stats::default()), CancellationToken::new())
-                .await
-                .unwrap_err()
-        }
+        async move { app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err() }
     };
     let e = run("s3://no-such-bucket/t.csv", ACCESS_KEY).await;
     assert_eq!(e.exit_code(), exit::NOT_FOUND, "{e}");
@@ -131,9 +114,7 @@ async fn header_only_object_is_a_dataset_error() {
         ("SECRET", SECRET_KEY),
         ("ENDPOINT_URL", &s3.endpoint),
     ]);
-    let e = app::run(&cfg, Arc::new(Stats::default()), CancellationToken::new())
-        .await
-        .unwrap_err();
+    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::DATASET_INVALID, "{e}");
     assert!(e.to_string().contains("s3://datasets/empty.csv"), "{e}");
 }
@@ -145,10 +126,7 @@ async fn n_ticks_make_n_batches_within_bounds() {
     let kafka = Kafka::start(1);
     let (csv, expected) = sample_csv();
     let (dataset, _) = load_csv(csv, "sample", None).unwrap();
-    let cfg = config(&[
-        ("KAFKA_BOOTSTRAP_SERVERS", &kafka.bootstrap()),
-        ("KAFKA_TOPIC", &kafka.topic),
-    ]);
+    let cfg = config(&[("KAFKA_BOOTSTRAP_SERVERS", &kafka.bootstrap()), ("KAFKA_TOPIC", &kafka.topic)]);
     let sink = Arc::new(KafkaSink::new(&cfg, &kafka.bootstrap()).unwrap());
     let (min, max, n) = (3u32, 8u32, 25u64);
     let schedule = Schedule {
@@ -160,7 +138,7 @@ async fn n_ticks_make_n_batches_within_bounds() {
         progress_interval: Duration::from_secs(3600),
         seed: Some(3),
     };
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();
     let stopper = token.clone();
     tokio::spawn(async move {
@@ -168,34 +146,19 @@ async fn n_ticks_make_n_batches_within_bounds() {
         tokio::time::sleep(Duration::from_millis(n * 1000 - 500)).await;
         stopper.cancel();
     });
-    let outcome = schedule::run(
-        &schedule,
-        Arc::new(dataset),
-        sink,
-        Arc::clone(&stats),
-        token,
-    )
-    .await;
+    let outcome = schedule::run(&schedule, Arc::new(dataset), sink, Arc::clone(&stats), token).await;
     assert_eq!(outcome.ticks, n);
     assert_eq!(outcome.totals.batches, n);
     let sent = outcome.totals.sent;
-    assert!(
-        (n * min as u64..=n * max as u64).contains(&sent),
-        "sent {sent}"
-    );
+    assert!((n * min as u64..=n * max as u64).contains(&sent), "sent {sent}");
     // Not every batch the same size: sizes really are drawn.
-    assert!(
-        sent != n * min as u64 && sent != n * max as u64,
-        "sent {sent}"
-    );
+    assert!(sent != n * min as u64 && sent != n * max as u64, "sent {sent}");
     assert_eq!(outcome.totals.delivered, sent);
     assert_eq!(outcome.undelivered, 0);
 
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-        tokio::task::spawn_blocking(move || {
-            common::consume(&b, &t, 1, sent as usize, Duration::from_secs(20))
-        })
+        tokio::task::spawn_blocking(move || common::consume(&b, &t, 1, sent as usize, Duration::from_secs(20)))
     }
     .await
     .unwrap();
@@ -224,16 +187,11 @@ async fn oversized_messages_are_counted_as_failures_not_crashes() {
         // librdkafka refuses messages over message.max.bytes at enqueue time.
         ("KAFKA_PRODUCER_MESSAGE_MAX_BYTES", "1000"),
     ]);
-    let stats = Arc::new(Stats::default());
-    let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new())
-        .await
-        .unwrap();
+    let stats = Arc::new(Stats::new("none"));
+    let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, 40);
     assert!(outcome.totals.failed > 0);
-    assert_eq!(
-        stats.failures_by_reason().get("MessageSizeTooLarge"),
-        Some(&outcome.totals.failed)
-    );
+    assert_eq!(stats.failures_by_reason().get("MessageSizeTooLarge"), Some(&outcome.totals.failed));
     assert_eq!(app::outcome_exit_code(&outcome), exit::UNDELIVERED);
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());

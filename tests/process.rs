@@ -12,10 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
 
 fn command(vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .envs(vars.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.env_clear().env("HTTP_PORT", "0").envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
 
@@ -33,10 +30,7 @@ fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
 
 /// The JSON log lines of a run.
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
 #[test]
@@ -55,37 +49,21 @@ fn sigterm_mid_run_drains_and_reports_what_reached_the_topic() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(2500));
     let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let out = wait_with_timeout(child, Duration::from_secs(25));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(0), "stdout: {}", String::from_utf8_lossy(&out.stdout));
 
     let lines = json_lines(&out);
-    let last = lines
-        .iter()
-        .rev()
-        .find(|l| l["message"] == "stopped")
-        .expect("a final 'stopped' line");
+    let last = lines.iter().rev().find(|l| l["message"] == "stopped").expect("a final 'stopped' line");
     let delivered = last["delivered"].as_u64().unwrap();
     assert_eq!(last["undelivered"], 0);
     assert_eq!(last["failed"], 0);
     assert!(delivered > 100, "delivered only {delivered}");
-    assert!(lines.iter().any(|l| l["message"] == "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)"));
+    assert!(lines.iter().any(|l| l["message"]
+        == "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)"));
 
     let messages = kafka.consume(2, delivered as usize, Duration::from_secs(20));
-    assert_eq!(
-        messages.len() as u64,
-        delivered,
-        "topic holds exactly what was reported delivered"
-    );
+    assert_eq!(messages.len() as u64, delivered, "topic holds exactly what was reported delivered");
 }
 
 #[test]
@@ -132,21 +110,11 @@ async fn wrong_s3_secret_exits_4_naming_the_object_without_the_secret() {
     })
     .await
     .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(4), "{all}");
-    assert!(
-        all.contains("access denied to s3://datasets/transactions.csv"),
-        "{all}"
-    );
+    assert!(all.contains("access denied to s3://datasets/transactions.csv"), "{all}");
     assert!(all.contains(&s3.endpoint), "{all}");
-    assert!(
-        !all.contains("definitely-wrong-secret"),
-        "secret leaked: {all}"
-    );
+    assert!(!all.contains("definitely-wrong-secret"), "secret leaked: {all}");
 }
 
 #[test]
@@ -173,20 +141,14 @@ fn every_bad_variable_exits_2_naming_it_without_touching_the_network() {
         let started = Instant::now();
         // A closed local port: any network use would wait for the broker, not exit 2.
         let out = wait_with_timeout(
-            command(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"), (var, value)])
-                .spawn()
-                .unwrap(),
+            command(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"), (var, value)]).spawn().unwrap(),
             Duration::from_secs(5),
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(2), "{var}={value}: {stdout}");
         assert!(stdout.contains(var), "{var}={value}: {stdout}");
         assert_eq!(stdout.lines().count(), 1, "one line: {stdout}");
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{var}: {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(1), "{var}: {:?}", started.elapsed());
     }
     let out = wait_with_timeout(
         command(&[
@@ -207,12 +169,9 @@ fn every_bad_variable_exits_2_naming_it_without_touching_the_network() {
 #[test]
 fn missing_dataset_file_exits_3() {
     let out = wait_with_timeout(
-        command(&[
-            ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
-            ("DATASET_URI", "/no/such/transactions.csv"),
-        ])
-        .spawn()
-        .unwrap(),
+        command(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded"), ("DATASET_URI", "/no/such/transactions.csv")])
+            .spawn()
+            .unwrap(),
         Duration::from_secs(10),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

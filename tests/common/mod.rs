@@ -42,19 +42,13 @@ impl S3Server {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
                 };
-                let conn = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
-                    .into_owned();
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
         });
-        Self {
-            endpoint: format!("http://{addr}"),
-            root,
-            _task: task,
-        }
+        Self { endpoint: format!("http://{addr}"), root, _task: task }
     }
 
     pub fn put(&self, bucket: &str, key: &str, body: &[u8]) {
@@ -90,23 +84,11 @@ impl Kafka {
     /// been read and then `quiet` passes with nothing new (so extra messages are
     /// caught too), or `timeout` passes.
     pub fn consume(&self, partitions: i32, expected: usize, timeout: Duration) -> Vec<Vec<u8>> {
-        consume(
-            &self.bootstrap(),
-            &self.topic,
-            partitions,
-            expected,
-            timeout,
-        )
+        consume(&self.bootstrap(), &self.topic, partitions, expected, timeout)
     }
 }
 
-pub fn consume(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    expected: usize,
-    timeout: Duration,
-) -> Vec<Vec<u8>> {
+pub fn consume(bootstrap: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<Vec<u8>> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "kafka-feeder-tests")
@@ -115,8 +97,7 @@ pub fn consume(
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let started = Instant::now();
@@ -129,9 +110,7 @@ pub fn consume(
                 last_new = Instant::now();
             }
             Some(Err(e)) => panic!("consumer error: {e}"),
-            None if out.len() >= expected && last_new.elapsed() > Duration::from_millis(700) => {
-                break
-            }
+            None if out.len() >= expected && last_new.elapsed() > Duration::from_millis(700) => break,
             None => {}
         }
     }
@@ -152,26 +131,17 @@ pub fn sample_csv() -> (&'static [u8], Vec<serde_json::Value>) {
         serde_json::json!({"id":3,"amount":0.99,"zip":"00M","fraud":false,"memo":"said \"hi\"\nthen left","city":"Zürich"}),
         serde_json::json!({"id":4,"amount":"1e5","zip":"NaN","fraud":"maybe","memo":"plain","city":"東京"}),
     ];
-    (
-        Box::leak(csv.as_bytes().to_vec().into_boxed_slice()),
-        expected,
-    )
+    (Box::leak(csv.as_bytes().to_vec().into_boxed_slice()), expected)
 }
 
 /// Asserts every message is exactly one of the expected records (compared as
 /// JSON values) and returns how often each was seen.
-pub fn assert_all_are_rows(
-    messages: &[Vec<u8>],
-    expected: &[serde_json::Value],
-) -> HashMap<usize, usize> {
+pub fn assert_all_are_rows(messages: &[Vec<u8>], expected: &[serde_json::Value]) -> HashMap<usize, usize> {
     let mut seen = HashMap::new();
     for m in messages {
-        let v: serde_json::Value = serde_json::from_slice(m)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(m)));
-        let i = expected
-            .iter()
-            .position(|e| e == &v)
-            .unwrap_or_else(|| panic!("message is no CSV row: {v}"));
+        let v: serde_json::Value =
+            serde_json::from_slice(m).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(m)));
+        let i = expected.iter().position(|e| e == &v).unwrap_or_else(|| panic!("message is no CSV row: {v}"));
         *seen.entry(i).or_default() += 1;
     }
     seen

@@ -1,0 +1,118 @@
+//! The small HTTP server for orchestrators and Prometheus: `GET /healthz`,
+//! `GET /readyz`, `GET /metrics`.
+//!
+//! axum does the HTTP; handlers never read a request body, every request is
+//! bounded by a timeout, unknown paths get 404 and other methods 405. The
+//! server lives for the whole process, drain included, and stops when its
+//! token is cancelled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::events::Stats;
+use crate::health::Status;
+
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+pub fn router(stats: Arc<Stats>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(5)))
+        .with_state(stats)
+}
+
+/// Serves until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, stats: Arc<Stats>, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router(stats)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+fn status_response(status: Status) -> Response {
+    match status {
+        Status::Ok(text) => (StatusCode::OK, format!("{text}\n")).into_response(),
+        Status::Failing(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")).into_response(),
+    }
+}
+
+async fn healthz(State(stats): State<Arc<Stats>>) -> Response {
+    status_response(stats.health.liveness())
+}
+
+async fn readyz(State(stats): State<Arc<Stats>>) -> Response {
+    status_response(stats.health.readiness())
+}
+
+async fn metrics(State(stats): State<Arc<Stats>>) -> Response {
+    // In flight is derived from the totals at scrape time rather than tracked.
+    let t = stats.totals();
+    stats.metrics.in_flight.set(t.in_flight() as i64);
+    ([(header::CONTENT_TYPE, OPENMETRICS)], stats.metrics.encode()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get_status(stats: &Arc<Stats>, method: &str, path: &str) -> (u16, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, Arc::clone(stats), token.clone()));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await.unwrap();
+        token.cancel();
+        server.await.unwrap().unwrap();
+        let code = buf.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (code, buf)
+    }
+
+    #[tokio::test]
+    async fn readyz_is_503_until_loaded_and_broker_answered() {
+        let stats = Arc::new(Stats::new("none"));
+        let (code, body) = get_status(&stats, "GET", "/readyz").await;
+        assert_eq!(code, 503);
+        assert!(body.contains("dataset not loaded"), "{body}");
+        stats.health.dataset_loaded();
+        stats.health.broker_answered();
+        assert_eq!(get_status(&stats, "GET", "/readyz").await.0, 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn healthz_turns_503_when_the_loop_stalls() {
+        let stats = Arc::new(Stats::new("none"));
+        assert_eq!(get_status(&stats, "GET", "/healthz").await.0, 200);
+        stats.health.loop_started(Duration::from_secs(1));
+        assert_eq!(get_status(&stats, "GET", "/healthz").await.0, 200);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let (code, body) = get_status(&stats, "GET", "/healthz").await;
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("stalled"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn metrics_are_openmetrics_and_bad_requests_are_refused() {
+        let stats = Arc::new(Stats::new("high"));
+        let (code, body) = get_status(&stats, "GET", "/metrics").await;
+        assert_eq!(code, 200);
+        assert!(body.contains("application/openmetrics-text"), "{body}");
+        assert!(body.contains("kafka_feeder_build_info{version="), "{body}");
+        assert_eq!(get_status(&stats, "GET", "/nope").await.0, 404);
+        assert_eq!(get_status(&stats, "POST", "/metrics").await.0, 405);
+        assert_eq!(get_status(&stats, "DELETE", "/healthz").await.0, 405);
+    }
+}

@@ -1,0 +1,128 @@
+//! Prometheus metrics, through the `prometheus-client` crate (OpenMetrics text).
+//!
+//! The metric handles live in [`Metrics`], owned by `events::Stats`; only the
+//! functions in `events` update them, next to the log line for the same event.
+//! Names follow Prometheus conventions: a `kafka_feeder_` prefix, `_total` for
+//! counters, the unit (`_seconds`, `_bytes`) in the name, help text on each.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub preset: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub delivered: Counter,
+    pub failed: Family<ReasonLabel, Counter>,
+    pub batches: Counter,
+    pub sent_bytes: Counter,
+    pub delivery_latency: Histogram,
+    pub batch_size: Histogram,
+    pub schedule_lag: Gauge<f64, AtomicU64>,
+    pub in_flight: Gauge,
+    pub dataset_records: Gauge,
+    pub dataset_bytes: Gauge,
+    pub dataset_load_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl Metrics {
+    pub fn new(preset: &str) -> Self {
+        let mut root = Registry::default();
+        let r = root.sub_registry_with_prefix("kafka_feeder");
+        let m = Self {
+            registry: Registry::default(),
+            delivered: Counter::default(),
+            failed: Family::default(),
+            batches: Counter::default(),
+            sent_bytes: Counter::default(),
+            // 0.5 ms .. ~16 s
+            delivery_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            // 1 .. 65536 records
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 17)),
+            schedule_lag: Gauge::default(),
+            in_flight: Gauge::default(),
+            dataset_records: Gauge::default(),
+            dataset_bytes: Gauge::default(),
+            dataset_load_seconds: Gauge::default(),
+        };
+        r.register("messages_delivered", "Messages the broker acknowledged", m.delivered.clone());
+        r.register("messages_failed", "Messages that failed permanently, by librdkafka error code", m.failed.clone());
+        r.register("batches", "Batches sent (one per handled tick)", m.batches.clone());
+        r.register_with_unit("sent", "Payload bytes handed to the producer", Unit::Bytes, m.sent_bytes.clone());
+        r.register_with_unit(
+            "delivery_latency",
+            "Time from enqueue to broker acknowledgement",
+            Unit::Seconds,
+            m.delivery_latency.clone(),
+        );
+        r.register_with_unit("batch_size", "Records per batch", Unit::Other("records".into()), m.batch_size.clone());
+        r.register_with_unit(
+            "schedule_lag",
+            "How late the last batch was enqueued after its scheduled tick",
+            Unit::Seconds,
+            m.schedule_lag.clone(),
+        );
+        r.register("messages_in_flight", "Messages sent and not yet delivered or failed", m.in_flight.clone());
+        r.register("dataset_records", "Records held in memory", m.dataset_records.clone());
+        r.register_with_unit("dataset", "Bytes of JSON records held in memory", Unit::Bytes, m.dataset_bytes.clone());
+        r.register_with_unit(
+            "dataset_load",
+            "Seconds the dataset took to load",
+            Unit::Seconds,
+            m.dataset_load_seconds.clone(),
+        );
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into(), preset: preset.into() }).set(1);
+        r.register("build_info", "Version and preset of this kafka-feeder (always 1)", build);
+        Self { registry: root, ..m }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_conventional_names_and_help() {
+        let m = Metrics::new("high");
+        m.delivered.inc();
+        m.failed.get_or_create(&ReasonLabel { reason: "MessageTimedOut".into() }).inc_by(2);
+        m.delivery_latency.observe(0.003);
+        let text = m.encode();
+        for line in [
+            "kafka_feeder_messages_delivered_total 1",
+            "kafka_feeder_messages_failed_total{reason=\"MessageTimedOut\"} 2",
+            "kafka_feeder_delivery_latency_seconds_count 1",
+            "kafka_feeder_build_info{version=\"",
+            "# HELP kafka_feeder_schedule_lag_seconds ",
+            "# TYPE kafka_feeder_sent_bytes counter",
+            "kafka_feeder_dataset_bytes 0",
+            "kafka_feeder_batch_size_records_count 0",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+}
