@@ -10,6 +10,12 @@ scripts/install-deps.sh
 echo "== cargo test"
 cargo test --locked --all-targets
 
+echo "== /metrics parsed by the Python Prometheus client, /healthz, /readyz"
+[ -x target/py-venv/bin/python ] || python3 -m venv target/py-venv
+target/py-venv/bin/pip install -q --disable-pip-version-check prometheus_client
+cargo build --locked -q
+target/py-venv/bin/python scripts/check-metrics.py target/debug/kafka-feeder
+
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deployment manifests (offline checks)"
   scripts/check-deploy.sh
