@@ -178,3 +178,107 @@ fn missing_dataset_file_exits_3() {
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     assert!(stdout.contains("/no/such/transactions.csv"), "{stdout}");
 }
+
+/// Reads stdout lines as they come (a thread per child), so a test can wait for one.
+fn stream_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < timeout {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+    }
+    panic!("no line containing {needle:?} within {timeout:?}; saw:\n{}", seen.join("\n"));
+}
+
+fn kill(child: &Child, signal: &str) {
+    assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+}
+
+#[test]
+fn broker_down_at_shutdown_reports_undelivered_and_exits_8_after_the_deadline() {
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let mut child = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("PRODUCE_INTERVAL", "0.05"),
+        ("SHUTDOWN_TIMEOUT", "2"),
+        ("LOG_FORMAT", "json"),
+    ])
+    .spawn()
+    .unwrap();
+    let rx = stream_lines(&mut child);
+    wait_for_line(&rx, "connected to Kafka", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    kafka.cluster.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let signalled = Instant::now();
+    kill(&child, "-TERM");
+    let lines = wait_for_line(&rx, "\"message\":\"stopped\"", Duration::from_secs(10));
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(8), "{}", lines.join("\n"));
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "SIGTERM to exit took {took:?}");
+    let stopped: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert!(stopped["undelivered"].as_u64().unwrap() > 0, "{stopped}");
+    assert!(lines.iter().any(|l| l.contains("SHUTDOWN_TIMEOUT passed")), "{}", lines.join("\n"));
+}
+
+#[test]
+fn second_signal_exits_at_once_with_130() {
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let mut child = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("PRODUCE_INTERVAL", "0.05"),
+        ("SHUTDOWN_TIMEOUT", "60"),
+    ])
+    .spawn()
+    .unwrap();
+    let rx = stream_lines(&mut child);
+    wait_for_line(&rx, "connected to Kafka", Duration::from_secs(10));
+    kafka.cluster.broker_down(1).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    kill(&child, "-INT");
+    wait_for_line(&rx, "shutdown requested", Duration::from_secs(5));
+    let signalled = Instant::now();
+    kill(&child, "-INT");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(signalled.elapsed() < Duration::from_secs(2), "{:?}", signalled.elapsed());
+}
+
+#[test]
+fn waits_for_an_absent_broker_instead_of_crashing_and_stops_cleanly() {
+    // A port with nothing behind it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = command(&[("KAFKA_BOOTSTRAP_SERVERS", &format!("127.0.0.1:{port}")), ("PRODUCE_INTERVAL", "0.1")])
+        .spawn()
+        .unwrap();
+    let rx = stream_lines(&mut child);
+    wait_for_line(&rx, "waiting for the Kafka broker", Duration::from_secs(15));
+    assert!(child.try_wait().unwrap().is_none(), "still running while it waits");
+    kill(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "nothing was sent, so nothing was lost");
+}
