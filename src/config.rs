@@ -477,7 +477,14 @@ impl Config {
                         "trace, debug, info, warn, error or off (or RUST_LOG for per-module filters)",
                     ));
                 }
-                level
+                // Verbose levels apply to kafka-feeder and librdkafka; the HTTP and
+                // AWS stacks stay at info (their debug output is noise, and request
+                // dumps are no place for credentials). RUST_LOG reaches them if needed.
+                if matches!(level.as_str(), "trace" | "debug") {
+                    format!("info,kafka_feeder={level},librdkafka={level}")
+                } else {
+                    level
+                }
             }
             (None, Some(filter)) => {
                 if tracing_subscriber::EnvFilter::try_new(&filter).is_err() {
@@ -853,7 +860,8 @@ mod tests {
         assert_eq!(cfg(&[("LOG_FORMAT", "JSON")]).unwrap().log_format, LogFormat::Json);
         assert_eq!(err_var(&[("LOG_FORMAT", "xml")]), "LOG_FORMAT");
         assert_eq!(err_var(&[("LOG_LEVEL", "loud")]), "LOG_LEVEL");
-        assert_eq!(cfg(&[("LOG_LEVEL", "DEBUG")]).unwrap().log_filter, "debug");
+        assert_eq!(cfg(&[("LOG_LEVEL", "DEBUG")]).unwrap().log_filter, "info,kafka_feeder=debug,librdkafka=debug");
+        assert_eq!(cfg(&[("LOG_LEVEL", "warn")]).unwrap().log_filter, "warn");
         assert_eq!(cfg(&[("RUST_LOG", "kafka_feeder=trace")]).unwrap().log_filter, "kafka_feeder=trace");
         assert_eq!(cfg(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "trace")]).unwrap().log_filter, "warn");
         assert_eq!(err_var(&[("RUST_LOG", "kafka_feeder=[")]), "RUST_LOG");

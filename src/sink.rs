@@ -91,10 +91,6 @@ impl KafkaSink {
         Ok(Self { producer, topic: config.topic.clone(), servers: bootstrap.to_owned() })
     }
 
-    pub fn producer(&self) -> &FutureProducer<FeederContext> {
-        &self.producer
-    }
-
     /// Waits until a broker answers a metadata request for the topic, logging
     /// while it waits. Returns early (with `Cancelled`) when `shutdown` fires.
     pub async fn wait_for_broker(&self, stats: &Stats, shutdown: &CancellationToken) -> Result<(), SinkError> {
@@ -189,11 +185,6 @@ impl KafkaSink {
     pub async fn flush(self: &Arc<Self>, timeout: Duration) {
         let this = Arc::clone(self);
         let _ = tokio::task::spawn_blocking(move || this.producer.flush(Timeout::After(timeout))).await;
-    }
-
-    /// Messages still in librdkafka's queues.
-    pub fn queued(&self) -> i32 {
-        self.producer.in_flight_count()
     }
 }
 
