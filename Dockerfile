@@ -96,10 +96,12 @@ RUN ldd /out/usr/local/bin/kafka-feeder \
         dir="/out$(dirname "$real")"; \
         mkdir -p "$dir"; \
         cp "$real" "$dir/"; \
-        ln -sf "$(basename "$real")" "$dir/$(basename "$lib")"; \
+        if [ "$(basename "$real")" != "$(basename "$lib")" ]; then \
+          ln -sf "$(basename "$real")" "$dir/$(basename "$lib")"; \
+        fi; \
       done \
     && install -D -m 0644 /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ca-certificates.crt \
-    && find /out -type f | sort
+    && find /out ! -type d | sort
 
 # --------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS runtime

@@ -310,37 +310,48 @@ def read_topic(bootstrap, topic, timeout=120.0, keep_payloads=False):
         if tmd is None or tmd.error is not None:
             raise RuntimeError(f"topic {topic} not readable: {tmd and tmd.error}")
         parts = sorted(tmd.partitions)
-        high = {}
-        for p in parts:
-            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)
-            high[p] = hi
+
+        def watermarks():
+            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1] for p in parts}
+
         c.assign([TopicPartition(topic, p, 0) for p in parts])
-        pending = {p for p in parts if high[p] > 0}
         count = 0
         invalid = 0
         per_part = Counter()
+        next_offset = {p: 0 for p in parts}
         payloads = Counter() if keep_payloads else None
         deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            msgs = c.consume(num_messages=10_000, timeout=0.5)
-            for m in msgs:
+        # tansu's high watermark can trail the acknowledged writes for a moment, so
+        # read to the watermark, then ask again until it has stopped moving.
+        high = watermarks()
+        stable = 0
+        while time.monotonic() < deadline:
+            if all(next_offset[p] >= high[p] for p in parts):
+                time.sleep(0.5)
+                again = watermarks()
+                if again == high:
+                    stable += 1
+                    if stable >= 3:
+                        break
+                    continue
+                stable = 0
+                high = again
+                continue
+            for m in c.consume(num_messages=10_000, timeout=0.5):
                 if m.error():
                     if m.error().code() == -191:  # _PARTITION_EOF
-                        if m.offset() >= high[m.partition()]:
-                            pending.discard(m.partition())
                         continue
                     raise KafkaException(m.error())
                 count += 1
                 per_part[m.partition()] += 1
+                next_offset[m.partition()] = m.offset() + 1
                 v = m.value()
                 if keep_payloads:
                     payloads[v] += 1
                 if not (v and v[:1] == b"{" and v[-1:] == b"}"):
                     invalid += 1
-                if m.offset() + 1 >= high[m.partition()]:
-                    pending.discard(m.partition())
-        if pending:
-            raise RuntimeError(f"timed out reading {topic}: partitions {sorted(pending)} not read to the end")
+        else:
+            raise RuntimeError(f"timed out reading {topic}: read {next_offset}, watermarks {high}")
         return count, payloads, invalid, dict(per_part)
     finally:
         c.close()
