@@ -269,7 +269,7 @@ fn main() {
 mockbroker_bin() {
   local dir="$WORK/mockbroker"
   mkdir -p "$dir/src"
-  if [ ! -x "$dir/target/release/mockbroker" ] || [ "$(cat "$dir/src/main.rs" 2>/dev/null)" != "$MOCKBROKER_SRC" ]; then
+  if [ ! -x "$dir/target/release/mockbroker" ] || ! printf '%s' "$MOCKBROKER_SRC" | cmp -s - "$dir/src/main.rs"; then
     cat >"$dir/Cargo.toml" <<'TOML'
 [package]
 name = "mockbroker"
@@ -431,11 +431,19 @@ compose_checks() {
   need_pkgs docker-compose
   "$DOCKER" image inspect "$IMAGE" >/dev/null 2>&1 || die "no image $IMAGE: run '$0 build' first"
   standins_image
-  local dc=(docker-compose -p kf-smoke -f "$ROOT/compose.yaml" -f "$ROOT/deploy/compose/standins.override.yaml")
   export KAFKA_FEEDER_IMAGE="$IMAGE" STANDIN_IMAGE COMPOSE_DOCKER_CLI_BUILD=0
   # Only the defaults of compose.yaml: no .env of the developer's.
   local envfile="$WORK/compose.env"; : >"$envfile"
-  dc+=(--env-file "$envfile")
+  # compose.yaml + the override, rendered, minus the published ports: Docker
+  # refuses port bindings on the host network, and an override cannot delete
+  # them. Everything else (anchors, depends_on, replicas, ...) is as written.
+  docker-compose --env-file "$envfile" -f "$ROOT/compose.yaml" -f "$ROOT/deploy/compose/standins.override.yaml" config \
+    | /usr/bin/python3 -c 'import sys, yaml
+c = yaml.safe_load(sys.stdin)
+for s in c["services"].values():
+    s.pop("ports", None)
+yaml.safe_dump(c, sys.stdout, sort_keys=False)' >"$WORK/compose.smoke.yaml" || die "rendering the compose file failed"
+  local dc=(docker-compose -p kf-smoke --env-file "$envfile" --project-directory "$ROOT" -f "$WORK/compose.smoke.yaml")
   "${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
   trap '"${dc[@]}" down -v --remove-orphans >/dev/null 2>&1 || true' EXIT
   log "docker-compose up (compose.yaml + stand-ins), presets high/normal/low"
