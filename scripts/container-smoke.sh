@@ -381,6 +381,13 @@ run_checks() {
   [ "$ro" = true ] || die "root filesystem not read-only"
   grep -q '^CapEff:[[:space:]]*0*$' "/proc/$pid/status" || die "process has capabilities: $(grep CapEff "/proc/$pid/status")"
   echo "process $pid: uid $uid, read-only root fs, no effective capabilities" >&2
+  # The endpoints the Kubernetes probes and the Service use.
+  local port="${SMOKE_HTTP_PORT:-18080}" path code
+  for path in /healthz /readyz /metrics; do
+    code="$(curl -s -o "$WORK/http.out" -w '%{http_code}' "http://127.0.0.1:$port$path" || true)"
+    [ "$code" = 200 ] || die "GET $path -> $code"
+  done
+  echo "GET /healthz /readyz /metrics: 200 ($(grep -c '^[a-z]' "$WORK/http.out") metric lines)" >&2
   local before; before="$(consumed total)"
   t0=$SECONDS
   "$DOCKER" stop -t 30 kf-smoke-stop >/dev/null
@@ -392,6 +399,10 @@ run_checks() {
   [ "$rc" = 0 ] || die "run 2 exit code after docker stop: $rc (want 0)"
   [ "$stop_took" -lt 25 ] || die "docker stop took $stop_took s"
   [ "${got:-0}" -gt 0 ] || die "run 2 delivered nothing"
+  local line
+  for line in 'dataset loaded' 'connected to Kafka' 'progress delivered=' 'shutdown requested' 'stopped delivered='; do
+    grep -q "$line" "$WORK/run2.log" || die "run 2 logs lack '$line'"
+  done
   echo "run 2 ok: docker stop -> exit 0 in $stop_took s; broker received $got messages ($before before the stop)" >&2
   stop_broker
   "$DOCKER" rm -f kf-smoke-stop >/dev/null
