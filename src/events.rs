@@ -116,6 +116,7 @@ impl RateLimit {
 
 static FAILURE_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BEHIND_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
+static ACK_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BROKER_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
 
 // ---- configuration and startup -------------------------------------------------
@@ -293,6 +294,25 @@ pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration
         max_lag_ms = (max_lag.as_secs_f64() * 1e3).round(),
         "progress"
     );
+}
+
+/// No successful delivery for `quiet` while messages were in flight or failing:
+/// a stopped, partitioned or overloaded broker (whose TCP connection may still
+/// look open).
+pub fn broker_not_acknowledging(quiet: Duration, in_flight: u64, failed: u64) {
+    if let Some(suppressed) = ACK_LOG.check() {
+        warn!(
+            stalled_s = quiet.as_secs(),
+            in_flight,
+            failed_since_last_delivery = failed,
+            suppressed,
+            "Kafka broker not acknowledging: no successful delivery while messages are in flight (broker unreachable, stopped or overloaded); they are retried until message.timeout.ms"
+        );
+    }
+}
+
+pub fn broker_acknowledging_again(quiet: Duration) {
+    info!(stalled_s = quiet.as_secs(), "Kafka broker acknowledging again");
 }
 
 // ---- shutdown ------------------------------------------------------------------

@@ -38,6 +38,61 @@ pub struct Schedule {
     pub seed: Option<u64>,
 }
 
+/// How long the producer may go without one successful delivery, while
+/// messages are in flight or failing, before the broker is reported as not
+/// acknowledging. A stopped or partitioned broker keeps its TCP connections
+/// open, so librdkafka itself says nothing until its request timeout (30 s or
+/// more); this makes the log say so within seconds.
+pub const ACK_STALL_AFTER: Duration = Duration::from_secs(5);
+const ACK_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What [`AckWatch::observe`] noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckEvent {
+    /// No successful delivery for `quiet` while messages were in flight or failing.
+    Stalled { quiet: Duration, in_flight: u64, failed: u64 },
+    /// Deliveries succeed again after a stall of `quiet`.
+    Resumed { quiet: Duration },
+}
+
+/// Watches for a stretch with no successful delivery while the producer has
+/// work: messages in flight, or failing (timeouts are failures, not answers).
+#[derive(Debug)]
+pub struct AckWatch {
+    after: Duration,
+    delivered: u64,
+    failed: u64,
+    since: Instant,
+    stalled: bool,
+}
+
+impl AckWatch {
+    pub fn new(after: Duration, now: Instant) -> Self {
+        Self { after, delivered: 0, failed: 0, since: now, stalled: false }
+    }
+
+    pub fn observe(&mut self, t: Totals, now: Instant) -> Option<AckEvent> {
+        let quiet = now.saturating_duration_since(self.since);
+        if t.delivered != self.delivered {
+            self.delivered = t.delivered;
+            self.failed = t.failed;
+            self.since = now;
+            return std::mem::replace(&mut self.stalled, false).then_some(AckEvent::Resumed { quiet });
+        }
+        let failed = t.failed - self.failed.min(t.failed);
+        if t.in_flight() == 0 && failed == 0 {
+            // Idle, not stalled: nothing is waiting for the broker.
+            self.since = now;
+            return None;
+        }
+        if quiet >= self.after {
+            self.stalled = true;
+            return Some(AckEvent::Stalled { quiet, in_flight: t.in_flight(), failed });
+        }
+        None
+    }
+}
+
 /// Why the loop stopped and what was left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -70,6 +125,10 @@ pub async fn run(
     let mut max_lag = Duration::ZERO;
     let mut pending = Vec::with_capacity(schedule.max_records as usize);
     stats.health.loop_started(schedule.interval);
+    // Once a second: has the broker stopped acknowledging what is in flight?
+    let mut ack_check = tokio::time::interval_at(start + ACK_CHECK_EVERY, ACK_CHECK_EVERY);
+    ack_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut ack_watch = AckWatch::new(ACK_STALL_AFTER, Instant::now());
 
     loop {
         tokio::select! {
@@ -109,6 +168,13 @@ pub async fn run(
                 events::progress(now.0, last_progress.0, now.1 - last_progress.1, max_lag);
                 last_progress = now;
                 max_lag = Duration::ZERO;
+            }
+            _ = ack_check.tick() => {
+                match ack_watch.observe(stats.totals(), Instant::now()) {
+                    Some(AckEvent::Stalled { quiet, in_flight, failed }) => events::broker_not_acknowledging(quiet, in_flight, failed),
+                    Some(AckEvent::Resumed { quiet }) => events::broker_acknowledging_again(quiet),
+                    None => {}
+                }
             }
         }
     }
@@ -157,5 +223,63 @@ async fn await_deliveries(
     }
     if max_messages.is_some_and(|max| stats.delivered.load(Relaxed) >= max) {
         done.cancel();
+    }
+}
+
+#[cfg(test)]
+mod ack_watch_tests {
+    use super::*;
+
+    fn totals(sent: u64, delivered: u64, failed: u64) -> Totals {
+        Totals { sent, delivered, failed, ..Totals::default() }
+    }
+
+    #[test]
+    fn silence_with_messages_in_flight_is_reported_then_the_recovery() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = AckWatch::new(s(5), t0);
+        assert_eq!(w.observe(totals(10, 10, 0), t0 + s(1)), None);
+        // The broker stops answering: 20 more sent, no report.
+        assert_eq!(w.observe(totals(30, 10, 0), t0 + s(3)), None);
+        assert_eq!(w.observe(totals(30, 10, 0), t0 + s(5)), None);
+        assert_eq!(
+            w.observe(totals(50, 10, 0), t0 + s(6)),
+            Some(AckEvent::Stalled { quiet: s(5), in_flight: 40, failed: 0 })
+        );
+        assert_eq!(
+            w.observe(totals(60, 10, 0), t0 + s(9)),
+            Some(AckEvent::Stalled { quiet: s(8), in_flight: 50, failed: 0 })
+        );
+        assert_eq!(w.observe(totals(70, 60, 0), t0 + s(10)), Some(AckEvent::Resumed { quiet: s(9) }));
+        assert_eq!(w.observe(totals(80, 70, 0), t0 + s(11)), None);
+    }
+
+    #[test]
+    fn timeouts_are_not_answers() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = AckWatch::new(s(5), t0);
+        assert_eq!(w.observe(totals(10, 10, 0), t0 + s(1)), None);
+        // Every message now times out: reports arrive, none is a delivery.
+        assert_eq!(w.observe(totals(40, 10, 20), t0 + s(4)), None);
+        assert_eq!(
+            w.observe(totals(50, 10, 40), t0 + s(6)),
+            Some(AckEvent::Stalled { quiet: s(5), in_flight: 0, failed: 40 })
+        );
+        assert_eq!(w.observe(totals(60, 20, 40), t0 + s(8)), Some(AckEvent::Resumed { quiet: s(7) }));
+    }
+
+    #[test]
+    fn an_idle_producer_is_not_stalled() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = AckWatch::new(s(5), t0);
+        // Nothing in flight for a long time (a slow schedule): no report.
+        assert_eq!(w.observe(totals(3, 3, 0), t0 + s(1)), None);
+        assert_eq!(w.observe(totals(3, 3, 0), t0 + s(60)), None);
+        // One message goes out and is answered within the bound.
+        assert_eq!(w.observe(totals(4, 3, 0), t0 + s(62)), None);
+        assert_eq!(w.observe(totals(4, 4, 0), t0 + s(63)), None);
     }
 }

@@ -371,8 +371,8 @@ def scenario_sigterm(ctx):
     trials = int(os.environ.get("E2E_TRIALS", "20"))
     rng = random.Random(ctx["seed"])
     rates = [
-        ("high (0.2s, 10-20)", {"PRESET": "high"}),
-        ("x100 (0.01s, 100-300)", {"PRODUCE_INTERVAL": "0.01", "MIN_RECORDS_PER_BATCH": "100",
+        ("high: 0.2s, 10-20 (~75/s)", {"PRESET": "high"}),
+        ("0.01s, 100-300 (~20k/s)", {"PRODUCE_INTERVAL": "0.01", "MIN_RECORDS_PER_BATCH": "100",
                                    "MAX_RECORDS_PER_BATCH": "300"}),
     ]
     broker, s3 = ctx["broker"], ctx["s3"]
@@ -446,12 +446,15 @@ def scenario_stall(ctx):
     s3 = ctx["s3"]
     failures = []
     rows = []
+    short_timeout = {"PRESET": "high", "KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS": "5000"}
     cases = [
-        ("stall < message timeout", {"PRESET": "high"}, stall),
-        # 5 s message timeout, so the same stall outlasts it.
-        ("stall > message timeout", {"PRESET": "high", "KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS": "5000"}, stall),
+        ("stall < message timeout", {"PRESET": "high"}, stall, "short"),
+        # A 5 s message timeout, so the same stall outlasts it.
+        ("stall > message timeout", short_timeout, stall, "long"),
+        ("stall > timeout, no idempotence", dict(short_timeout, KAFKA_PRODUCER_ENABLE_IDEMPOTENCE="false"), stall,
+         "long"),
     ]
-    for name, vars_, seconds in cases:
+    for name, vars_, seconds, kind in cases:
         broker = Tansu().start()
         try:
             topic = broker.create_topic(new_topic("stall"), 3)
@@ -462,7 +465,6 @@ def scenario_stall(ctx):
                 continue
             time.sleep(8)
             t_stop = time.monotonic()
-            delivered_before = last_progress(d).get("delivered", 0)
             broker.proc.signal(signal.SIGSTOP)
             time.sleep(seconds)
             broker.proc.signal(signal.SIGCONT)
@@ -480,55 +482,68 @@ def scenario_stall(ctx):
             delivered = int(stopped.get("delivered", 0))
             failed = int(stopped.get("failed", -1))
             undelivered = int(stopped.get("undelivered", -1))
+            reasons = dict(kv.split("=") for kv in str(stopped.get("failure_reasons", "")).split(",") if "=" in kv)
             found, _, _, _ = read_topic(broker.bootstrap, topic)
             lines = d.json_lines()
             during = [j for j in lines if t_stop <= j["_t"] < t_cont + 1]
-            said_unreachable = [j for j in during if "Kafka client error" in str(j.get("message", ""))
-                                or "not acknowledging" in str(j.get("message", ""))
-                                or "unreachable" in str(j.get("message", ""))]
+            said_unreachable = [j for j in during if "not acknowledging" in str(j.get("message", ""))
+                                or "Kafka client error" in str(j.get("message", ""))]
             first_said = (min(j["_t"] for j in said_unreachable) - t_stop) if said_unreachable else None
-            lag_lines = [j for j in lines if "falling behind" in str(j.get("message", "")) and "lag_ms" in j]
+            ack_lag = max((int(j.get("stalled_s", 0)) for j in lines
+                           if "not acknowledging" in str(j.get("message", ""))), default=0)
+            resumed = [j for j in lines if j.get("message") == "Kafka broker acknowledging again"]
             progress_lag = max((float(j.get("max_lag_ms", 0)) for j in lines if j.get("message") == "progress"),
                                default=0)
-            failure_lines = [j for j in lines if j.get("message") == "delivery failed"]
             rss_before = rss_between(d, t_stop - 6, t_stop)
             rss_during = rss_between(d, t_stop, t_cont)
             rss_after = rss_between(d, t_cont, t_end)
-            longer = "longer" in name or ">" in name
-            persisted_failed = found - delivered  # failed by librdkafka but written by the broker
-            row = [name, f"{seconds:.0f}", delivered, found, failed, max(0, delivered - found), undelivered,
-                   f"{first_said:.1f}s" if first_said is not None else "never",
-                   f"{max([float(j['lag_ms']) for j in lag_lines], default=0):.0f}/{progress_lag:.0f}",
-                   mib(rss_before), mib(rss_during), mib(rss_after),
-                   delivered_after - delivered_at_cont, code]
-            rows.append(row)
-            log(f"{name}: delivered before/at-cont/after = {delivered_before}/{delivered_at_cont}/{delivered_after}; "
-                f"failure lines {len(failure_lines)}; said-unreachable lines {len(said_unreachable)}; "
-                f"failed-but-persisted {persisted_failed}")
+            rows.append([name, f"{seconds:.0f}", delivered, found, failed, max(0, delivered - found), undelivered,
+                         f"{first_said:.1f}s" if first_said is not None else "never",
+                         f"{ack_lag}s / {progress_lag:.0f}ms", mib(rss_before), mib(rss_during), mib(rss_after),
+                         delivered_after - delivered_at_cont, code])
+            log(f"{name}: delivered at-cont/after = {delivered_at_cont}/{delivered_after}; "
+                f"failure reasons {reasons}; 'acknowledging again' lines {len(resumed)}; "
+                f"failed but in the topic {found - delivered}")
             errs = []
             check(errs, delivered <= found, f"lost {delivered - found} delivered messages")
             check(errs, alive_before_term, "the daemon exited during the run")
-            check(errs, delivered_after > delivered_at_cont, "no delivery after the broker came back")
             check(errs, said_unreachable, "nothing in the log said the broker was unreachable during the stall")
-            check(errs, lag_lines or progress_lag > 0, "no schedule lag reported")
+            check(errs, ack_lag > 0, "no delivery lag reported")
             check(errs, rss_during is not None and rss_before is not None and rss_during < rss_before * 2 + 64 * 1024,
                   f"memory grew during the stall: {mib(rss_before)} -> {mib(rss_during)} MiB")
-            if longer:
+            known = None
+            if kind == "long":
                 check(errs, failed > 0, "a stall longer than the message timeout failed no message")
                 check(errs, undelivered == 0, f"{undelivered} undelivered at exit")
-                check(errs, found <= delivered + failed, f"{found - delivered - failed} duplicated")
+                check(errs, sum(int(v) for v in reasons.values()) == failed,
+                      f"failure reasons {reasons} do not add up to failed={failed}")
                 check(errs, code == 8, f"exit {code}, expected 8 (messages failed)")
+                if "idempotence" not in name:
+                    check(errs, found <= delivered + failed, f"{found - delivered - failed} duplicated")
+                recovered = delivered_after > delivered_at_cont
+                if not recovered and "ProducerFenced" in reasons and "idempotence" not in name:
+                    # tansu rejects librdkafka's idempotent epoch bump (KIP-360) after timed-out
+                    # in-flight requests; reproduced with the Python client alone. See docs/reliability.md.
+                    known = "known tansu limitation: ProducerFenced after the epoch bump, no recovery"
+                else:
+                    check(errs, recovered, "no delivery after the broker came back")
             else:
+                check(errs, delivered_after > delivered_at_cont, "no delivery after the broker came back")
+                check(errs, resumed, "no 'acknowledging again' line after the stall")
                 check(errs, failed == 0 and undelivered == 0, f"failed={failed} undelivered={undelivered}")
                 check(errs, found == delivered, f"found {found} != delivered {delivered}")
                 check(errs, code == 0, f"exit {code}")
+            if known:
+                log(f"{name}: {known}")
+                rows[-1][0] += " (*)"
+                ctx.setdefault("notes", []).append(f"2 {name}: {known}")
             if errs:
                 failures.append(f"{name}: " + "; ".join(errs) + "\n" + tail_json(d, 25))
         finally:
             broker.stop()
     table("2. Broker stall (SIGSTOP/SIGCONT)",
           ["case", "stall s", "delivered", "found", "failed", "lost", "undelivered", "said unreachable after",
-           "lag ms (log/progress)", "RSS MiB before", "during", "after", "delivered after resume", "exit"], rows)
+           "ack lag / loop lag", "RSS MiB before", "during", "after", "delivered after resume", "exit"], rows)
     return failures
 
 
@@ -601,8 +616,8 @@ def scenario_s3(ctx):
     dead_port = free_port()
     cases = [
         # name, env overrides, expected exit, text the error must contain, time bound (s)
-        ("missing bucket", {"DATASET_URI": "s3://no-such-bucket/transactions.csv"}, 3, "bucket", 5),
-        ("missing key", {"DATASET_URI": f"s3://{BUCKET}/no/such/key.csv"}, 3, "key", 5),
+        ("missing bucket", {"DATASET_URI": "s3://no-such-bucket/transactions.csv"}, 3, "not found", 5),
+        ("missing key", {"DATASET_URI": f"s3://{BUCKET}/no/such/key.csv"}, 3, "not found", 5),
         ("wrong secret", {"AWS_SECRET_ACCESS_KEY": "wrong-" + uuid.uuid4().hex}, 4, "access denied", 5),
         ("unknown access key", {"AWS_ACCESS_KEY_ID": "nobody"}, 4, "access denied", 5),
         ("endpoint down (retry 5 s)", {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead_port}",
@@ -894,11 +909,12 @@ def scenario_secrets(ctx):
         out = d.text()
         leaked = [k for k, v in secrets.items() if v in out or v[-16:] in out]
         ok = not leaked and (want_exit is None or code == want_exit)
-        rows.append([name, len(d.lines), f"{len(out):,}", code, ",".join(leaked) or "none"])
+        # Control: the secrets were read (and shown redacted), so "none" is not blindness.
+        rows.append([name, len(d.lines), f"{len(out):,}", out.count("***"), code, ",".join(leaked) or "none"])
         if not ok:
             failures.append(f"{name}: exit {code} (want {want_exit}); leaked {leaked}")
     table("7. Secrets in the output (LOG_LEVEL=debug/trace, every secret set)",
-          ["run", "lines", "bytes", "exit", "secrets found"], rows)
+          ["run", "lines", "bytes", "'***' shown", "exit", "secrets found"], rows)
     return failures
 
 
@@ -1006,6 +1022,8 @@ def main():
         if broker:
             broker.stop()
         s3.stop()
+    for note in ctx.get("notes", []):
+        print(f"NOTE {note}")
     table(f"Summary (seed {seed}, {time.monotonic() - overall:.0f} s)", ["#", "scenario", "result", "seconds"],
           summary)
     passed = sum(1 for r in summary if r[2] == "PASS")
