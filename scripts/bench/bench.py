@@ -1,0 +1,705 @@
+#!/usr/bin/env python3
+"""kafka-feeder benchmark driver (issue 6). Run it through scripts/bench/run.sh,
+which builds the binaries and generates the datasets first.
+
+Every process is a child of this script on 127.0.0.1: a broker (tansu, or
+librdkafka's mock cluster in a process of its own), the s3s-fs S3 server
+example, kafka-feeder's release binary, and examples/bare_producer. Figures
+come from the OS (/proc, wait4 rusage), from the daemon's JSON log lines and
+from its /readyz and /metrics endpoints. Prints one table; writes the figures
+as JSON and the table as Markdown under target/bench/.
+
+Python 3 standard library only. Standalone use:
+    scripts/bench/bench.py [--short] [--only load,schedule,throughput,shutdown]
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = Path(os.environ.get("BENCH_WORK", ROOT / "target" / "bench"))
+BIN = Path(os.environ.get("BENCH_FEEDER", ROOT / "target" / "release" / "kafka-feeder"))
+BARE = Path(os.environ.get("BENCH_BARE", ROOT / "target" / "release" / "examples" / "bare_producer"))
+S3_BIN = Path(os.environ.get("BENCH_S3", ROOT / "target" / "release" / "examples" / "s3_server"))
+TOPIC = "bench"
+PARTITIONS = 6
+S3_KEY, S3_SECRET, S3_BUCKET = "bench", "bench-secret-key", "bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def cpu_seconds(pid):
+    """user + sys of a live process, from /proc/PID/stat (clock ticks)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def peak_rss_bytes(pid):
+    """VmHWM: the process's peak resident set, from /proc/PID/status."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def http_get(port, path, timeout=1.0):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+    except (OSError, ValueError):
+        return None, ""
+
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            try:
+                return float(line.rsplit(" ", 1)[1])
+            except ValueError:
+                return None
+    return None
+
+
+def pct(values, p):
+    if not values:
+        return None
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+class Proc:
+    """A child process whose stdout lines are timestamped (monotonic) as they arrive.
+    JSON lines are parsed. `on_line(entry)` hooks run in the reader thread, so a
+    figure that must be taken the moment a line appears (CPU at ready) is exact."""
+
+    def __init__(self, argv, env=None, name="proc", stdin=subprocess.DEVNULL, hooks=None):
+        self.name = name
+        self.lines = []  # (t_monotonic, text, parsed-or-None)
+        self.hooks = list(hooks or [])
+        self.cond = threading.Condition()
+        self.t_start = time.monotonic()
+        self.p = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.rusage = None
+        self.t_exit = None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for text in self.p.stdout:
+            t = time.monotonic()
+            text = text.rstrip("\n")
+            parsed = None
+            if text.startswith("{"):
+                try:
+                    parsed = json.loads(text)
+                except ValueError:
+                    pass
+            entry = (t, text, parsed)
+            for h in self.hooks:
+                try:
+                    h(entry)
+                except Exception as e:  # a hook must never kill the reader
+                    log(f"{self.name}: hook failed: {e}")
+            with self.cond:
+                self.lines.append(entry)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def find(self, pred):
+        with self.cond:
+            return [e for e in self.lines if pred(e)]
+
+    def wait_line(self, pred, timeout):
+        end = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for e in self.lines:
+                    if pred(e):
+                        return e
+                left = end - time.monotonic()
+                if left <= 0 or (self.p.poll() is not None and not self.reader.is_alive()):
+                    return None
+                self.cond.wait(min(left, 0.05))
+
+    def wait_exit(self, timeout):
+        """Reaps the child with wait4 so its rusage (user+sys of all its threads) is known."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
+            if pid == self.p.pid:
+                self.t_exit = time.monotonic()
+                self.rusage = ru
+                self.p.returncode = os.waitstatus_to_exitcode(status)
+                self.reader.join(5)
+                return self.p.returncode
+            time.sleep(0.002)
+        return None
+
+    def cpu_total(self):
+        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else None
+
+    def signal(self, sig):
+        if self.p.returncode is None:
+            try:
+                os.kill(self.p.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, timeout=10):
+        if self.p.returncode is not None:
+            return self.p.returncode
+        self.signal(signal.SIGTERM)
+        rc = self.wait_exit(timeout)
+        if rc is None:
+            self.signal(signal.SIGKILL)
+            rc = self.wait_exit(5)
+        return rc
+
+    def tail(self, n=30):
+        with self.cond:
+            return "\n".join(t for _, t, _ in self.lines[-n:])
+
+
+def message_is(msg):
+    return lambda e: e[2] is not None and e[2].get("message") == msg
+
+
+# ---- brokers ---------------------------------------------------------------------------
+
+class MockBroker:
+    """librdkafka's mock cluster in its own process (examples/bare_producer mock-broker)."""
+    kind = "librdkafka mock cluster (separate process)"
+
+    def start(self):
+        self.proc = Proc([str(BARE), "mock-broker", "--topic", TOPIC, "--partitions", str(PARTITIONS)],
+                         name="mock-broker", stdin=subprocess.PIPE)
+        e = self.proc.wait_line(lambda e: e[1].startswith("bootstrap="), 30)
+        if not e:
+            raise RuntimeError(f"mock broker did not start:\n{self.proc.tail()}")
+        self.bootstrap = e[1].split("=", 1)[1].strip()
+        return self
+
+    def stop(self):
+        try:
+            self.proc.p.stdin.close()
+        except OSError:
+            pass
+        self.proc.stop(5)
+
+
+class TansuBroker:
+    def __init__(self, binary):
+        self.binary = binary
+        self.kind = f"tansu ({tansu_build(binary)}, memory storage)"
+
+    def start(self):
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "warn")
+        self.proc = Proc([self.binary, "broker", "--storage-engine", "memory://tansu/",
+                          "--listener-url", url, "--advertised-listener-url", url], env=env, name="tansu")
+        if not wait_port(port, 60):
+            raise RuntimeError(f"tansu did not listen on {port}:\n{self.proc.tail()}")
+        r = subprocess.run([self.binary, "topic", "create", TOPIC, "--partitions", str(PARTITIONS), "--broker", url],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"tansu topic create failed: {r.stdout}{r.stderr}")
+        self.bootstrap = f"127.0.0.1:{port}"
+        return self
+
+    def stop(self):
+        self.proc.stop(10)
+
+
+def tansu_build(binary):
+    """`cargo install --debug` leaves debug info and assertions: a debug build is
+    several times slower, so the table must say which one it measured."""
+    try:
+        out = subprocess.run(["file", "-L", binary], capture_output=True, text=True, timeout=10).stdout
+        if "with debug_info" in out and "not stripped" in out:
+            return "debug build"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return os.environ.get("BENCH_TANSU_BUILD", "release build?")
+
+
+def make_broker(choice):
+    tansu = os.environ.get("BENCH_TANSU") or shutil.which("tansu")
+    if choice == "tansu" or (choice == "auto" and tansu):
+        if not tansu:
+            raise SystemExit("BENCH_BROKER=tansu but no tansu binary (set BENCH_TANSU or put tansu on PATH)")
+        return lambda: TansuBroker(tansu)
+    return MockBroker
+
+
+# ---- the daemon ------------------------------------------------------------------------
+
+def feeder_env(bootstrap, http_port, **extra):
+    env = {k: v for k, v in os.environ.items()
+           if k in ("PATH", "HOME", "LANG", "TZ", "LD_LIBRARY_PATH")}
+    env.update({
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_TOPIC": TOPIC,
+        "LOG_FORMAT": "json",
+        "HTTP_PORT": str(http_port),
+        "PROGRESS_INTERVAL": "5",
+    })
+    env.update({k: str(v) for k, v in extra.items() if v is not None})
+    return env
+
+
+def start_feeder(env, name="kafka-feeder", hooks=None):
+    return Proc([str(BIN)], env=env, name=name, hooks=hooks)
+
+
+# ---- results ---------------------------------------------------------------------------
+
+class Results:
+    def __init__(self):
+        self.rows = []  # (scenario, metric, value, target, verdict)
+        self.data = {}
+
+    def add(self, scenario, metric, value, target="", ok=None):
+        verdict = "" if ok is None else ("met" if ok else "MISSED")
+        self.rows.append((scenario, metric, value, target, verdict))
+
+    def table(self):
+        head = ("scenario", "figure", "value", "target", "verdict")
+        rows = [head] + [tuple(str(c) for c in r) for r in self.rows]
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        out = []
+        for n, r in enumerate(rows):
+            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+            if n == 0:
+                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        return "\n".join(out)
+
+
+def fmt(x, digits=2):
+    if x is None:
+        return "n/a"
+    return f"{x:,.{digits}f}"
+
+
+# ---- scenario: loading -----------------------------------------------------------------
+
+def run_load(res, broker_factory, datasets, s3):
+    for label, path in datasets:
+        broker = broker_factory().start()
+        port = free_port()
+        env = feeder_env(broker.bootstrap, port, DATASET_URI=f"s3://{S3_BUCKET}/{path.name}",
+                         ENDPOINT_URL=s3["endpoint"], KEY=S3_KEY, SECRET=S3_SECRET, PRESET="normal")
+        try:
+            f = start_feeder(env, name=f"feeder-load-{label}")
+            t0 = f.t_start
+            loaded = f.wait_line(message_is("dataset loaded"), 600)
+            if not loaded:
+                raise RuntimeError(f"no 'dataset loaded' line:\n{f.tail()}")
+            t_ready = t_first = None
+            end = time.monotonic() + 120
+            while time.monotonic() < end and (t_ready is None or t_first is None):
+                if t_ready is None and http_get(port, "/readyz")[0] == 200:
+                    t_ready = time.monotonic()
+                if t_first is None:
+                    code, body = http_get(port, "/metrics")
+                    if code == 200 and (metric(body, "kafka_feeder_messages_delivered_total") or 0) >= 1:
+                        t_first = time.monotonic()
+                        t_ready = t_ready or t_first  # a delivery implies ready
+                time.sleep(0.005)
+            peak = peak_rss_bytes(f.p.pid)
+            t_term = time.monotonic()
+            f.signal(signal.SIGTERM)
+            rc = f.wait_exit(30)
+            t_down = (f.t_exit - t_term) if f.t_exit else None
+        finally:
+            if f.p.returncode is None:
+                f.stop()
+            broker.stop()
+        d = loaded[2]
+        load_s = d["load_seconds"]
+        mbps = d["csv_bytes"] / 1e6 / load_s
+        json_b = d["json_bytes"]
+        ratio = peak / json_b if peak else None
+        limit = 1.3 * json_b + 40e6
+        sc = f"load {label}"
+        res.data[sc] = dict(records=d["records"], csv_bytes=d["csv_bytes"], json_bytes=json_b,
+                            memory_bytes=d["memory_bytes"], load_seconds=load_s, mb_per_s=mbps,
+                            loaded_line_s=loaded[0] - t0, ready_s=(t_ready - t0) if t_ready else None,
+                            first_delivery_s=(t_first - t0) if t_first else None, peak_rss=peak,
+                            sigterm_to_exit_s=t_down, exit_code=rc)
+        res.add(sc, "records / CSV MB / JSON MB", f"{d['records']:,} / {d['csv_bytes']/1e6:.1f} / {json_b/1e6:.1f}")
+        res.add(sc, "CSV parse+convert (load_seconds)", f"{load_s:.3f} s")
+        res.add(sc, "load throughput", f"{mbps:.0f} MB/s", ">= 150 MB/s", mbps >= 150)
+        res.add(sc, "start -> 'dataset loaded' line", f"{loaded[0] - t0:.3f} s")
+        ready_ok = (t_ready - t0) < 1.5 if (t_ready and d["records"] == 1_000_000) else None
+        res.add(sc, "start -> ready (/readyz 200)", f"{t_ready - t0:.3f} s" if t_ready else "n/a",
+                "< 1.5 s" if d["records"] == 1_000_000 else "", ready_ok)
+        res.add(sc, "start -> first delivered", f"{t_first - t0:.3f} s" if t_first else "n/a")
+        res.add(sc, "peak RSS (VmHWM)", f"{peak/1e6:.1f} MB" if peak else "n/a",
+                f"<= 1.3 x JSON + 40 MB = {limit/1e6:.0f} MB", peak is not None and peak <= limit)
+        res.add(sc, "peak RSS / JSON bytes", fmt(ratio))
+        log(f"{sc}: {res.data[sc]}")
+
+
+# ---- scenario: schedule accuracy -------------------------------------------------------
+
+def parse_ts(s):
+    # RFC 3339 with up to nanoseconds; Python wants at most microseconds.
+    s = s.replace("Z", "+00:00")
+    if "." in s:
+        head, rest = s.split(".", 1)
+        digits = "".join(c for c in rest if c.isdigit())
+        tz = rest[len(digits):]
+        s = f"{head}.{digits[:6].ljust(6, '0')}{tz}"
+    return dt.datetime.fromisoformat(s).timestamp()
+
+
+def run_schedule(res, broker_factory, name, interval, lo, hi, seconds, preset=None):
+    broker = broker_factory().start()
+    port = free_port()
+    extra = {"RUST_LOG": "kafka_feeder=debug,warn"}
+    if preset:
+        extra["PRESET"] = preset
+    else:
+        extra.update(PRODUCE_INTERVAL=interval, MIN_RECORDS_PER_BATCH=lo, MAX_RECORDS_PER_BATCH=hi)
+    env = feeder_env(broker.bootstrap, port, **extra)
+    try:
+        f = start_feeder(env, name=f"feeder-{name}")
+        if not f.wait_line(message_is("connected to Kafka"), 120):
+            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
+        time.sleep(seconds)
+        t_term = time.monotonic()
+        f.signal(signal.SIGTERM)
+        rc = f.wait_exit(30)
+        t_down = (f.t_exit - t_term) if f.t_exit else None
+    finally:
+        if f.p.returncode is None:
+            f.stop()
+        broker.stop()
+    ticks = [e[2] for e in f.find(message_is("batch sent"))]
+    stopped = f.find(message_is("stopped"))
+    stopped = stopped[-1][2] if stopped else {}
+    if len(ticks) < 3:
+        raise RuntimeError(f"{name}: only {len(ticks)} 'batch sent' lines:\n{f.tail()}")
+    # The wall-clock instant each tick was *scheduled*: logged time minus its lag.
+    sched = [(t["tick"], parse_ts(t["timestamp"]) - t["lag_ms"] / 1e3, t["size"], t["lag_ms"]) for t in ticks]
+    k0, s0 = sched[0][0], sched[0][1]
+    k1, s1 = sched[-1][0], sched[-1][1]
+    span = s1 - s0
+    nominal = (k1 - k0) * interval
+    drift_ms = (span - nominal) * 1e3  # >0: the schedule ran slow over the whole run
+    tick_rate_err = (nominal / span - 1) if span > 0 else None
+    # Messages per second over [first tick, last tick): sizes of every tick but the last.
+    sent = sum(t[2] for t in sched[:-1])
+    achieved = sent / span if span > 0 else None
+    expected = (lo + hi) / 2 / interval
+    rate_err = achieved / expected - 1 if achieved else None
+    # The batch sizes are random: over n ticks their mean has a standard deviation
+    # of sd(U{lo..hi})/sqrt(n); a perfect schedule still lands within +-2 of those.
+    n = len(sched) - 1
+    band = 2 * ((((hi - lo + 1) ** 2 - 1) / 12) ** 0.5) / ((lo + hi) / 2) / max(n, 1) ** 0.5
+    # The same rate, corrected for the sizes actually drawn: what the schedule controls.
+    drawn_expected = (sent / n) / interval if n else None
+    sched_err = achieved / drawn_expected - 1 if achieved and drawn_expected else None
+    lags = [t[3] for t in sched]
+    late_end = statistics.median(lags[-max(len(lags) // 10, 1):])
+    late_start = statistics.median(lags[:max(len(lags) // 10, 1)])
+    p50, p99, mx = pct(lags, 50), pct(lags, 99), max(lags)
+    res.data[f"schedule {name}"] = dict(interval=interval, min=lo, max=hi, ticks=len(sched), span_s=span,
+                                        drift_ms=drift_ms, tick_rate_err=tick_rate_err, achieved=achieved,
+                                        expected=expected, rate_err=rate_err, sampling_band=band,
+                                        sched_err=sched_err, lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=mx,
+                                        lag_median_first_10pct=late_start, lag_median_last_10pct=late_end,
+                                        sigterm_to_exit_s=t_down, exit_code=rc, stopped=stopped)
+    sc = f"schedule {name}"
+    res.add(sc, "ticks / span", f"{len(sched):,} ticks / {span:.2f} s")
+    res.add(sc, "achieved vs expected msg/s", f"{achieved:.2f} vs {expected:.2f} ({rate_err*100:+.2f}%)",
+            f"within 0.5% (sampling noise +-{band*100:.1f}%)", abs(rate_err) <= max(0.005, band))
+    res.add(sc, "rate vs drawn batch sizes (schedule only)", f"{sched_err*100:+.3f}%", "within 0.5%",
+            abs(sched_err) <= 0.005)
+    res.add(sc, "tick rate error", f"{tick_rate_err*1e6:+.0f} ppm")
+    res.add(sc, "total drift (last tick vs nominal)", f"{drift_ms:+.2f} ms", "no cumulative drift",
+            abs(drift_ms) < max(2.0, 2 * p99))
+    res.add(sc, "lateness median first/last 10%", f"{late_start:.3f} / {late_end:.3f} ms")
+    target = "p99 < 2 ms" if preset == "normal" else ""
+    res.add(sc, "tick lateness p50 / p99 / max", f"{p50:.3f} / {p99:.3f} / {mx:.3f} ms", target,
+            (p99 < 2.0) if preset == "normal" else None)
+    res.add(sc, "SIGTERM -> exit", f"{t_down:.3f} s" if t_down else "n/a", "< 1 s",
+            t_down is not None and t_down < 1.0)
+    res.add(sc, "delivered / failed / undelivered, exit",
+            f"{stopped.get('delivered')} / {stopped.get('failed')} / {stopped.get('undelivered')}, {rc}")
+    log(f"{sc}: {res.data[sc]}")
+
+
+# ---- scenario: shutdown under heavy load ------------------------------------------------
+
+def run_shutdown(res, broker_factory, seconds, interval, batch):
+    broker = broker_factory().start()
+    port = free_port()
+    env = feeder_env(broker.bootstrap, port, PRODUCE_INTERVAL=interval, MIN_RECORDS_PER_BATCH=batch,
+                     MAX_RECORDS_PER_BATCH=batch)
+    try:
+        f = start_feeder(env, name="feeder-shutdown")
+        if not f.wait_line(message_is("connected to Kafka"), 120):
+            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
+        time.sleep(seconds)
+        code, body = http_get(port, "/metrics")
+        in_flight = metric(body, "kafka_feeder_messages_in_flight") if code == 200 else None
+        t_term = time.monotonic()
+        f.signal(signal.SIGTERM)
+        rc = f.wait_exit(60)
+        t_down = (f.t_exit - t_term) if f.t_exit else None
+    finally:
+        if f.p.returncode is None:
+            f.stop()
+        broker.stop()
+    stopped = f.find(message_is("stopped"))
+    stopped = stopped[-1][2] if stopped else {}
+    sc = "shutdown under load"
+    rate = batch / interval
+    res.data[sc] = dict(interval=interval, batch=batch, seconds=seconds, in_flight_at_term=in_flight,
+                        sigterm_to_exit_s=t_down, exit_code=rc, stopped=stopped)
+    res.add(sc, "load", f"{batch} msgs every {interval*1e3:g} ms ({rate:,.0f} msg/s asked), {seconds:g} s")
+    res.add(sc, "in flight at SIGTERM", fmt(in_flight, 0))
+    res.add(sc, "SIGTERM -> exit", f"{t_down:.3f} s" if t_down else "n/a", "< 1 s",
+            t_down is not None and t_down < 1.0)
+    res.add(sc, "delivered / failed / undelivered, exit",
+            f"{stopped.get('delivered')} / {stopped.get('failed')} / {stopped.get('undelivered')}, {rc}")
+    log(f"{sc}: {res.data[sc]}")
+
+
+# ---- scenario: throughput ceiling --------------------------------------------------------
+
+def measure(proc, ready_pred, timeout):
+    """Seconds and CPU seconds from the ready line to exit."""
+    mark = {}
+
+    def hook(entry):
+        if "t" not in mark and ready_pred(entry):
+            mark["t"], mark["cpu"] = entry[0], cpu_seconds(proc.p.pid)
+    proc.hooks.append(hook)
+    # The line may have arrived before the hook was installed.
+    early = proc.find(ready_pred)
+    if early and "t" not in mark:
+        mark["t"], mark["cpu"] = early[0][0], cpu_seconds(proc.p.pid)
+    rc = proc.wait_exit(timeout)
+    if rc is None:
+        proc.stop()
+        raise RuntimeError(f"{proc.name} did not finish in {timeout} s:\n{proc.tail()}")
+    if "t" not in mark:
+        raise RuntimeError(f"{proc.name}: no ready line:\n{proc.tail()}")
+    return proc.t_exit - mark["t"], proc.cpu_total() - mark["cpu"], rc
+
+
+def run_throughput(res, broker_factory, messages, rounds, dataset):
+    runs = {"bare": [], "feeder": []}
+    broker_kind = None
+    for r in range(rounds):
+        for who in ("bare", "feeder"):
+            broker = broker_factory().start()
+            broker_kind = broker.kind
+            cpu_b0 = cpu_seconds(broker.proc.p.pid)
+            try:
+                if who == "bare":
+                    p = Proc([str(BARE), "produce", "--bootstrap", broker.bootstrap, "--topic", TOPIC,
+                              "--dataset", str(dataset), "--messages", str(messages)], name="bare")
+                    secs, cpu, rc = measure(p, lambda e: e[1] == "ready", 600)
+                    done = p.find(lambda e: e[1].startswith("done "))
+                    delivered = int(done[-1][1].split("delivered=")[1].split()[0]) if done else 0
+                else:
+                    env = feeder_env(broker.bootstrap, free_port(), DATASET_URI=str(dataset),
+                                     PRODUCE_INTERVAL="0.001", MIN_RECORDS_PER_BATCH=10000,
+                                     MAX_RECORDS_PER_BATCH=10000, MAX_MESSAGES=messages)
+                    p = start_feeder(env, name="feeder-throughput")
+                    secs, cpu, rc = measure(p, message_is("connected to Kafka"), 600)
+                    st = p.find(message_is("stopped"))
+                    delivered = st[-1][2]["delivered"] if st else 0
+                cpu_b = cpu_seconds(broker.proc.p.pid) - cpu_b0
+            finally:
+                broker.stop()
+            if rc != 0 or delivered < messages:
+                raise RuntimeError(f"{who}: exit {rc}, delivered {delivered} of {messages}:\n{p.tail()}")
+            run = dict(seconds=secs, cpu=cpu, rate=delivered / secs, cpu_per_m=cpu / delivered * 1e6,
+                       broker_cpu_per_m=cpu_b / delivered * 1e6, delivered=delivered)
+            runs[who].append(run)
+            log(f"throughput round {r + 1} {who}: {run}")
+
+    def med(who, k):
+        return statistics.median(x[k] for x in runs[who])
+    b_rate, f_rate = med("bare", "rate"), med("feeder", "rate")
+    b_cpu, f_cpu = med("bare", "cpu_per_m"), med("feeder", "cpu_per_m")
+    res.data["throughput"] = dict(broker=broker_kind, messages=messages, rounds=rounds, runs=runs)
+    sc = "throughput"
+    res.add(sc, "broker", broker_kind)
+    res.add(sc, "messages per run x rounds (median shown)", f"{messages:,} x {rounds}")
+    res.add(sc, "bare producer msg/s", f"{b_rate:,.0f}")
+    res.add(sc, "kafka-feeder msg/s", f"{f_rate:,.0f}")
+    res.add(sc, "feeder / bare throughput", f"{f_rate / b_rate:.3f}", ">= 0.90", f_rate / b_rate >= 0.90)
+    res.add(sc, "bare CPU s per million (user+sys)", f"{b_cpu:.2f}")
+    res.add(sc, "kafka-feeder CPU s per million", f"{f_cpu:.2f}")
+    res.add(sc, "feeder / bare CPU per message", f"{f_cpu / b_cpu:.3f}", "<= 1.2", f_cpu / b_cpu <= 1.2)
+    res.add(sc, "broker CPU s per million (bare / feeder runs)",
+            f"{med('bare', 'broker_cpu_per_m'):.2f} / {med('feeder', 'broker_cpu_per_m'):.2f}")
+
+
+# ---- main ------------------------------------------------------------------------------
+
+def machine():
+    model = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")) * 1024
+    except (OSError, StopIteration):
+        mem = 0
+    return dict(nproc=os.cpu_count(), cpu=model, mem_gib=round(mem / 2**30, 1), kernel=platform.release(),
+                loadavg=os.getloadavg())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--short", action="store_true", default=os.environ.get("BENCH_SHORT") == "1")
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "load,schedule,shutdown,throughput"))
+    ap.add_argument("--broker", default=os.environ.get("BENCH_BROKER", ""))
+    ap.add_argument("--datasets", default=os.environ.get("BENCH_DATASETS", ""),
+                    help="comma list of label=path (run.sh passes them)")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    broker_choice = args.broker or ("mock" if args.short else "auto")
+    broker_factory = make_broker(broker_choice)
+    short = args.short
+    res = Results()
+    m = machine()
+    started = dt.datetime.now(dt.timezone.utc)
+    log(f"machine {m}; broker {broker_choice}; short={short}")
+    datasets = [(lbl, Path(p)) for lbl, p in (x.split("=", 1) for x in args.datasets.split(",") if x)]
+
+    s3proc = None
+    failures = []
+    try:
+        if "load" in only and datasets:
+            s3root = BENCH / "s3"
+            bucket = s3root / S3_BUCKET
+            bucket.mkdir(parents=True, exist_ok=True)
+            for _, p in datasets:
+                dst = bucket / p.name
+                if not dst.exists() or dst.stat().st_size != p.stat().st_size:
+                    dst.unlink(missing_ok=True)
+                    try:
+                        os.link(p, dst)
+                    except OSError:
+                        shutil.copyfile(p, dst)
+            s3port = free_port()
+            s3proc = Proc([str(S3_BIN), "--root", str(s3root), "--port", str(s3port), "--access-key", S3_KEY,
+                           "--secret-key", S3_SECRET], name="s3")
+            if not s3proc.wait_line(lambda e: e[1].startswith("listening on"), 30):
+                raise RuntimeError(f"S3 server did not start:\n{s3proc.tail()}")
+            s3 = {"endpoint": f"http://127.0.0.1:{s3port}"}
+            try:
+                run_load(res, broker_factory, datasets, s3)
+            except Exception as e:
+                failures.append(f"load: {e}")
+                log(f"load FAILED: {e}")
+        secs = 5 if short else 60
+        if "schedule" in only:
+            for name, kw in (("normal preset", dict(interval=0.5, lo=1, hi=10, preset="normal")),
+                             ("10 ms interval", dict(interval=0.01, lo=1, hi=10))):
+                try:
+                    run_schedule(res, broker_factory, name, seconds=secs, **kw)
+                except Exception as e:
+                    failures.append(f"schedule {name}: {e}")
+                    log(f"schedule {name} FAILED: {e}")
+        if "shutdown" in only:
+            try:
+                run_shutdown(res, broker_factory, seconds=3 if short else 10, interval=0.01, batch=1000)
+            except Exception as e:
+                failures.append(f"shutdown: {e}")
+                log(f"shutdown FAILED: {e}")
+        if "throughput" in only:
+            try:
+                run_throughput(res, broker_factory, messages=200_000 if short else 2_000_000,
+                               rounds=1 if short else 3, dataset=ROOT / "data" / "transactions.csv")
+            except Exception as e:
+                failures.append(f"throughput: {e}")
+                log(f"throughput FAILED: {e}")
+    finally:
+        if s3proc:
+            s3proc.stop()
+
+    m_end = machine()
+    profile = os.environ.get("BENCH_PROFILE", "release")
+    header = (f"kafka-feeder benchmark, {started:%Y-%m-%d %H:%M} UTC, {'SHORT (CI) mode' if short else 'full'}, "
+              f"{profile} binaries" + (" (figures say nothing about speed)" if profile != "release" else "") + "\n"
+              f"machine: {m['nproc']} cores, {m['cpu']}, {m['mem_gib']} GiB, Linux {m['kernel']}; "
+              f"load average at start {m['loadavg'][0]:.2f}, at end {m_end['loadavg'][0]:.2f}\n")
+    table = res.table()
+    print(header)
+    print(table)
+    missed = [r for r in res.rows if r[4] == "MISSED"]
+    print(f"\n{len([r for r in res.rows if r[4] == 'met'])} targets met, {len(missed)} missed"
+          + (f"; {len(failures)} scenario(s) FAILED: " + "; ".join(failures) if failures else ""))
+    BENCH.mkdir(parents=True, exist_ok=True)
+    stem = "results-short" if short else "results"
+    (BENCH / f"{stem}.md").write_text(header + "\n" + table + "\n")
+    (BENCH / f"{stem}.json").write_text(json.dumps(dict(machine=m, started=started.isoformat(), short=short,
+                                                        figures=res.data, rows=res.rows, failures=failures),
+                                                   indent=2, default=str))
+    log(f"written {BENCH / (stem + '.md')} and .json")
+    if failures:
+        return 1
+    if os.environ.get("BENCH_STRICT") == "1" and missed:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
