@@ -1,12 +1,13 @@
 //! The interval loop: on a fixed schedule, sample a batch and send it.
 //!
-//! Ticks are anchored to the start time (tokio's interval with `Burst`), so a
-//! late batch does not shift later ticks: if sending falls behind, missed ticks
-//! fire at once until the loop has caught up, the rate is kept, and the lag is
-//! logged. Each batch's deliveries are awaited with `join_all` in a task of its
-//! own, tracked by a `TaskTracker`, so the loop only enqueues. On cancellation
-//! the current batch finishes enqueuing, no new batch starts, and the drain of
-//! in-flight deliveries plus librdkafka's flush is bounded by one deadline.
+//! Ticks are anchored to the start time (tick n is due at start + n x interval),
+//! so a late batch does not shift later ticks: if sending falls behind, missed
+//! ticks fire at once until the loop has caught up, the rate is kept, and the
+//! lag is logged. Each tick is waited for with sub-millisecond precision
+//! ([`tick_at`]). Deliveries are counted by the producer's polling thread as
+//! they arrive (see `sink`), so the loop only enqueues. On cancellation the
+//! current batch finishes enqueuing, no new batch starts, and librdkafka's
+//! flush of what is in flight is bounded by one deadline.
 //!
 //! Time is tokio's, so tests drive it with `tokio::time::pause()`; the
 //! shutdown signal is a `CancellationToken` passed in.
@@ -15,15 +16,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::join_all;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::dataset::Dataset;
 use crate::events::{self, Stats, Totals};
 use crate::sampler::Sampler;
-use crate::sink::{failure_reason, KafkaSink};
+use crate::sink::KafkaSink;
 
 /// What the loop needs from the configuration.
 #[derive(Debug, Clone)]
@@ -112,18 +111,17 @@ pub async fn run(
 ) -> Outcome {
     let mut sampler = Sampler::new(schedule.min_records, schedule.max_records, dataset.len(), schedule.seed);
     let start = Instant::now();
-    let mut ticker = tokio::time::interval_at(start, schedule.interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    // Tick n is due at start + n * interval, whatever happened before it.
+    let mut next_tick = start;
     let mut progress = tokio::time::interval_at(start + schedule.progress_interval, schedule.progress_interval);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
-    // Cancelled by a delivery task when MAX_MESSAGES have been delivered.
+    // Cancelled by the delivery callback when MAX_MESSAGES have been delivered.
     let done = CancellationToken::new();
-    let tracker = TaskTracker::new();
+    sink.attach(Arc::clone(&stats), schedule.max_messages, done.clone());
     let mut ticks = 0u64;
     let mut last_progress = (stats.totals(), Instant::now());
     let mut max_lag = Duration::ZERO;
-    let mut pending = Vec::with_capacity(schedule.max_records as usize);
     stats.health.loop_started(schedule.interval);
     // Once a second: has the broker stopped acknowledging what is in flight?
     let mut ack_check = tokio::time::interval_at(start + ACK_CHECK_EVERY, ACK_CHECK_EVERY);
@@ -135,7 +133,9 @@ pub async fn run(
             biased;
             () = shutdown.cancelled() => break,
             () = done.cancelled() => break,
-            scheduled = ticker.tick() => {
+            scheduled = tick_at(next_tick) => {
+                // Late ticks fire at once until the loop has caught up (no tick is skipped).
+                next_tick += schedule.interval;
                 ticks += 1;
                 stats.health.tick();
                 let limit = match schedule.max_messages {
@@ -151,17 +151,13 @@ pub async fn run(
                     continue;
                 }
                 let indices = sampler.sample(k);
-                let sent_at = Instant::now();
-                sink.send_batch(&dataset, indices, &stats, &mut pending).await;
+                let (sent, bytes) = sink.send_batch(&dataset, indices, &stats).await;
                 let lag = Instant::now().saturating_duration_since(scheduled);
-                let bytes = pending.iter().map(|(_, size)| size).sum();
-                events::batch_sent(&stats, ticks, pending.len(), bytes, lag);
+                events::batch_sent(&stats, ticks, sent, bytes, lag);
                 max_lag = max_lag.max(lag);
                 if lag >= schedule.interval {
                     events::behind_schedule(lag, schedule.interval);
                 }
-                let futures = std::mem::replace(&mut pending, Vec::with_capacity(schedule.max_records as usize));
-                tracker.spawn(await_deliveries(futures, sent_at, Arc::clone(&stats), schedule.max_messages, done.clone()));
             }
             _ = progress.tick() => {
                 let now = (stats.totals(), Instant::now());
@@ -184,46 +180,48 @@ pub async fn run(
         }
     }
 
-    // Drain: every batch already enqueued is awaited, bounded by SHUTDOWN_TIMEOUT.
-    tracker.close();
-    let deadline = Instant::now() + schedule.shutdown_timeout;
+    // Drain: librdkafka's flush returns once every message enqueued has its
+    // delivery report served (or at SHUTDOWN_TIMEOUT); the reports are counted
+    // by the polling thread, so wait briefly for the last ones to be counted.
+    let deadline = std::time::Instant::now() + schedule.shutdown_timeout;
     sink.flush(schedule.shutdown_timeout).await;
-    let drained = tokio::time::timeout_at(deadline, tracker.wait()).await.is_ok();
+    let settle = (std::time::Instant::now() + Duration::from_millis(200)).min(deadline);
+    while stats.totals().in_flight() > 0 && std::time::Instant::now() < settle {
+        // Real time, not tokio's: with a paused clock (tests) it must not jump.
+        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
+    }
     let totals = stats.totals();
     let undelivered = totals.in_flight();
-    if !drained || undelivered > 0 {
+    if undelivered > 0 {
         events::drain_timed_out(undelivered, schedule.shutdown_timeout);
     }
     Outcome { totals, undelivered, ticks }
 }
 
-async fn await_deliveries(
-    futures: Vec<(rdkafka::producer::DeliveryFuture, usize)>,
-    sent_at: Instant,
-    stats: Arc<Stats>,
-    max_messages: Option<u64>,
-    done: CancellationToken,
-) {
-    // Each delivery is timed as it completes, not when the whole batch has.
-    let timed = futures.into_iter().map(|(f, size)| async move { (f.await, size, sent_at.elapsed()) });
-    let mut any_delivered = false;
-    for (result, size, latency) in join_all(timed).await {
-        match result {
-            Ok(Ok(_delivery)) => {
-                any_delivered = true;
-                events::delivered(&stats, size, latency);
-            }
-            Ok(Err((e, _message))) => events::delivery_failed(&stats, &failure_reason(&e), &e.to_string()),
-            // The producer was dropped with the message still queued.
-            Err(_canceled) => events::delivery_failed(&stats, "ProducerDropped", "producer closed before delivery"),
+/// tokio's timer counts whole milliseconds and rounds up, so a tick left to it
+/// fires up to ~1 ms late, and ~3 ms at p99 on a busy 2-core machine
+/// (`scripts/bench/run.sh`). The loop asks tokio to wake it this much early and
+/// sleeps the rest with the OS's high-resolution sleep.
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
+/// Waits until `deadline`, to within the OS's sleep precision (~0.1 ms), and
+/// returns it. At most `TIMER_SLACK` of the wait blocks the worker thread (a
+/// sleep, not a spin: no CPU). A deadline already past returns at once.
+async fn tick_at(deadline: Instant) -> Instant {
+    if let Some(early) = deadline.checked_sub(TIMER_SLACK) {
+        if Instant::now() < early {
+            tokio::time::sleep_until(early).await;
         }
     }
-    if any_delivered {
-        stats.health.broker_answered();
+    let left = deadline.saturating_duration_since(Instant::now());
+    if !left.is_zero() {
+        std::thread::sleep(left);
     }
-    if max_messages.is_some_and(|max| stats.delivered.load(Relaxed) >= max) {
-        done.cancel();
+    if Instant::now() < deadline {
+        // Only with tokio's clock paused (tests): move it to the deadline.
+        tokio::time::sleep_until(deadline).await;
     }
+    deadline
 }
 
 #[cfg(test)]
@@ -281,5 +279,33 @@ mod ack_watch_tests {
         // One message goes out and is answered within the bound.
         assert_eq!(w.observe(totals(4, 3, 0), t0 + s(62)), None);
         assert_eq!(w.observe(totals(4, 4, 0), t0 + s(63)), None);
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_tick_never_fires_early_and_a_past_one_fires_at_once() {
+        for ms in [0u64, 1, 3, 7] {
+            let deadline = Instant::now() + Duration::from_millis(ms);
+            assert_eq!(tick_at(deadline).await, deadline);
+            assert!(Instant::now() >= deadline, "woke before a deadline {ms} ms ahead");
+        }
+        let past = Instant::now() - Duration::from_millis(50);
+        let t = std::time::Instant::now();
+        assert_eq!(tick_at(past).await, past);
+        assert!(t.elapsed() < Duration::from_millis(20), "a past deadline waited {:?}", t.elapsed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_paused_clock_ticks_land_exactly_on_the_deadline() {
+        let start = Instant::now();
+        for n in 1..=5u32 {
+            let deadline = start + Duration::from_millis(500) * n;
+            tick_at(deadline).await;
+            assert_eq!(Instant::now(), deadline);
+        }
     }
 }
