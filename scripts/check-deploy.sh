@@ -96,15 +96,16 @@ run "Dockerfile: base images are build args, runtime user is numeric non-root" \
 
 # ---------------------------------------------------------------- compose
 step "compose.yaml"
-# docker-compose v1 wants the files it may reference to exist only for `up`,
-# but refuses an .env it cannot parse: run it on the file as committed.
-run "docker-compose config -q" env -u COMPOSE_FILE docker-compose -f compose.yaml config -q
-run "docker-compose --profile ui config -q" env -u COMPOSE_FILE docker-compose -f compose.yaml --profile ui config -q
+# On the file as committed: a developer's own .env is not read.
+: >"$OUT/empty.env"
+dcv1() { env -u COMPOSE_FILE -u COMPOSE_PROFILES docker-compose --env-file "$OUT/empty.env" "$@"; }
+run "docker-compose config -q" dcv1 -f compose.yaml config -q
+run "docker-compose --profile ui config -q" dcv1 -f compose.yaml --profile ui config -q
 run "check-jsonschema vendor.compose-spec" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 run "docker-compose config -q with the smoke-test stand-ins override" \
-  env -u COMPOSE_FILE docker-compose -f compose.yaml -f deploy/compose/standins.override.yaml config -q
-docker-compose -f compose.yaml config >"$OUT/compose.rendered.yaml" 2>/dev/null
-HIGH_REPLICAS=3 NORMAL_REPLICAS=0 LOW_REPLICAS=5 docker-compose -f compose.yaml config >"$OUT/compose.scaled.yaml" 2>/dev/null
+  dcv1 -f compose.yaml -f deploy/compose/standins.override.yaml config -q
+dcv1 -f compose.yaml config >"$OUT/compose.rendered.yaml" 2>/dev/null
+HIGH_REPLICAS=3 NORMAL_REPLICAS=0 LOW_REPLICAS=5 dcv1 -f compose.yaml config >"$OUT/compose.scaled.yaml" 2>/dev/null
 run "compose: topology (presets, depends_on, replicas from env, hardening)" \
   "$VENV/bin/python" - "$OUT/compose.rendered.yaml" "$OUT/compose.scaled.yaml" <<'PY'
 import sys
