@@ -259,15 +259,24 @@ class TansuBroker:
 
 
 def tansu_build(binary):
-    """`cargo install --debug` leaves debug info and assertions: a debug build is
-    several times slower, so the table must say which one it measured."""
+    """A debug tansu is several times slower than a release one, so the table
+    must say which it measured: `cargo install` records the profile it used in
+    .crates2.json beside bin/."""
+    try:
+        installs = json.loads((Path(binary).resolve().parent.parent / ".crates2.json").read_text())["installs"]
+        for key, entry in installs.items():
+            if key.startswith("tansu "):
+                return {"dev": "debug build", "release": "release build"}.get(entry.get("profile"),
+                                                                             f"{entry.get('profile')} build")
+    except (OSError, ValueError, KeyError):
+        pass
     try:
         out = subprocess.run(["file", "-L", binary], capture_output=True, text=True, timeout=10).stdout
-        if "with debug_info" in out and "not stripped" in out:
-            return "debug build"
+        if "with debug_info" in out:
+            return "debug build?"
     except (OSError, subprocess.SubprocessError):
         pass
-    return os.environ.get("BENCH_TANSU_BUILD", "release build?")
+    return "build profile unknown"
 
 
 def make_broker(choice):

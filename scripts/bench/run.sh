@@ -11,7 +11,10 @@
 # Settings (environment):
 #   BENCH_BROKER  auto (tansu if on PATH or BENCH_TANSU, else the mock), tansu, mock.
 #                 Short mode defaults to mock.
-#   BENCH_TANSU   path of a tansu binary.
+#   BENCH_TANSU   path of a tansu binary. Unset: target/bench/tansu/bin/tansu if it is
+#                 there (a release build), else `tansu` on PATH (the e2e rig's debug build).
+#   BENCH_INSTALL_TANSU=1  first install tansu 0.6.0 as a release build into
+#                 target/bench/tansu (~22 min of this 2-core machine's CPU, once).
 #   BENCH_ROWS    dataset sizes for the loading scenario (default 10000,1000000,5000000;
 #                 short: 10000,100000).
 #   BENCH_PROFILE release (default) or debug: debug reuses what `cargo test --all-targets`
@@ -61,6 +64,16 @@ for n in ${rows//,/ }; do
   esac
   datasets="$datasets${datasets:+,}$label=$PWD/$f"
 done
+
+TANSU_VERSION=0.6.0
+if [ "${BENCH_INSTALL_TANSU:-0}" = 1 ] && [ ! -x target/bench/tansu/bin/tansu ]; then
+  step "installing tansu $TANSU_VERSION (release build, memory storage only)"
+  cargo install tansu --version "$TANSU_VERSION" --locked --no-default-features --features dynostore \
+    --root "$PWD/target/bench/tansu" >&2
+fi
+if [ -z "${BENCH_TANSU:-}" ] && [ -x target/bench/tansu/bin/tansu ]; then
+  export BENCH_TANSU=$PWD/target/bench/tansu/bin/tansu
+fi
 
 step "running scenarios"
 exec python3 -u scripts/bench/bench.py --datasets "$datasets" "$@"
