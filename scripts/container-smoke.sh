@@ -299,6 +299,7 @@ s3_start() {
     log "pip install moto[server] (venv $venv)"
     python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.*' boto3 >&2
   fi
+  curl -fs "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1 && die "port $S3_PORT is already in use (SMOKE_S3_PORT)"
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/s3.log" 2>&1 &
   echo $! >"$WORK/s3.pid"
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$S3_PORT/" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -409,6 +410,7 @@ run_checks() {
   echo "run 2 ok: docker stop -> exit 0 in $stop_took s; broker received $got messages ($before before the stop)" >&2
   stop_broker
   "$DOCKER" rm -f kf-smoke-stop >/dev/null
+  cleanup; trap - EXIT
 }
 
 # ---------------------------------------------------------------- compose
