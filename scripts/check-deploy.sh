@@ -103,8 +103,10 @@ dcv1() { env -u COMPOSE_FILE -u COMPOSE_PROFILES /usr/bin/docker-compose --env-f
 dcv2() { env -u COMPOSE_FILE -u COMPOSE_PROFILES "$VENV/bin/docker-compose" --env-file "$OUT/empty.env" "$@"; }
 run "docker-compose config -q" dcv1 -f compose.yaml config -q
 run "docker-compose --profile ui config -q" dcv1 -f compose.yaml --profile ui config -q
+run "docker-compose --profile monitoring config -q" dcv1 -f compose.yaml --profile monitoring config -q
 run "docker compose ($("$VENV/bin/docker-compose" version --short 2>/dev/null)) config -q" dcv2 -f compose.yaml config -q
 run "docker compose --profile ui config -q" dcv2 -f compose.yaml --profile ui config -q
+run "docker compose --profile monitoring config -q" dcv2 -f compose.yaml --profile monitoring config -q
 run "check-jsonschema vendor.compose-spec" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 run "docker-compose config -q with the smoke-test stand-ins override" \
   dcv1 -f compose.yaml -f deploy/compose/standins.override.yaml config -q
