@@ -898,6 +898,11 @@ def scenario_secrets(ctx):
         ("SSL key password, session token", dict(LOG_LEVEL="debug", KAFKA_PRODUCER_SSL_KEY_PASSWORD=ssl_key_password,
                                                  AWS_SESSION_TOKEN=session_token), 8, None),
         ("wrong AWS secret", dict(LOG_LEVEL="trace", AWS_SECRET_ACCESS_KEY=wrong_secret), None, 4),
+        # LOG_LEVEL scopes debug to kafka-feeder and librdkafka; RUST_LOG=trace reaches
+        # every crate (the AWS SDK, hyper) and must not leak either.
+        ("RUST_LOG=trace, every crate", dict(RUST_LOG="trace", AWS_SESSION_TOKEN=session_token,
+                                             KAFKA_PRODUCER_SASL_USERNAME="feeder",
+                                             KAFKA_PRODUCER_SASL_PASSWORD=sasl_password), 4, None),
         ("secret without key id", dict(LOG_LEVEL="debug", AWS_ACCESS_KEY_ID=None, KEY=None), None, 2),
         ("SECRET alias, bad config", dict(LOG_LEVEL="debug", AWS_SECRET_ACCESS_KEY=None, SECRET=wrong_secret,
                                          PRODUCE_INTERVAL="fast"), None, 2),
