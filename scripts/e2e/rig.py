@@ -382,7 +382,7 @@ def scenario_sigterm(ctx):
         name, vars_ = rates[i % 2]
         topic = broker.create_topic(new_topic("sigterm"), 3)
         # The first trial of each rate is killed while loading or connecting.
-        kill_after = round(rng.uniform(0.02, 0.25) if i < 2 else rng.uniform(0.3, 8.0), 2)
+        kill_after = round(rng.uniform(0.01, 0.1) if i < 2 else rng.uniform(0.3, 8.0), 2)
         d = start_daemon(daemon_env(broker, s3, topic, **vars_))
         time.sleep(kill_after)
         phase = "running" if d.find("connected to Kafka") else ("loading/connecting" if d.alive() else "exited early")
