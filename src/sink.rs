@@ -13,6 +13,7 @@
 //! record, and the loop reports the lag that causes. librdkafka's own error
 //! callback (broker down, authentication failed) is logged through `events`.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -51,6 +52,8 @@ struct Deliveries {
     max_messages: Option<u64>,
     /// Cancelled when `max_messages` have been delivered.
     done: CancellationToken,
+    /// Milliseconds since `base` after which the next delivery refreshes readiness.
+    next_answer_ms: AtomicU64,
 }
 
 impl ClientContext for FeederContext {
@@ -86,11 +89,21 @@ impl ProducerContext for FeederContext {
         let Some(d) = self.deliveries.get() else { return };
         match result {
             Ok(message) => {
-                let latency = d.base.elapsed().saturating_sub(Duration::from_micros(sent_us as u64));
-                events::delivered(&d.stats, message.payload_len(), latency);
-                d.stats.health.broker_answered();
-                if d.max_messages.is_some_and(|max| d.stats.delivered.load(std::sync::atomic::Ordering::Relaxed) >= max)
-                {
+                // One clock read per delivery (it showed in the profile): it times
+                // the delivery and, at most once a second, refreshes readiness,
+                // which only needs to hear from the broker every few seconds.
+                let now = d.base.elapsed();
+                events::delivered(
+                    &d.stats,
+                    message.payload_len(),
+                    now.saturating_sub(Duration::from_micros(sent_us as u64)),
+                );
+                let now_ms = now.as_millis() as u64;
+                if now_ms >= d.next_answer_ms.load(Relaxed) {
+                    d.next_answer_ms.store(now_ms + 1000, Relaxed);
+                    d.stats.health.broker_answered();
+                }
+                if d.max_messages.is_some_and(|max| d.stats.delivered.load(Relaxed) >= max) {
                     d.done.cancel();
                 }
             }
@@ -128,7 +141,13 @@ impl KafkaSink {
     /// once `max_messages` are delivered. One scheduling run per sink: a second
     /// call is ignored and returns false.
     pub fn attach(&self, stats: Arc<Stats>, max_messages: Option<u64>, done: CancellationToken) -> bool {
-        let d = Deliveries { stats, base: std::time::Instant::now(), max_messages, done };
+        let d = Deliveries {
+            stats,
+            base: std::time::Instant::now(),
+            max_messages,
+            done,
+            next_answer_ms: AtomicU64::new(0),
+        };
         self.producer.context().deliveries.set(d).is_ok()
     }
 
