@@ -10,6 +10,9 @@ scripts/install-deps.sh
 echo "== cargo test"
 cargo test --locked --all-targets
 
+echo "== benchmark smoke (short mode, debug binaries: checks the benchmark runs, says nothing about speed)"
+BENCH_PROFILE=debug scripts/bench/run.sh --short
+
 echo "== /metrics parsed by the Python Prometheus client, /healthz, /readyz"
 [ -x target/py-venv/bin/python ] || python3 -m venv target/py-venv
 target/py-venv/bin/pip install -q --disable-pip-version-check prometheus_client
