@@ -153,8 +153,20 @@ async fn attempt_s3(
     object: &str,
     endpoint: &str,
 ) -> Result<(Dataset, LoadSummary), Attempt> {
-    let resp =
-        client.get_object().bucket(bucket).key(key).send().await.map_err(|e| classify(e, bucket, object, endpoint))?;
+    let resp = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let attempt = classify(e, bucket, object, endpoint);
+            // Some servers (s3s, MinIO in some setups) answer NoSuchKey for a
+            // missing bucket too; one HEAD tells the user which of the two it is.
+            if let Attempt::Fatal(SourceError::NotFound { what, .. }) = &attempt {
+                if what.starts_with("key ") && bucket_is_missing(client, bucket).await {
+                    return Err(Attempt::Fatal(missing_bucket(bucket, object, endpoint)));
+                }
+            }
+            return Err(attempt);
+        }
+    };
     let size_hint = resp.content_length().and_then(|n| u64::try_from(n).ok());
     // The bridge must be made on the runtime; the parse runs on a blocking thread.
     let reader = SyncIoBridge::new(resp.body.into_async_read());
@@ -175,6 +187,23 @@ async fn attempt_s3(
     }
 }
 
+fn missing_bucket(bucket: &str, object: &str, endpoint: &str) -> SourceError {
+    SourceError::NotFound {
+        what: format!("bucket {bucket:?} (for {object})"),
+        endpoint: endpoint.into(),
+        fix: "check the bucket in DATASET_URI and AWS_ENDPOINT_URL/ENDPOINT_URL, or create the bucket",
+    }
+}
+
+/// True only when the server says the bucket does not exist (404 on HEAD).
+async fn bucket_is_missing(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
+    match client.head_bucket().bucket(bucket).send().await {
+        Ok(_) => false,
+        Err(SdkError::ServiceError(se)) => se.raw().status().as_u16() == 404,
+        Err(_) => false,
+    }
+}
+
 fn classify(err: SdkError<GetObjectError>, bucket: &str, object: &str, endpoint: &str) -> Attempt {
     let full = DisplayErrorContext(&err).to_string();
     match &err {
@@ -188,11 +217,7 @@ fn classify(err: SdkError<GetObjectError>, bucket: &str, object: &str, endpoint:
                     endpoint: endpoint.into(),
                     fix: "check the key in DATASET_URI (keys are case-sensitive) or upload the file",
                 }),
-                ("NoSuchBucket", _) => Attempt::Fatal(SourceError::NotFound {
-                    what: format!("bucket {bucket:?} (for {object})"),
-                    endpoint: endpoint.into(),
-                    fix: "check the bucket in DATASET_URI and AWS_ENDPOINT_URL/ENDPOINT_URL, or create the bucket",
-                }),
+                ("NoSuchBucket", _) => Attempt::Fatal(missing_bucket(bucket, object, endpoint)),
                 (
                     "AccessDenied"
                     | "InvalidAccessKeyId"
