@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, in-process integration (S3 + mock Kafka),
-# and process-level tests of the built binary. Needs no outside service.
+# process-level tests of the built binary, the metrics parser check, the
+# benchmark smoke run, the offline deployment checks, and the end-to-end
+# reliability suite (which installs a tansu broker with cargo the first time).
+# Needs no outside service.
 # Usage: scripts/test.sh            (what .ci/run calls, and what the README says)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,3 +26,6 @@ if [ -x scripts/check-deploy.sh ]; then
   echo "== deployment manifests (offline checks)"
   scripts/check-deploy.sh
 fi
+
+echo "== end-to-end reliability suite (tansu broker + S3 server processes, CI length)"
+E2E_CI=1 scripts/e2e/run.sh

@@ -126,7 +126,10 @@ impl KafkaSink {
         let mut cc = config.client_config(bootstrap);
         // Our own `log` forwards to tracing; keep librdkafka's chatter at warnings
         // unless debugging.
-        cc.set_log_level(if config.log_filter.contains("debug") || config.log_filter.contains("trace") {
+        // `KAFKA_PRODUCER_DEBUG=...` asks librdkafka for debug contexts: let them through.
+        cc.set_log_level(if config.producer_properties.0.contains_key("debug") {
+            RDKafkaLogLevel::Debug
+        } else if config.log_filter.contains("debug") || config.log_filter.contains("trace") {
             RDKafkaLogLevel::Info
         } else {
             RDKafkaLogLevel::Warning
