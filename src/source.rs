@@ -281,15 +281,7 @@ mod tests {
 
     #[tokio::test]
     async fn unreachable_endpoint_retries_within_the_budget_then_fails() {
-        // A port nothing listens on: bind, take the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let s3 = S3Settings {
-            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
-            access_key_id: Some("a".into()),
-            secret_access_key: Some("b".into()),
-            ..no_s3()
-        };
-        let uri = DatasetUri::S3 { bucket: "b".into(), key: "k.csv".into() };
+        let (port, s3, uri) = closed_endpoint();
         let t = Instant::now();
         let e = load(&uri, &s3, Duration::from_secs(1), &CancellationToken::new()).await.unwrap_err();
         assert!(matches!(e, SourceError::Unreachable { .. }), "{e}");
@@ -299,14 +291,7 @@ mod tests {
 
     #[tokio::test]
     async fn cancellation_stops_a_retrying_load() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let s3 = S3Settings {
-            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
-            access_key_id: Some("a".into()),
-            secret_access_key: Some("b".into()),
-            ..no_s3()
-        };
-        let uri = DatasetUri::S3 { bucket: "b".into(), key: "k.csv".into() };
+        let (_, s3, uri) = closed_endpoint();
         let token = CancellationToken::new();
         let t2 = token.clone();
         tokio::spawn(async move {
@@ -315,6 +300,18 @@ mod tests {
         });
         let e = load(&uri, &s3, Duration::from_secs(60), &token).await.unwrap_err();
         assert!(matches!(e, SourceError::Cancelled), "{e}");
+    }
+
+    /// S3 settings pointing at a local port nothing listens on (bound, then closed).
+    fn closed_endpoint() -> (u16, S3Settings, DatasetUri) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let s3 = S3Settings {
+            endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+            access_key_id: Some("a".into()),
+            secret_access_key: Some("b".into()),
+            ..no_s3()
+        };
+        (port, s3, DatasetUri::S3 { bucket: "b".into(), key: "k.csv".into() })
     }
 
     fn no_s3() -> S3Settings {

@@ -4,20 +4,16 @@
 
 mod common;
 
+use common::config;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::Kafka;
 use kafka_feeder::app;
-use kafka_feeder::config::{Config, EnvConfig};
 use kafka_feeder::events::Stats;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
-
-fn config(vars: &[(&str, &str)]) -> Config {
-    let all = std::iter::once(("HTTP_PORT", "0")).chain(vars.iter().copied());
-    Config::from_env(EnvConfig::from_vars(all.map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()).unwrap()
-}
 
 /// The value of the first sample whose line starts with `prefix` (name plus labels).
 fn sample(text: &str, prefix: &str) -> f64 {

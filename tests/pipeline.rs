@@ -3,12 +3,13 @@
 
 mod common;
 
+use common::config;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::{assert_all_are_rows, sample_csv, Kafka, S3Server, ACCESS_KEY, SECRET_KEY};
 use kafka_feeder::app::{self, AppError};
-use kafka_feeder::config::{Config, EnvConfig};
 use kafka_feeder::dataset::load_csv;
 use kafka_feeder::events::Stats;
 use kafka_feeder::exit;
@@ -16,12 +17,6 @@ use kafka_feeder::schedule::{self, Schedule};
 use kafka_feeder::sink::KafkaSink;
 use kafka_feeder::source::SourceError;
 use tokio_util::sync::CancellationToken;
-
-/// A config from `vars`, with the HTTP server on any free port so tests can run in parallel.
-fn config(vars: &[(&str, &str)]) -> Config {
-    let all = std::iter::once(("HTTP_PORT", "0")).chain(vars.iter().copied());
-    Config::from_env(EnvConfig::from_vars(all.map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loads_from_s3_with_python_aliases_and_delivers_exactly_max_messages() {

@@ -213,21 +213,25 @@ fn kill(child: &Child, signal: &str) {
     assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
 }
 
-#[test]
-fn broker_down_at_shutdown_reports_undelivered_and_exits_8_after_the_deadline() {
+/// The binary producing every 50 ms to a fresh mock cluster, connected, with its stdout streamed.
+fn running_feeder(extra: &[(&str, &str)]) -> (Kafka, Child, std::sync::mpsc::Receiver<String>) {
     let kafka = Kafka::start(1);
     let bootstrap = kafka.bootstrap();
-    let mut child = command(&[
-        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
-        ("KAFKA_TOPIC", &kafka.topic),
+    let mut vars = vec![
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
+        ("KAFKA_TOPIC", kafka.topic.as_str()),
         ("PRODUCE_INTERVAL", "0.05"),
-        ("SHUTDOWN_TIMEOUT", "2"),
-        ("LOG_FORMAT", "json"),
-    ])
-    .spawn()
-    .unwrap();
+    ];
+    vars.extend_from_slice(extra);
+    let mut child = command(&vars).spawn().unwrap();
     let rx = stream_lines(&mut child);
     wait_for_line(&rx, "connected to Kafka", Duration::from_secs(10));
+    (kafka, child, rx)
+}
+
+#[test]
+fn broker_down_at_shutdown_reports_undelivered_and_exits_8_after_the_deadline() {
+    let (kafka, mut child, rx) = running_feeder(&[("SHUTDOWN_TIMEOUT", "2"), ("LOG_FORMAT", "json")]);
     std::thread::sleep(Duration::from_millis(500));
     kafka.cluster.broker_down(1).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
@@ -245,18 +249,7 @@ fn broker_down_at_shutdown_reports_undelivered_and_exits_8_after_the_deadline() 
 
 #[test]
 fn second_signal_exits_at_once_with_130() {
-    let kafka = Kafka::start(1);
-    let bootstrap = kafka.bootstrap();
-    let mut child = command(&[
-        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
-        ("KAFKA_TOPIC", &kafka.topic),
-        ("PRODUCE_INTERVAL", "0.05"),
-        ("SHUTDOWN_TIMEOUT", "60"),
-    ])
-    .spawn()
-    .unwrap();
-    let rx = stream_lines(&mut child);
-    wait_for_line(&rx, "connected to Kafka", Duration::from_secs(10));
+    let (kafka, mut child, rx) = running_feeder(&[("SHUTDOWN_TIMEOUT", "60")]);
     kafka.cluster.broker_down(1).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     kill(&child, "-INT");

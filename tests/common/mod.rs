@@ -147,6 +147,13 @@ pub fn assert_all_are_rows(messages: &[Vec<u8>], expected: &[serde_json::Value])
     seen
 }
 
+/// A config from `vars`, with the HTTP server on any free port so tests can run in parallel.
+pub fn config(vars: &[(&str, &str)]) -> kafka_feeder::config::Config {
+    use kafka_feeder::config::{Config, EnvConfig};
+    let all = std::iter::once(("HTTP_PORT", "0")).chain(vars.iter().copied());
+    Config::from_env(EnvConfig::from_vars(all.map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()).unwrap()
+}
+
 pub fn write_file(dir: &Path, name: &str, body: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap();
