@@ -2,14 +2,13 @@
 //! what reached the topic, injected failures are counted exactly, and every
 //! metric the Grafana dashboard queries exists.
 
-mod common;
 
-use common::config;
+use crate::common::config;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Kafka;
+use crate::common::Kafka;
 use kafka_feeder::app;
 use kafka_feeder::events::Stats;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -29,7 +28,7 @@ fn sample(text: &str, prefix: &str) -> f64 {
 
 async fn consume_count(kafka: &Kafka, partitions: i32, expected: usize) -> usize {
     let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-    tokio::task::spawn_blocking(move || common::consume(&b, &t, partitions, expected, Duration::from_secs(20)).len())
+    tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, partitions, expected, Duration::from_secs(20)).len())
         .await
         .unwrap()
 }
@@ -96,7 +95,7 @@ async fn injected_produce_errors_are_counted_exactly_by_reason() {
 /// rename cannot silently break the dashboard.
 #[test]
 fn every_metric_the_dashboard_queries_exists() {
-    let dashboard = include_str!("../deploy/grafana/dashboards/kafka-feeder.json");
+    let dashboard = include_str!("../../deploy/grafana/dashboards/kafka-feeder.json");
     let json: serde_json::Value = serde_json::from_str(dashboard).expect("dashboard is JSON");
     let mut exprs = Vec::new();
     collect_exprs(&json, &mut exprs);

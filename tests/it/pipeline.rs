@@ -1,14 +1,13 @@
 //! In-process integration: S3 (s3s-fs, credentials enforced) → the daemon's
 //! `app::run` → a librdkafka mock cluster, read back by a consumer.
 
-mod common;
 
-use common::config;
+use crate::common::config;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_all_are_rows, sample_csv, Kafka, S3Server, ACCESS_KEY, SECRET_KEY};
+use crate::common::{assert_all_are_rows, sample_csv, Kafka, S3Server, ACCESS_KEY, SECRET_KEY};
 use kafka_feeder::app::{self, AppError};
 use kafka_feeder::dataset::load_csv;
 use kafka_feeder::events::Stats;
@@ -45,7 +44,7 @@ async fn loads_from_s3_with_python_aliases_and_delivers_exactly_max_messages() {
 
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-        tokio::task::spawn_blocking(move || common::consume(&b, &t, 3, 250, Duration::from_secs(20)))
+        tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, 3, 250, Duration::from_secs(20)))
     }
     .await
     .unwrap();
@@ -153,7 +152,7 @@ async fn n_ticks_make_n_batches_within_bounds() {
 
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-        tokio::task::spawn_blocking(move || common::consume(&b, &t, 1, sent as usize, Duration::from_secs(20)))
+        tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, 1, sent as usize, Duration::from_secs(20)))
     }
     .await
     .unwrap();
@@ -169,7 +168,7 @@ async fn oversized_messages_are_counted_as_failures_not_crashes() {
     let dir = tempfile::tempdir().unwrap();
     let big = "x".repeat(2000);
     let csv = format!("id,blob\n1,small\n2,{big}\n");
-    let path = common::write_file(dir.path(), "t.csv", csv.as_bytes());
+    let path = crate::common::write_file(dir.path(), "t.csv", csv.as_bytes());
     let bootstrap = kafka.bootstrap();
     let cfg = config(&[
         ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
@@ -190,7 +189,7 @@ async fn oversized_messages_are_counted_as_failures_not_crashes() {
     assert_eq!(app::outcome_exit_code(&outcome), exit::UNDELIVERED);
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-        tokio::task::spawn_blocking(move || common::consume(&b, &t, 1, 40, Duration::from_secs(20)))
+        tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, 1, 40, Duration::from_secs(20)))
     }
     .await
     .unwrap();

@@ -1,12 +1,11 @@
 //! The built binary as a child process, configured only by environment variables,
 //! against a mock cluster and an S3 server hosted by the test.
 
-mod common;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Kafka, S3Server, ACCESS_KEY};
+use crate::common::{Kafka, S3Server, ACCESS_KEY};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
 

@@ -1,0 +1,7 @@
+//! The integration tests, one binary (one link of the whole dependency tree):
+//! shared helpers in [`common`], one module per area.
+
+mod common;
+mod observability;
+mod pipeline;
+mod process;
