@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from prometheus_client.parser import text_string_to_metric_families as text_0_0_4_families
 
 EXPECTED = {
     "kafka_feeder_messages_delivered": "counter",
@@ -37,9 +38,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(url: str):
+def get(url: str, accept: str = "application/openmetrics-text; version=1.0.0"):
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}), timeout=5) as r:
             return r.status, r.headers.get("Content-Type", ""), r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.headers.get("Content-Type", ""), e.read().decode()
@@ -77,11 +78,14 @@ def main() -> int:
         check(get(base + "/healthz")[0] == 200, "/healthz not 200")
         code, ctype, body = get(base + "/metrics")
         check(code == 200 and ctype.startswith("application/openmetrics-text"), f"/metrics: {code} {ctype}")
+        def check_types(families, fmt):
+            for name, kind in EXPECTED.items():
+                fam = families.get(name)
+                check(fam is not None and fam.type == kind and bool(fam.documentation),
+                      f"{fmt} {name}: {fam.type if fam else 'missing'}, expected a documented {kind}")
+
         families = {f.name: f for f in text_string_to_metric_families(body)}
-        for name, kind in EXPECTED.items():
-            fam = families.get(name)
-            check(fam is not None and fam.type == kind and bool(fam.documentation),
-                  f"{name}: {fam.type if fam else 'missing'}, expected a documented {kind}")
+        check_types(families, "OpenMetrics")
         delivered = sum(s.value for s in families["kafka_feeder_messages_delivered"].samples if s.name.endswith("_total"))
         latency_count = sum(s.value for s in families["kafka_feeder_delivery_latency_seconds"].samples
                             if s.name.endswith("_count"))
@@ -89,6 +93,11 @@ def main() -> int:
         check(latency_count <= delivered, f"latency count {latency_count} > delivered {delivered}")
         build = families["kafka_feeder_build_info"].samples[0]
         check(build.labels.get("preset") == "high" and build.value == 1, f"build_info: {build}")
+        # A scraper that does not accept OpenMetrics gets the 0.0.4 text format,
+        # and the classic text parser keeps the counter types.
+        code, ctype, body = get(base + "/metrics", accept="text/plain")
+        check(code == 200 and ctype.startswith("text/plain; version=0.0.4"), f"/metrics as text: {code} {ctype}")
+        check_types({f.name: f for f in text_0_0_4_families(body)}, "text format")
         check(get(base + "/nope")[0] == 404, "/nope is not 404")
         print(f"metrics: {len(families)} families parsed, delivered={delivered:.0f}, latency observations={latency_count:.0f}")
     finally:

@@ -11,6 +11,7 @@ use rdkafka::mocking::MockCluster;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::dataset::LoadSummary;
 use crate::events::{self, Stats};
 use crate::exit;
 use crate::http;
@@ -69,46 +70,76 @@ pub fn outcome_exit_code(o: &Outcome) -> i32 {
 impl From<&Config> for Schedule {
     fn from(c: &Config) -> Self {
         Schedule {
-            interval: c.produce_interval,
-            min_records: c.min_records_per_batch,
-            max_records: c.max_records_per_batch,
-            max_messages: c.max_messages,
-            shutdown_timeout: c.shutdown_timeout,
-            progress_interval: c.progress_interval,
+            interval: c.schedule.produce_interval,
+            min_records: c.schedule.min_records_per_batch,
+            max_records: c.schedule.max_records_per_batch,
+            max_messages: c.schedule.max_messages,
+            shutdown_timeout: c.schedule.shutdown_timeout,
+            progress_interval: c.logs.progress_interval,
             seed: None,
         }
     }
+}
+
+/// Logs what loading found: skipped rows, renamed columns, the summary line.
+fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_bytes: usize) {
+    for (line, reason) in &summary.skipped_rows {
+        events::row_skipped(source, *line, reason);
+    }
+    if summary.skipped > summary.skipped_rows.len() as u64 {
+        events::more_rows_skipped(source, summary.skipped - summary.skipped_rows.len() as u64);
+    }
+    for (name, renamed) in &summary.renamed {
+        events::duplicate_column(source, name, renamed);
+    }
+    events::dataset_loaded(
+        stats,
+        &events::DatasetLoaded {
+            source,
+            records: summary.records,
+            skipped: summary.skipped,
+            columns: summary.columns,
+            input_bytes: summary.csv_bytes,
+            json_bytes: summary.json_bytes,
+            memory_bytes,
+            elapsed: summary.elapsed,
+        },
+    );
 }
 
 /// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
 /// or `MAX_MESSAGES`.
 pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken) -> Result<Outcome, AppError> {
     let started = std::time::Instant::now();
-    events::starting(config);
-    events::effective_config(config);
+    events::starting(&config.kafka.bootstrap_servers, &config.kafka.topic, &config.mode());
+    events::effective_config(&config.effective());
+    for (name, closest) in &config.near_misses {
+        events::unknown_variable(name, closest);
+    }
 
     // The mock cluster must outlive the producer; it lives in this frame.
     let embedded = if config.is_embedded_broker() {
         let cluster = MockCluster::new(1).map_err(SinkError::Embedded)?;
-        cluster.create_topic(&config.topic, 3, 1).map_err(SinkError::Embedded)?;
+        cluster.create_topic(&config.kafka.topic, 3, 1).map_err(SinkError::Embedded)?;
         events::embedded_broker(&cluster.bootstrap_servers());
         Some(cluster)
     } else {
         None
     };
-    let bootstrap = embedded.as_ref().map_or_else(|| config.bootstrap_servers.clone(), |c| c.bootstrap_servers());
+    let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.bootstrap_servers.clone(), |c| c.bootstrap_servers());
 
     // The HTTP server lives until the very end (drain included); it is up before
     // loading so /healthz answers and /readyz says why it is not ready yet.
     let http_stop = CancellationToken::new();
     let _stop_http_on_return = http_stop.clone().drop_guard();
-    let http_err = |cause| AppError::Http { port: config.http_port, cause };
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.http_port)).await.map_err(http_err)?;
+    let http_err = |cause| AppError::Http { port: config.logs.http_port, cause };
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.logs.http_port)).await.map_err(http_err)?;
     events::http_listening(listener.local_addr().map_err(http_err)?);
     tokio::spawn(http::serve(listener, Arc::clone(&stats), http_stop.clone()));
 
-    let (dataset, summary) = source::load(&config.dataset, &config.s3, config.dataset_retry_timeout, &shutdown).await?;
-    events::dataset_loaded(&stats, &config.dataset.to_string(), &summary, dataset.allocated_bytes());
+    let (dataset, summary) =
+        source::load(&config.dataset.uri, &config.s3, config.dataset.retry_timeout, &shutdown).await?;
+    report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;

@@ -14,10 +14,9 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
-use crate::events;
-
-/// How many skipped rows are logged one by one before the rest are only counted.
-pub const LOGGED_SKIPS: u64 = 5;
+/// How many skipped rows are reported one by one (with line and reason) before
+/// the rest are only counted.
+pub const REPORTED_SKIPS: usize = 5;
 
 /// Records as JSON bytes, in one buffer.
 #[derive(Debug, Default)]
@@ -63,6 +62,10 @@ impl Dataset {
 pub struct LoadSummary {
     pub records: u64,
     pub skipped: u64,
+    /// The first [`REPORTED_SKIPS`] skipped rows: (line, reason).
+    pub skipped_rows: Vec<(u64, String)>,
+    /// Duplicate column names and what they were renamed to.
+    pub renamed: Vec<(String, String)>,
     pub columns: usize,
     pub csv_bytes: u64,
     pub json_bytes: u64,
@@ -125,7 +128,8 @@ pub fn load_csv<R: Read>(
     if header.is_empty() || (header.len() == 1 && header[0].is_empty()) {
         return Err(DatasetError::Empty { source_name: source_name.into() });
     }
-    let keys = json_keys(&header, source_name)?;
+    let mut renamed = Vec::new();
+    let keys = json_keys(&header, source_name, &mut renamed)?;
 
     // JSON is ~2.35x the CSV for the transactions shape (keys repeat per row);
     // reserving once avoids the doubling copies that would double peak memory.
@@ -138,6 +142,13 @@ pub fn load_csv<R: Read>(
 
     let mut record = csv::ByteRecord::new();
     let mut skipped = 0u64;
+    let mut skipped_rows = Vec::new();
+    let mut skip = |line: u64, reason: String| {
+        skipped += 1;
+        if skipped_rows.len() < REPORTED_SKIPS {
+            skipped_rows.push((line, reason));
+        }
+    };
     loop {
         match rdr.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -146,21 +157,14 @@ pub fn load_csv<R: Read>(
         }
         let line = record.position().map_or(0, |p| p.line());
         if record.len() != keys.len() {
-            skipped += 1;
-            events::row_skipped(
-                source_name,
-                line,
-                skipped,
-                &format!("{} fields, header has {}", record.len(), keys.len()),
-            );
+            skip(line, format!("{} fields, header has {}", record.len(), keys.len()));
             continue;
         }
         // An all-ASCII row (the common case, checked a word at a time) is valid
         // UTF-8 field by field; only other rows need the per-field check.
         if !record.as_slice().is_ascii() {
             if let Some(field) = record.iter().position(|f| std::str::from_utf8(f).is_err()) {
-                skipped += 1;
-                events::row_skipped(source_name, line, skipped, &format!("field {} is not valid UTF-8", field + 1));
+                skip(line, format!("field {} is not valid UTF-8", field + 1));
                 continue;
             }
         }
@@ -180,6 +184,8 @@ pub fn load_csv<R: Read>(
     let summary = LoadSummary {
         records: dataset.len() as u64,
         skipped,
+        skipped_rows,
+        renamed,
         columns: keys.len(),
         csv_bytes,
         json_bytes: dataset.json_bytes() as u64,
@@ -214,7 +220,11 @@ fn skip_bom<R: Read>(input: &mut BufReader<R>) -> std::io::Result<()> {
 
 /// Header names as pre-serialized `"name":` fragments. Duplicate names get a
 /// numeric suffix (`amount`, `amount_2`) so every JSON object has unique keys.
-fn json_keys(header: &csv::ByteRecord, source_name: &str) -> Result<Vec<Vec<u8>>, DatasetError> {
+fn json_keys(
+    header: &csv::ByteRecord,
+    source_name: &str,
+    renamed: &mut Vec<(String, String)>,
+) -> Result<Vec<Vec<u8>>, DatasetError> {
     let mut names: Vec<String> = Vec::with_capacity(header.len());
     for raw in header.iter() {
         let name = std::str::from_utf8(raw)
@@ -227,7 +237,7 @@ fn json_keys(header: &csv::ByteRecord, source_name: &str) -> Result<Vec<Vec<u8>>
             n += 1;
         }
         if unique != name {
-            events::duplicate_column(source_name, &name, &unique);
+            renamed.push((name, unique.clone()));
         }
         names.push(unique);
     }
@@ -435,12 +445,21 @@ mod tests {
         let (d, s) = load(b"a,b\n1,2\n3\n4,5,6\n\xff\xfe,7\n8,9\n").unwrap();
         assert_eq!((s.records, s.skipped, s.columns), (2, 3, 2));
         assert_eq!(d.get(1), br#"{"a":8,"b":9}"#);
+        let lines: Vec<u64> = s.skipped_rows.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [3, 4, 5]);
+        assert!(s.skipped_rows[2].1.contains("not valid UTF-8"), "{:?}", s.skipped_rows);
+        // Only the first few are reported one by one; all are counted.
+        let many = format!("a,b\n{}1,2\n", "x\n".repeat(12));
+        let (_, s) = load(many.as_bytes()).unwrap();
+        assert_eq!((s.skipped, s.skipped_rows.len()), (12, REPORTED_SKIPS));
     }
 
     #[test]
     fn duplicate_header_names_are_made_unique() {
         let r = records(b"x,x,y,x\n1,2,3,4\n");
         assert_eq!(r[0], json!({"x":1,"x_2":2,"y":3,"x_3":4}));
+        let (_, s) = load(b"x,x,y,x\n1,2,3,4\n").unwrap();
+        assert_eq!(s.renamed, [("x".to_owned(), "x_2".to_owned()), ("x".to_owned(), "x_3".to_owned())]);
     }
 
     #[test]

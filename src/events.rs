@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, error, info, warn};
 
-use crate::config::Config;
-use crate::dataset::{LoadSummary, LOGGED_SKIPS};
 use crate::health::Health;
 use crate::metrics::{Metrics, ReasonLabel};
 
@@ -25,11 +23,11 @@ use crate::metrics::{Metrics, ReasonLabel};
 /// as exactly one of `delivered` or `failed`, so `sent - delivered - failed` is
 /// in flight.
 pub struct Stats {
-    pub sent: AtomicU64,
-    pub delivered: AtomicU64,
-    pub failed: AtomicU64,
-    pub batches: AtomicU64,
-    pub bytes_delivered: AtomicU64,
+    sent: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    batches: AtomicU64,
+    bytes_delivered: AtomicU64,
     failures_by_reason: Mutex<BTreeMap<String, u64>>,
     pub metrics: Metrics,
     pub health: Health,
@@ -79,6 +77,11 @@ impl Stats {
         }
     }
 
+    /// Messages delivered so far (read on every delivery for `MAX_MESSAGES`).
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Relaxed)
+    }
+
     pub fn failures_by_reason(&self) -> BTreeMap<String, u64> {
         self.failures_by_reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -120,64 +123,85 @@ static ACK_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BROKER_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
 
 // ---- configuration and startup -------------------------------------------------
+//
+// Every line carries `event`: a stable name that scripts, tests and log queries
+// match on (the message text is for people and may change).
 
 pub fn http_listening(addr: std::net::SocketAddr) {
-    info!(addr = %addr, "serving /healthz, /readyz and /metrics");
+    info!(event = "http_listening", addr = %addr, "serving /healthz, /readyz and /metrics");
+}
+
+pub fn http_failed(e: &dyn std::error::Error) {
+    error!(event = "http_failed", error = %e, "the HTTP server stopped: /healthz, /readyz and /metrics no longer answer");
 }
 
 pub fn config_invalid(e: &dyn std::error::Error) {
-    error!(error = %e, exit_code = 2, "invalid configuration");
+    error!(event = "config_invalid", error = %e, exit_code = 2, "invalid configuration");
 }
 
-pub fn effective_config(config: &Config) {
-    let settings: Vec<String> = config.effective().into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-    info!(settings = %settings.join(" "), "effective configuration");
+/// A variable that looks like a misspelling of a known one: it is ignored.
+pub fn unknown_variable(name: &str, closest: &str) {
+    warn!(
+        event = "unknown_variable",
+        variable = %name,
+        closest = %closest,
+        "{name} is not a kafka-feeder variable and is ignored; did you mean {closest}?"
+    );
 }
 
-pub fn starting(config: &Config) {
+/// `settings` are (name, value with origin) pairs, secrets already redacted.
+pub fn effective_config(settings: &[(String, String)]) {
+    let settings: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    info!(event = "effective_config", settings = %settings.join(" "), "effective configuration");
+}
+
+/// The banner: what this replica is and what it will do.
+pub fn starting(servers: &str, topic: &str, mode: &str) {
     info!(
+        event = "starting",
         version = env!("CARGO_PKG_VERSION"),
-        servers = %config.bootstrap_servers,
-        topic = %config.topic,
-        interval_s = config.produce_interval.as_secs_f64(),
-        min_records = config.min_records_per_batch,
-        max_records = config.max_records_per_batch,
-        preset = config.preset.map_or("none", |p| p.as_str()),
+        servers = %servers,
+        topic = %topic,
+        mode = %mode,
         "kafka-feeder starting"
     );
 }
 
 pub fn embedded_broker(bootstrap: &str) {
     warn!(
+        event = "embedded_broker",
         bootstrap = %bootstrap,
         "KAFKA_BOOTSTRAP_SERVERS=embedded: using librdkafka's IN-PROCESS MOCK broker; messages stay in this process and are lost on exit. Set KAFKA_BOOTSTRAP_SERVERS to real brokers for real use"
     );
 }
 
 pub fn bundled_dataset() {
-    warn!("DATASET_URI is not set: using the bundled sample dataset (data/transactions.csv); set DATASET_URI=s3://bucket/key or a file path for your own data");
+    warn!(event = "bundled_dataset", "DATASET_URI is not set: using the bundled sample dataset (data/transactions.csv); set DATASET_URI=s3://bucket/key or a file path for your own data");
 }
 
 // ---- loading -------------------------------------------------------------------
 
 pub fn loading(source: &str) {
-    info!(source = %source, "loading dataset");
+    info!(event = "dataset_loading", source = %source, "loading dataset");
 }
 
-pub fn row_skipped(source: &str, line: u64, skipped_so_far: u64, reason: &str) {
-    if skipped_so_far <= LOGGED_SKIPS {
-        warn!(source = %source, line, reason = %reason, "skipping malformed CSV row");
-    } else if skipped_so_far == LOGGED_SKIPS + 1 {
-        warn!(source = %source, "more malformed rows: counting them without logging each");
-    }
+/// A malformed row the loader skipped (it returns the first few of them).
+pub fn row_skipped(source: &str, line: u64, reason: &str) {
+    warn!(event = "row_skipped", source = %source, line, reason = %reason, "skipping malformed row");
+}
+
+/// More rows were skipped than were logged one by one.
+pub fn more_rows_skipped(source: &str, count: u64) {
+    warn!(event = "rows_skipped", source = %source, count, "more malformed rows skipped without logging each");
 }
 
 pub fn duplicate_column(source: &str, name: &str, renamed: &str) {
-    warn!(source = %source, column = %name, renamed = %renamed, "duplicate column name renamed");
+    warn!(event = "duplicate_column", source = %source, column = %name, renamed = %renamed, "duplicate column name renamed");
 }
 
 pub fn source_retry(what: &str, cause: &str, waited: Duration, budget: Duration, next_in: Duration) {
     warn!(
+        event = "dataset_retry",
         source = %what,
         error = %cause,
         waited_s = waited.as_secs_f64().round(),
@@ -187,22 +211,36 @@ pub fn source_retry(what: &str, cause: &str, waited: Duration, budget: Duration,
     );
 }
 
-pub fn dataset_loaded(stats: &Stats, source: &str, s: &LoadSummary, memory_bytes: usize) {
-    let secs = s.elapsed.as_secs_f64();
-    stats.metrics.dataset_records.set(s.records as i64);
-    stats.metrics.dataset_bytes.set(s.json_bytes as i64);
+/// What the loader reports about a loaded dataset.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DatasetLoaded<'a> {
+    pub source: &'a str,
+    pub records: u64,
+    pub skipped: u64,
+    pub columns: usize,
+    pub input_bytes: u64,
+    pub json_bytes: u64,
+    pub memory_bytes: usize,
+    pub elapsed: Duration,
+}
+
+pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
+    let secs = d.elapsed.as_secs_f64();
+    stats.metrics.dataset_records.set(d.records as i64);
+    stats.metrics.dataset_bytes.set(d.json_bytes as i64);
     stats.metrics.dataset_load_seconds.set(secs);
     stats.health.dataset_loaded();
     info!(
-        source = %source,
-        records = s.records,
-        skipped = s.skipped,
-        columns = s.columns,
-        csv_bytes = s.csv_bytes,
-        json_bytes = s.json_bytes,
-        memory_bytes,
+        event = "dataset_loaded",
+        source = %d.source,
+        records = d.records,
+        skipped = d.skipped,
+        columns = d.columns,
+        csv_bytes = d.input_bytes,
+        json_bytes = d.json_bytes,
+        memory_bytes = d.memory_bytes,
         load_seconds = secs,
-        mb_per_s = (s.csv_bytes as f64 / 1e6 / secs.max(1e-9)).round(),
+        mb_per_s = (d.input_bytes as f64 / 1e6 / secs.max(1e-9)).round(),
         "dataset loaded"
     );
 }
@@ -211,6 +249,7 @@ pub fn dataset_loaded(stats: &Stats, source: &str, s: &LoadSummary, memory_bytes
 
 pub fn waiting_for_broker(servers: &str, cause: &str, waited: Duration) {
     warn!(
+        event = "waiting_for_broker",
         servers = %servers,
         error = %cause,
         waited_s = waited.as_secs(),
@@ -220,17 +259,33 @@ pub fn waiting_for_broker(servers: &str, cause: &str, waited: Duration) {
 
 pub fn broker_ready(stats: &Stats, servers: &str, brokers: usize, partitions: usize, topic: &str) {
     stats.health.broker_answered();
-    info!(servers = %servers, brokers, partitions, topic = %topic, "connected to Kafka");
+    info!(event = "broker_connected", servers = %servers, brokers, partitions, topic = %topic, "connected to Kafka");
+}
+
+/// A broker answered a metadata request while the daemon runs.
+pub fn broker_answered(stats: &Stats) {
+    stats.health.broker_answered();
 }
 
 pub fn topic_missing(topic: &str) {
-    warn!(topic = %topic, "topic {topic:?} does not exist on the broker; deliveries will fail unless the broker auto-creates topics. Create it, or set KAFKA_TOPIC");
+    warn!(event = "topic_missing", topic = %topic, "topic {topic:?} does not exist on the broker; deliveries will fail unless the broker auto-creates topics. Create it, or set KAFKA_TOPIC");
 }
 
 /// librdkafka's error callback: a broker down, all brokers down, authentication failed.
 pub fn broker_error(code: &str, reason: &str) {
     if let Some(suppressed) = BROKER_LOG.check() {
-        warn!(code = %code, reason = %reason, suppressed, "Kafka client error (broker unreachable or refusing us)");
+        warn!(event = "kafka_client_error", code = %code, reason = %reason, suppressed, "Kafka client error (broker unreachable or refusing us)");
+    }
+}
+
+/// librdkafka's own log lines, at their own level, under the `librdkafka` target
+/// (so `LOG_LEVEL=debug` and `RUST_LOG=librdkafka=...` reach them).
+pub fn librdkafka_log(level: tracing::Level, facility: &str, message: &str) {
+    match level {
+        tracing::Level::ERROR => error!(target: "librdkafka", event = "librdkafka", facility, "{message}"),
+        tracing::Level::WARN => warn!(target: "librdkafka", event = "librdkafka", facility, "{message}"),
+        tracing::Level::INFO => info!(target: "librdkafka", event = "librdkafka", facility, "{message}"),
+        _ => debug!(target: "librdkafka", event = "librdkafka", facility, "{message}"),
     }
 }
 
@@ -243,13 +298,14 @@ pub fn batch_sent(stats: &Stats, tick: u64, size: usize, bytes: usize, lag: Dura
     stats.metrics.batch_size.observe(size as f64);
     stats.metrics.sent_bytes.inc_by(bytes as u64);
     stats.metrics.schedule_lag.set(lag.as_secs_f64());
-    debug!(tick, size, lag_ms = lag.as_secs_f64() * 1e3, "batch sent");
+    debug!(event = "batch_sent", tick, size, lag_ms = lag.as_secs_f64() * 1e3, "batch sent");
 }
 
 pub fn behind_schedule(lag: Duration, interval: Duration) {
     if let Some(suppressed) = BEHIND_LOG.check() {
         let ticks = lag.as_secs_f64() / interval.as_secs_f64();
         warn!(
+            event = "behind_schedule",
             lag_ms = (lag.as_secs_f64() * 1e3).round(),
             ticks_behind = ticks.floor(),
             suppressed,
@@ -272,6 +328,7 @@ pub fn delivery_failed(stats: &Stats, reason: &str, detail: &str) {
     *stats.failures_by_reason.lock().unwrap_or_else(|p| p.into_inner()).entry(reason.to_owned()).or_default() += 1;
     if let Some(suppressed) = FAILURE_LOG.check() {
         error!(
+            event = "delivery_failed",
             reason = %reason,
             error = %detail,
             failed_total = stats.failed.load(Relaxed),
@@ -281,11 +338,19 @@ pub fn delivery_failed(stats: &Stats, reason: &str, detail: &str) {
     }
 }
 
+/// librdkafka refused a message outright (too large, say): it counts as sent
+/// and failed, so the totals stay consistent.
+pub fn send_refused(stats: &Stats, reason: &str, detail: &str) {
+    stats.sent.fetch_add(1, Relaxed);
+    delivery_failed(stats, reason, detail);
+}
+
 /// The line a person tailing the log watches.
 pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration) {
     let secs = window.as_secs_f64().max(1e-9);
     let rate = (now.delivered - before.delivered) as f64 / secs;
     info!(
+        event = "progress",
         delivered = now.delivered,
         failed = now.failed,
         in_flight = now.in_flight(),
@@ -302,6 +367,7 @@ pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration
 pub fn broker_not_acknowledging(quiet: Duration, in_flight: u64, failed: u64) {
     if let Some(suppressed) = ACK_LOG.check() {
         warn!(
+            event = "broker_not_acknowledging",
             stalled_s = quiet.as_secs(),
             in_flight,
             failed_since_last_delivery = failed,
@@ -312,27 +378,66 @@ pub fn broker_not_acknowledging(quiet: Duration, in_flight: u64, failed: u64) {
 }
 
 pub fn broker_acknowledging_again(quiet: Duration) {
-    info!(stalled_s = quiet.as_secs(), "Kafka broker acknowledging again");
+    info!(event = "broker_acknowledging", stalled_s = quiet.as_secs(), "Kafka broker acknowledging again");
+}
+
+// ---- metrics -------------------------------------------------------------------
+
+/// A scrape of `/metrics`: in flight is derived from the totals at scrape time
+/// rather than tracked per message.
+pub fn metrics_scraped(stats: &Stats, format: crate::metrics::Format) -> String {
+    stats.metrics.in_flight.set(stats.totals().in_flight() as i64);
+    stats.metrics.encode(format)
 }
 
 // ---- shutdown ------------------------------------------------------------------
 
 pub fn shutdown_requested(signal: &str) {
-    info!(signal = %signal, "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)");
+    info!(event = "shutdown_requested", signal = %signal, "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)");
+}
+
+pub fn second_signal(signal: &str) {
+    warn!(event = "forced_exit", signal = %signal, exit_code = crate::exit::FORCED, "second signal: exiting now without draining");
 }
 
 pub fn max_messages_reached(max: u64) {
-    info!(max_messages = max, "MAX_MESSAGES delivered: stopping");
+    info!(event = "max_messages_reached", max_messages = max, "MAX_MESSAGES delivered: stopping");
 }
 
 pub fn drain_timed_out(in_flight: u64, timeout: Duration) {
-    error!(in_flight, timeout_s = timeout.as_secs_f64(), "SHUTDOWN_TIMEOUT passed with messages still undelivered");
+    error!(
+        event = "drain_timed_out",
+        in_flight,
+        timeout_s = timeout.as_secs_f64(),
+        "SHUTDOWN_TIMEOUT passed with messages still undelivered"
+    );
+}
+
+/// Stopped by a signal before the loop started: a clean exit.
+pub fn cancelled_before_start(what: &dyn std::error::Error) {
+    info!(event = "cancelled", "{what}");
+}
+
+/// The run failed: the whole cause chain, and the exit code it maps to.
+pub fn run_failed(e: &dyn std::error::Error, exit_code: i32) {
+    let mut chain = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        cur = c.source();
+    }
+    error!(event = "failed", error = %chain, exit_code, "{e}");
 }
 
 pub fn final_report(t: Totals, failures: &BTreeMap<String, u64>, elapsed: Duration) {
     let undelivered = t.in_flight();
     let reasons: Vec<String> = failures.iter().map(|(k, v)| format!("{k}={v}")).collect();
     info!(
+        event = "stopped",
         delivered = t.delivered,
         failed = t.failed,
         undelivered,
@@ -371,8 +476,40 @@ mod tests {
         let by = s.failures_by_reason();
         assert_eq!(by["MessageTimedOut"], 2);
         assert_eq!(by["UnknownTopicOrPartition"], 1);
-        let text = s.metrics.encode();
+        let text = metrics_scraped(&s, crate::metrics::Format::OpenMetrics);
         assert!(text.contains("kafka_feeder_messages_failed_total{reason=\"MessageTimedOut\"} 2"), "{text}");
         assert!(text.contains("kafka_feeder_messages_delivered_total 1"), "{text}");
+    }
+
+    /// Every log macro in this file names its `event`, and no other module logs
+    /// by itself: events flow one way, through here.
+    #[test]
+    fn every_line_has_an_event_field_and_only_events_logs() {
+        let src = include_str!("events.rs");
+        let body = &src[..src.find("#[cfg(test)]").unwrap()];
+        let mut calls = 0;
+        for (i, _) in body
+            .match_indices('!')
+            .filter(|(i, _)| ["info", "warn", "error", "debug", "trace"].iter().any(|m| body[..*i].ends_with(m)))
+        {
+            let call = &body[i..i + body[i..].find(';').unwrap()];
+            assert!(call.contains("event = \""), "a log line without an event field: {call}");
+            calls += 1;
+        }
+        assert!(calls > 30, "found only {calls} log macros");
+        for (name, src) in [
+            ("app.rs", include_str!("app.rs")),
+            ("main.rs", include_str!("main.rs")),
+            ("sink/mod.rs", include_str!("sink/mod.rs")),
+            ("source/mod.rs", include_str!("source/mod.rs")),
+            ("dataset.rs", include_str!("dataset.rs")),
+            ("schedule.rs", include_str!("schedule.rs")),
+            ("shutdown.rs", include_str!("shutdown.rs")),
+            ("http.rs", include_str!("http.rs")),
+        ] {
+            for m in ["info!(", "warn!(", "error!(", "debug!(", "trace!("] {
+                assert!(!src.contains(m), "{name} logs by itself ({m}); add a function to events.rs");
+            }
+        }
     }
 }

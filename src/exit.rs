@@ -1,4 +1,5 @@
-//! The process exit codes, one per failure class, documented in the README.
+//! The process exit codes, one per failure class, documented in the README and
+//! `--help` (both from [`ALL`]).
 //!
 //! Orchestrators and scripts branch on these, so they never change meaning.
 
@@ -23,3 +24,29 @@ pub const KAFKA_SETUP: i32 = 7;
 pub const UNDELIVERED: i32 = 8;
 /// A second SIGTERM/SIGINT: exited at once without draining.
 pub const FORCED: i32 = 130;
+
+/// Every code with its meaning and what to do, for `--help` and the README.
+pub const ALL: &[(i32, &str, &str)] = &[
+    (OK, "Stopped (signal or `MAX_MESSAGES`) with every message delivered; or stopped by a signal before starting.", ""),
+    (INTERNAL, "Internal error.", "Please report it with the log."),
+    (CONFIG, "Invalid configuration.", "The line names the variable and what it accepts."),
+    (NOT_FOUND, "Dataset not found: no such bucket, key or file.", "Check `DATASET_URI` and the endpoint."),
+    (
+        ACCESS_DENIED,
+        "Access denied: wrong key or secret, unknown access key, expired token, missing credentials, or an unreadable file.",
+        "Check `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (or `KEY`/`SECRET`) and the bucket policy.",
+    ),
+    (
+        UNREACHABLE,
+        "S3 endpoint unreachable for `DATASET_RETRY_TIMEOUT`, or the object could not be read.",
+        "Check `AWS_ENDPOINT_URL`/`ENDPOINT_URL`, the network, or raise `DATASET_RETRY_TIMEOUT`.",
+    ),
+    (DATASET_INVALID, "Dataset invalid: empty, header only, every row malformed, header not UTF-8.", "Fix the file."),
+    (KAFKA_SETUP, "The Kafka producer could not be created.", "Check the `KAFKA_PRODUCER_*` settings."),
+    (
+        UNDELIVERED,
+        "Stopped with messages failed during the run or still undelivered at the `SHUTDOWN_TIMEOUT` deadline.",
+        "The final line gives the counts and the failure reasons.",
+    ),
+    (FORCED, "A second SIGTERM/SIGINT: exited at once without draining.", ""),
+];

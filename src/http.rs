@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -18,10 +18,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::events::Stats;
+use crate::events::{self, Stats};
 use crate::health::Status;
-
-pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+use crate::metrics::Format;
 
 pub fn router(stats: Arc<Stats>) -> Router {
     Router::new()
@@ -52,11 +51,9 @@ async fn readyz(State(stats): State<Arc<Stats>>) -> Response {
     status_response(stats.health.readiness())
 }
 
-async fn metrics(State(stats): State<Arc<Stats>>) -> Response {
-    // In flight is derived from the totals at scrape time rather than tracked.
-    let t = stats.totals();
-    stats.metrics.in_flight.set(t.in_flight() as i64);
-    ([(header::CONTENT_TYPE, OPENMETRICS)], stats.metrics.encode()).into_response()
+async fn metrics(State(stats): State<Arc<Stats>>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    ([(header::CONTENT_TYPE, format.content_type())], events::metrics_scraped(&stats, format)).into_response()
 }
 
 #[cfg(test)]
@@ -64,13 +61,17 @@ mod tests {
     use super::*;
 
     async fn get_status(stats: &Arc<Stats>, method: &str, path: &str) -> (u16, String) {
+        get_with(stats, method, path, "").await
+    }
+
+    async fn get_with(stats: &Arc<Stats>, method: &str, path: &str, headers: &str) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let token = CancellationToken::new();
         let server = tokio::spawn(serve(listener, Arc::clone(stats), token.clone()));
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n").as_bytes())
             .await
             .unwrap();
         let mut buf = String::new();
@@ -107,9 +108,15 @@ mod tests {
     #[tokio::test]
     async fn metrics_are_openmetrics_and_bad_requests_are_refused() {
         let stats = Arc::new(Stats::new("high"));
-        let (code, body) = get_status(&stats, "GET", "/metrics").await;
+        let accept = "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n";
+        let (code, body) = get_with(&stats, "GET", "/metrics", accept).await;
         assert_eq!(code, 200);
         assert!(body.contains("application/openmetrics-text"), "{body}");
+        assert!(body.contains("# EOF"), "{body}");
+        let (code, body) = get_with(&stats, "GET", "/metrics", "Accept: text/plain\r\n").await;
+        assert_eq!(code, 200);
+        assert!(body.contains("text/plain; version=0.0.4"), "{body}");
+        assert!(body.contains("# TYPE kafka_feeder_messages_delivered_total counter"), "{body}");
         assert!(body.contains("kafka_feeder_build_info{version="), "{body}");
         assert_eq!(get_status(&stats, "GET", "/nope").await.0, 404);
         assert_eq!(get_status(&stats, "POST", "/metrics").await.0, 405);

@@ -3,12 +3,15 @@
 //!
 //! Modules follow the data flow:
 //!
-//! - [`config`]: environment variables → one validated [`config::Config`]
+//! - [`settings`]: the table of every environment variable, described once;
+//!   [`env`]: reading and parsing them; [`config`]: one validated
+//!   [`config::Config`], one settings struct per group; [`docs`]: `--help`,
+//!   README.md's tables and `.env.example`, generated from the table
 //! - [`source`]: the dataset's bytes from S3/MinIO, a file, or the bundled sample
 //! - [`dataset`]: CSV → JSON records in one contiguous buffer
 //! - [`sampler`]: batch sizes and record picks for each tick
 //! - [`schedule`]: the fixed-rate interval loop, drain and flush
-//! - [`sink`]: the rdkafka producer
+//! - [`sink`]: the rdkafka producer; `sink::config` its librdkafka settings
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and
 //!   readiness state; [`metrics`]: the Prometheus metrics
@@ -21,6 +24,8 @@
 pub mod app;
 pub mod config;
 pub mod dataset;
+pub mod docs;
+pub mod env;
 pub mod events;
 pub mod exit;
 pub mod health;
@@ -29,6 +34,7 @@ pub mod logging;
 pub mod metrics;
 pub mod sampler;
 pub mod schedule;
+pub mod settings;
 pub mod shutdown;
 pub mod sink;
 pub mod source;

@@ -5,12 +5,23 @@ use std::sync::Arc;
 
 use kafka_feeder::config::Config;
 use kafka_feeder::events::{self, Stats};
-use kafka_feeder::{app, exit, logging, shutdown};
+use kafka_feeder::{app, docs, exit, logging, shutdown};
 
 fn main() {
-    if std::env::args().nth(1).is_some_and(|a| a == "--version" || a == "-V") {
-        println!("kafka-feeder {}", env!("CARGO_PKG_VERSION"));
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("--version" | "-V") => {
+            println!("kafka-feeder {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("{}", docs::help());
+            return;
+        }
+        Some(other) => {
+            eprintln!("kafka-feeder: unknown argument {other:?}; see kafka-feeder --help");
+            std::process::exit(exit::CONFIG);
+        }
+        None => {}
     }
     let config = match Config::from_process_env() {
         Ok(c) => c,
@@ -20,12 +31,12 @@ fn main() {
             std::process::exit(exit::CONFIG);
         }
     };
-    logging::init(config.log_format, &config.log_filter);
+    logging::init(config.logs.format, &config.logs.filter);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
+            events::run_failed(&e, exit::INTERNAL);
             std::process::exit(exit::INTERNAL);
         }
     };
@@ -33,19 +44,20 @@ fn main() {
         let token = match shutdown::install() {
             Ok(t) => t,
             Err(e) => {
-                tracing::error!(error = %e, "cannot install signal handlers");
+                events::run_failed(&e, exit::INTERNAL);
                 return exit::INTERNAL;
             }
         };
-        match app::run(&config, Arc::new(Stats::new(config.preset.map_or("none", |p| p.as_str()))), token).await {
+        let stats = Arc::new(Stats::new(config.schedule.preset.map_or("none", |p| p.as_str())));
+        match app::run(&config, stats, token).await {
             Ok(outcome) => app::outcome_exit_code(&outcome),
             Err(e) if e.is_cancelled() => {
-                tracing::info!("{e}");
+                events::cancelled_before_start(&e);
                 e.exit_code()
             }
             Err(e) => {
                 let code = e.exit_code();
-                tracing::error!(error = %error_chain(&e), exit_code = code, "{e}");
+                events::run_failed(&e, code);
                 code
             }
         }
@@ -53,19 +65,4 @@ fn main() {
     // Don't wait for blocking threads (a pending metadata probe) to finish.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
-}
-
-/// `error: cause: cause`, so the log line carries the whole chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
 }

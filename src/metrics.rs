@@ -92,12 +92,76 @@ impl Metrics {
         Self { registry: root, ..m }
     }
 
-    /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> String {
+    /// The exposition in `format`.
+    pub fn encode(&self, format: Format) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
+        // Writing to a String cannot fail; an empty scrape would show it if it did.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        match format {
+            Format::OpenMetrics => out,
+            Format::Prometheus => to_prometheus_text(&out),
+        }
     }
+}
+
+/// The two text formats a scraper may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `application/openmetrics-text; version=1.0.0`
+    OpenMetrics,
+    /// `text/plain; version=0.0.4`, for scrapers that do not accept OpenMetrics.
+    Prometheus,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// OpenMetrics only for a scraper that says it accepts it (Prometheus does);
+    /// anything else (curl, older parsers) gets the classic text format.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+}
+
+/// prometheus-client writes only OpenMetrics. The 0.0.4 text format differs
+/// in what matters to its parsers: a counter's family is named with its
+/// `_total` suffix in `# HELP`/`# TYPE` (else parsers see an untyped
+/// `_total` metric), and there are no `# UNIT` or `# EOF` lines.
+fn to_prometheus_text(openmetrics: &str) -> String {
+    let mut counters = std::collections::HashSet::new();
+    for line in openmetrics.lines() {
+        if let Some(name) = line.strip_prefix("# TYPE ").and_then(|r| r.strip_suffix(" counter")) {
+            counters.insert(name.to_owned());
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let rest = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or(line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match rest {
+            Some((tag, r)) => {
+                let (name, tail) = r.split_once(' ').unwrap_or((r, ""));
+                let suffix = if counters.contains(name) { "_total" } else { "" };
+                out.push_str(&format!("{tag}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -110,7 +174,7 @@ mod tests {
         m.delivered.inc();
         m.failed.get_or_create(&ReasonLabel { reason: "MessageTimedOut".into() }).inc_by(2);
         m.delivery_latency.observe(0.003);
-        let text = m.encode();
+        let text = m.encode(Format::OpenMetrics);
         for line in [
             "kafka_feeder_messages_delivered_total 1",
             "kafka_feeder_messages_failed_total{reason=\"MessageTimedOut\"} 2",
@@ -124,5 +188,29 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[test]
+    fn prometheus_text_names_counter_families_with_total_and_drops_openmetrics_lines() {
+        let m = Metrics::new("high");
+        m.delivered.inc_by(3);
+        let text = m.encode(Format::Prometheus);
+        for line in [
+            "# TYPE kafka_feeder_messages_delivered_total counter",
+            "# HELP kafka_feeder_messages_delivered_total Messages the broker acknowledged.",
+            "kafka_feeder_messages_delivered_total 3",
+            "# TYPE kafka_feeder_sent_bytes_total counter",
+            "# TYPE kafka_feeder_delivery_latency_seconds histogram",
+            "# TYPE kafka_feeder_schedule_lag_seconds gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+        assert_eq!(Format::negotiate(Some("text/plain;version=0.0.4")), Format::Prometheus);
+        assert_eq!(Format::negotiate(None), Format::Prometheus);
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Format::OpenMetrics
+        );
     }
 }

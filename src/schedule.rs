@@ -12,7 +12,6 @@
 //! Time is tokio's, so tests drive it with `tokio::time::pause()`; the
 //! shutdown signal is a `CancellationToken` passed in.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,7 +174,7 @@ pub async fn run(
         }
     }
     if let Some(max) = schedule.max_messages {
-        if stats.delivered.load(Relaxed) >= max {
+        if stats.delivered() >= max {
             events::max_messages_reached(max);
         }
     }

@@ -28,7 +28,7 @@ pub fn install() -> std::io::Result<CancellationToken> {
                 events::shutdown_requested(name);
                 first.cancel();
             } else {
-                tracing::warn!(signal = name, "second signal: exiting now without draining");
+                events::second_signal(name);
                 std::process::exit(exit::FORCED);
             }
         }

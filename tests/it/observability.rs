@@ -2,7 +2,6 @@
 //! what reached the topic, injected failures are counted exactly, and every
 //! metric the Grafana dashboard queries exists.
 
-
 use crate::common::config;
 
 use std::sync::Arc;
@@ -28,9 +27,11 @@ fn sample(text: &str, prefix: &str) -> f64 {
 
 async fn consume_count(kafka: &Kafka, partitions: i32, expected: usize) -> usize {
     let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
-    tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, partitions, expected, Duration::from_secs(20)).len())
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        crate::common::consume(&b, &t, partitions, expected, Duration::from_secs(20)).len()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +48,7 @@ async fn counters_and_histograms_agree_with_the_topic() {
     ]);
     let stats = Arc::new(Stats::new("none"));
     let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
-    let text = stats.metrics.encode();
+    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
     let consumed = consume_count(&kafka, 2, 600).await;
 
     assert_eq!(consumed, 600);
@@ -83,7 +84,7 @@ async fn injected_produce_errors_are_counted_exactly_by_reason() {
     ]);
     let stats = Arc::new(Stats::new("none"));
     let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
-    let text = stats.metrics.encode();
+    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
     assert_eq!(outcome.totals.failed, injected, "{:?}", stats.failures_by_reason());
     assert_eq!(sample(&text, "kafka_feeder_messages_failed_total{reason=\"MessageSizeTooLarge\"}"), injected as f64);
     assert_eq!(outcome.totals.delivered, 50);
@@ -104,7 +105,7 @@ fn every_metric_the_dashboard_queries_exists() {
     let stats = Stats::new("high");
     // Touch the labelled families so they appear in the exposition.
     kafka_feeder::events::delivery_failed(&stats, "MessageTimedOut", "test");
-    let text = stats.metrics.encode();
+    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
     let exposed: std::collections::BTreeSet<&str> =
         text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
 

@@ -1,7 +1,6 @@
 //! In-process integration: S3 (s3s-fs, credentials enforced) → the daemon's
 //! `app::run` → a librdkafka mock cluster, read back by a consumer.
 
-
 use crate::common::config;
 
 use std::sync::Arc;

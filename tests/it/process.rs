@@ -1,7 +1,6 @@
 //! The built binary as a child process, configured only by environment variables,
 //! against a mock cluster and an S3 server hosted by the test.
 
-
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,6 +59,13 @@ fn sigterm_mid_run_drains_and_reports_what_reached_the_topic() {
     assert!(delivered > 100, "delivered only {delivered}");
     assert!(lines.iter().any(|l| l["message"]
         == "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)"));
+    for l in &lines {
+        assert!(l["event"].is_string(), "a log line without an event field: {l}");
+    }
+    for event in ["starting", "effective_config", "dataset_loaded", "broker_connected", "shutdown_requested", "stopped"]
+    {
+        assert!(lines.iter().any(|l| l["event"] == event), "no {event:?} line");
+    }
 
     let messages = kafka.consume(2, delivered as usize, Duration::from_secs(20));
     assert_eq!(messages.len() as u64, delivered, "topic holds exactly what was reported delivered");
@@ -273,4 +279,47 @@ fn waits_for_an_absent_broker_instead_of_crashing_and_stops_cleanly() {
     kill(&child, "-TERM");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "nothing was sent, so nothing was lost");
+}
+
+#[test]
+fn help_lists_every_variable_with_its_default_and_exits_0() {
+    for flag in ["--help", "-h"] {
+        let out = command(&[]).arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let help = String::from_utf8_lossy(&out.stdout);
+        for s in kafka_feeder::settings::ALL {
+            assert!(help.contains(s.name), "--help lacks {}", s.name);
+            if !s.default.is_empty() && !s.required {
+                assert!(help.contains(&format!("[{}]", s.default)), "--help lacks the default of {}", s.name);
+            }
+        }
+        assert!(help.contains("EXIT CODES") && help.contains("130"), "{help}");
+    }
+    let out = command(&[]).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--help"));
+}
+
+#[test]
+fn a_misspelled_variable_is_warned_about_naming_the_closest_one() {
+    let out = wait_with_timeout(
+        command(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
+            ("PRODUCE_INTERVALL", "0.01"),
+            ("MIN_RECORD_PER_BATCH", "3"),
+            ("MAX_MESSAGES", "3"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .spawn()
+        .unwrap(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let warned: Vec<(String, String)> = json_lines(&out)
+        .iter()
+        .filter(|l| l["event"] == "unknown_variable")
+        .map(|l| (l["variable"].as_str().unwrap().to_owned(), l["closest"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(warned.contains(&("PRODUCE_INTERVALL".into(), "PRODUCE_INTERVAL".into())), "{warned:?}");
+    assert!(warned.contains(&("MIN_RECORD_PER_BATCH".into(), "MIN_RECORDS_PER_BATCH".into())), "{warned:?}");
 }

@@ -8,20 +8,23 @@
 //! a body cut off mid-read) are retried with exponential backoff for
 //! `DATASET_RETRY_TIMEOUT`, so a MinIO that starts after the daemon is waited for.
 
+mod config;
+
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::get_object::GetObjectError;
+use secrecy::ExposeSecret;
 use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{DatasetUri, S3Settings};
 use crate::dataset::{self, Dataset, DatasetError, LoadSummary};
 use crate::events;
+pub use config::{DatasetSettings, DatasetUri, S3Settings};
 
 /// The sample dataset, `data/transactions.csv`, made by `scripts/gen_transactions.py`.
-pub static BUNDLED_SAMPLE: &[u8] = include_bytes!("../data/transactions.csv");
+pub static BUNDLED_SAMPLE: &[u8] = include_bytes!("../../data/transactions.csv");
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -100,8 +103,8 @@ pub async fn s3_client(s3: &S3Settings) -> aws_sdk_s3::Client {
     if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
         loader = loader.credentials_provider(Credentials::new(
             id,
-            secret,
-            s3.session_token.clone(),
+            secret.expose_secret(),
+            s3.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
             None,
             "kafka-feeder-env",
         ));

@@ -24,6 +24,8 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::util::Timeout;
 use tokio_util::sync::CancellationToken;
 
+pub mod config;
+
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::events::{self, Stats};
@@ -58,20 +60,15 @@ struct Deliveries {
 
 impl ClientContext for FeederContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
-        match level {
+        let level = match level {
             RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", facility = fac, "{log_message}")
+                tracing::Level::ERROR
             }
-            RDKafkaLogLevel::Warning => {
-                tracing::warn!(target: "librdkafka", facility = fac, "{log_message}")
-            }
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", facility = fac, "{log_message}")
-            }
-            RDKafkaLogLevel::Debug => {
-                tracing::debug!(target: "librdkafka", facility = fac, "{log_message}")
-            }
-        }
+            RDKafkaLogLevel::Warning => tracing::Level::WARN,
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::Level::INFO,
+            RDKafkaLogLevel::Debug => tracing::Level::DEBUG,
+        };
+        events::librdkafka_log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -101,9 +98,9 @@ impl ProducerContext for FeederContext {
                 let now_ms = now.as_millis() as u64;
                 if now_ms >= d.next_answer_ms.load(Relaxed) {
                     d.next_answer_ms.store(now_ms + 1000, Relaxed);
-                    d.stats.health.broker_answered();
+                    events::broker_answered(&d.stats);
                 }
-                if d.max_messages.is_some_and(|max| d.stats.delivered.load(Relaxed) >= max) {
+                if d.max_messages.is_some_and(|max| d.stats.delivered() >= max) {
                     d.done.cancel();
                 }
             }
@@ -123,13 +120,13 @@ impl KafkaSink {
     /// Creates the producer. `bootstrap` is where to connect (the mock cluster's
     /// address when embedded). No network call happens until the first request.
     pub fn new(config: &Config, bootstrap: &str) -> Result<Self, SinkError> {
-        let mut cc = config.client_config(bootstrap);
+        let mut cc = config.kafka.client_config(bootstrap);
         // Our own `log` forwards to tracing; keep librdkafka's chatter at warnings
         // unless debugging.
         // `KAFKA_PRODUCER_DEBUG=...` asks librdkafka for debug contexts: let them through.
-        cc.set_log_level(if config.producer_properties.0.contains_key("debug") {
+        cc.set_log_level(if config.kafka.producer_properties.0.contains_key("debug") {
             RDKafkaLogLevel::Debug
-        } else if config.log_filter.contains("debug") || config.log_filter.contains("trace") {
+        } else if config.logs.filter.contains("debug") || config.logs.filter.contains("trace") {
             RDKafkaLogLevel::Info
         } else {
             RDKafkaLogLevel::Warning
@@ -137,7 +134,7 @@ impl KafkaSink {
         let producer = cc
             .create_with_context(FeederContext::default())
             .map_err(|cause| SinkError::Create { servers: bootstrap.to_owned(), cause })?;
-        Ok(Self { producer: Arc::new(producer), topic: config.topic.clone(), servers: bootstrap.to_owned() })
+        Ok(Self { producer: Arc::new(producer), topic: config.kafka.topic.clone(), servers: bootstrap.to_owned() })
     }
 
     /// Where delivery reports go from now on: `stats`, and `done` is cancelled
@@ -204,7 +201,7 @@ impl KafkaSink {
                 producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(5))).is_ok()
             });
             if let Ok(true) = probe.await {
-                stats.health.broker_answered();
+                events::broker_answered(&stats);
             }
         }
     }
@@ -233,9 +230,7 @@ impl KafkaSink {
                         backoff = (backoff * 2).min(Duration::from_millis(50));
                     }
                     Err((e, _)) => {
-                        // Counted as sent and failed, so totals stay consistent.
-                        stats.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        events::delivery_failed(stats, &failure_reason(&e), &e.to_string());
+                        events::send_refused(stats, &failure_reason(&e), &e.to_string());
                         break;
                     }
                 }

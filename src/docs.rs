@@ -1,0 +1,266 @@
+//! Text for people, generated from the settings table and the exit codes:
+//! `--help`, README.md's configuration and exit-code sections, and
+//! `.env.example`. The tests below fail when README.md or `.env.example` drift
+//! from the table; `KAFKA_FEEDER_BLESS=1 cargo test --lib docs` rewrites the
+//! generated sections in place.
+
+use std::fmt::Write;
+
+use crate::exit;
+use crate::settings::{self, Group, Setting};
+use crate::sink::config::PRODUCER_DEFAULTS;
+
+/// `kafka-feeder --help`.
+pub fn help() -> String {
+    let mut out = format!(
+        "kafka-feeder {}: keeps a Kafka topic fed with realistic traffic sampled from a dataset.\n\n\
+         USAGE\n    \
+         kafka-feeder              run until SIGTERM/SIGINT (or MAX_MESSAGES)\n    \
+         kafka-feeder --help, -h   this text\n    \
+         kafka-feeder --version    the version\n\n\
+         Configured by environment variables only; defaults in brackets.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for group in Group::ALL {
+        let entries: Vec<&Setting> = in_group(group).collect();
+        if entries.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "\n{}\n", group.title().to_uppercase());
+        for s in entries {
+            let _ = writeln!(out, "  {}{}  [{}]", display_name(s), aliases(s, ", or "), default_text(s));
+            let _ = writeln!(out, "      {}", s.meaning);
+            let _ = writeln!(out, "      Accepts: {}", s.accepted);
+        }
+    }
+    out.push_str("\nEXIT CODES\n");
+    for (code, meaning, fix) in exit::ALL {
+        let _ = writeln!(
+            out,
+            "  {code:<4} {}{}",
+            meaning.replace('`', ""),
+            if fix.is_empty() { String::new() } else { format!(" {}", fix.replace('`', "")) }
+        );
+    }
+    out.push_str("\nREADME.md has the details: modes, logs, metrics, deployment.\n");
+    out
+}
+
+fn in_group(group: Group) -> impl Iterator<Item = &'static Setting> {
+    settings::ALL.iter().copied().filter(move |s| s.group == group)
+}
+
+fn display_name(s: &Setting) -> String {
+    if s.prefix {
+        format!("{}<NAME>", s.name)
+    } else {
+        s.name.to_owned()
+    }
+}
+
+fn aliases(s: &Setting, sep: &str) -> String {
+    s.aliases.iter().map(|a| format!("{sep}{a}")).collect()
+}
+
+fn default_text(s: &Setting) -> &'static str {
+    match (s.required, s.default) {
+        (true, _) => "required",
+        (false, "") => "unset",
+        (false, d) => d,
+    }
+}
+
+/// README.md's configuration tables, one per group.
+pub fn readme_settings() -> String {
+    let mut out = String::new();
+    for group in Group::ALL {
+        let entries: Vec<&Setting> = in_group(group).collect();
+        if entries.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "\n#### {}\n\n| Variable | Default | Accepted values | Meaning |\n| --- | --- | --- | --- |\n",
+            group.title()
+        );
+        for s in entries {
+            let name = format!(
+                "`{}`{}",
+                display_name(s),
+                s.aliases.iter().map(|a| format!(" (or `{a}`)")).collect::<String>()
+            );
+            let default = match default_text(s) {
+                d if s.required || d == "unset" || d.starts_with('(') => {
+                    d.trim_matches(|c| c == '(' || c == ')').to_owned()
+                }
+                d => format!("`{d}`"),
+            };
+            let secret = if s.secret { " Secret: never logged." } else { "" };
+            let _ = writeln!(out, "| {name} | {default} | {} | {}{secret} |", cell(s.accepted), cell(s.meaning));
+        }
+    }
+    out
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// README.md's exit-code table.
+pub fn readme_exit_codes() -> String {
+    let mut out = String::from("\n| Code | Meaning | What to do |\n| --- | --- | --- |\n");
+    for (code, meaning, fix) in exit::ALL {
+        let _ = writeln!(out, "| {code} | {meaning} | {fix} |");
+    }
+    out
+}
+
+/// The settings part of `.env.example`: every variable, commented out at its default.
+pub fn env_example() -> String {
+    let mut out = String::new();
+    for group in Group::ALL {
+        let entries: Vec<&Setting> = in_group(group).collect();
+        if entries.is_empty() {
+            continue;
+        }
+        let _ = write!(out, "\n# --- {} {}\n", group.title(), "-".repeat(74 - group.title().len()));
+        for s in entries {
+            let _ = writeln!(out, "\n# {}", s.meaning);
+            let _ = writeln!(out, "# Accepts: {}", s.accepted);
+            if !s.aliases.is_empty() {
+                let _ = writeln!(out, "# Also read as:{}", aliases(s, " "));
+            }
+            if s.prefix {
+                out.push_str("# Defaults chosen by kafka-feeder:\n");
+                for (k, v) in PRODUCER_DEFAULTS {
+                    let _ = writeln!(out, "# {}{}={v}", s.name, k.to_ascii_uppercase().replace('.', "_"));
+                }
+                continue;
+            }
+            if s.required {
+                let _ = writeln!(out, "# Required.\n{}={}", s.name, s.example);
+                continue;
+            }
+            if !s.example.is_empty() {
+                let _ = writeln!(out, "# e.g. {}={}", s.name, s.example);
+            }
+            match s.default {
+                d if d.starts_with('(') => {
+                    let _ = writeln!(out, "# Default: {}\n# {}=", d.trim_matches(|c| c == '(' || c == ')'), s.name);
+                }
+                d => {
+                    let _ = writeln!(out, "# {}={d}", s.name);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const README: &str = "README.md";
+    const ENV_EXAMPLE: &str = ".env.example";
+
+    fn path(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
+    }
+
+    /// Checks (or with `KAFKA_FEEDER_BLESS=1` rewrites) the text between the
+    /// `BEGIN generated: <tag>` and `END generated: <tag>` lines of `file`.
+    fn check_section(file: &str, tag: &str, expected: &str) {
+        let text = std::fs::read_to_string(path(file)).unwrap();
+        let begin = text
+            .find(&format!("BEGIN generated: {tag}"))
+            .unwrap_or_else(|| panic!("{file} lacks 'BEGIN generated: {tag}'"));
+        let start = begin + text[begin..].find('\n').unwrap() + 1;
+        let end_marker = text
+            .find(&format!("END generated: {tag}"))
+            .unwrap_or_else(|| panic!("{file} lacks 'END generated: {tag}'"));
+        let end = text[..end_marker].rfind('\n').unwrap() + 1;
+        if text[start..end] == *expected {
+            return;
+        }
+        if std::env::var_os("KAFKA_FEEDER_BLESS").is_some() {
+            std::fs::write(path(file), format!("{}{expected}{}", &text[..start], &text[end..])).unwrap();
+            return;
+        }
+        let actual = &text[start..end];
+        let first_diff = actual.lines().zip(expected.lines()).find(|(a, e)| a != e);
+        panic!(
+            "{file}'s generated section {tag:?} differs from the settings table (first difference: {first_diff:?}); \
+             run `KAFKA_FEEDER_BLESS=1 cargo test --lib docs` to regenerate it"
+        );
+    }
+
+    #[test]
+    fn readme_configuration_matches_the_table() {
+        check_section(README, "settings", &readme_settings());
+    }
+
+    #[test]
+    fn readme_exit_codes_match() {
+        check_section(README, "exit codes", &readme_exit_codes());
+    }
+
+    #[test]
+    fn env_example_matches_the_table() {
+        check_section(ENV_EXAMPLE, "settings", &env_example());
+    }
+
+    /// Independent of the generator: every variable appears in README.md's
+    /// configuration section and `.env.example` with its default.
+    #[test]
+    fn every_variable_is_documented_with_its_default() {
+        let readme = std::fs::read_to_string(path(README)).unwrap();
+        let start = readme.find("\n## Configuration").expect("README.md has a Configuration section");
+        let readme = &readme[start..start + 1 + readme[start + 1..].find("\n## ").unwrap_or(readme.len() - start - 1)];
+        let env_example = std::fs::read_to_string(path(ENV_EXAMPLE)).unwrap();
+        let help = help();
+        for s in settings::ALL {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}", display_name(s))))
+                .unwrap_or_else(|| panic!("README.md has no row for {}", s.name));
+            let default_cell = row.split(" | ").nth(1).unwrap();
+            assert_eq!(
+                default_cell.trim_matches(|c| c == '`'),
+                default_text(s).trim_matches(|c| c == '(' || c == ')'),
+                "README.md default of {}",
+                s.name
+            );
+            assert!(help.contains(&display_name(s)), "--help lacks {}", s.name);
+            if s.prefix {
+                continue;
+            }
+            let line = env_example
+                .lines()
+                .find(|l| l.trim_start_matches("# ").starts_with(&format!("{}=", s.name)))
+                .unwrap_or_else(|| panic!(".env.example has no line for {}", s.name));
+            let value = line.trim_start_matches("# ").split_once('=').unwrap().1;
+            let expected = if s.required {
+                s.example
+            } else if s.default.starts_with('(') {
+                ""
+            } else {
+                s.default
+            };
+            assert_eq!(value, expected, ".env.example default of {}", s.name);
+        }
+    }
+
+    #[test]
+    fn help_lists_every_setting_every_exit_code_and_the_commands() {
+        let help = help();
+        for s in settings::ALL {
+            assert!(help.contains(&format!("  {}", display_name(s))), "--help lacks {}", s.name);
+            assert!(help.contains(s.accepted), "--help lacks what {} accepts", s.name);
+        }
+        for (code, ..) in exit::ALL {
+            assert!(help.contains(&format!("\n  {code:<4} ")), "--help lacks exit code {code}");
+        }
+        assert!(help.contains("--version") && help.contains("--help"));
+    }
+}

@@ -1,0 +1,233 @@
+//! The table of settings: every environment variable kafka-feeder reads, once.
+//!
+//! Each entry gives the name, its aliases, the group, the default as shown to
+//! people, what it accepts, a one-line meaning and whether the value is secret.
+//! Parsing (`config` and the stage that owns a group) takes the accepted text for
+//! its error messages from here, the effective-configuration line walks the
+//! table in order, `--help` prints it, and README.md's configuration section and
+//! `.env.example` are generated from it ([`crate::docs`]; a test fails when they
+//! drift). A new variable is one entry here plus its parse function.
+
+use std::fmt;
+
+/// What part of the daemon a setting belongs to (the `--help` and README sections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Kafka,
+    Dataset,
+    S3,
+    Schedule,
+    Messages,
+    Logs,
+}
+
+impl Group {
+    pub const ALL: [Group; 6] =
+        [Group::Kafka, Group::Dataset, Group::S3, Group::Schedule, Group::Messages, Group::Logs];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Kafka => "Kafka",
+            Group::Dataset => "Dataset",
+            Group::S3 => "S3 / MinIO",
+            Group::Schedule => "Schedule",
+            Group::Messages => "Messages",
+            Group::Logs => "Logs and HTTP",
+        }
+    }
+}
+
+/// One environment variable.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Setting {
+    pub name: &'static str,
+    /// Other names read for the same setting, in order, after `name` (the
+    /// Python producers' `KEY`, `SECRET`, `ENDPOINT_URL`).
+    pub aliases: &'static [&'static str],
+    pub group: Group,
+    /// The default as shown to people and written in `.env.example`: a value,
+    /// a description in parentheses (`(AWS default chain)`), or `""` for "unset".
+    pub default: &'static str,
+    /// A sample value for `.env.example` (written uncommented for a required setting).
+    pub example: &'static str,
+    /// What the value may be, as quoted by validation errors.
+    pub accepted: &'static str,
+    pub meaning: &'static str,
+    /// Never logged or echoed: shown as `***`.
+    pub secret: bool,
+    /// Must be set (there is no default).
+    pub required: bool,
+    /// Not one variable but a prefix (`KAFKA_PRODUCER_<NAME>`).
+    pub prefix: bool,
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Declares each setting as a constant and [`ALL`] in table order.
+macro_rules! settings {
+    ($( $(#[$doc:meta])* $id:ident { $($field:ident : $value:expr),* $(,)? } )*) => {
+        $(
+            $(#[$doc])*
+            pub const $id: Setting = Setting { name: stringify!($id), $($field: $value,)* ..BASE };
+        )*
+        /// Every setting, in the order of `--help` and the effective-configuration line.
+        pub const ALL: &[&Setting] = &[$(&$id),*];
+    };
+}
+
+const BASE: Setting = Setting {
+    name: "",
+    aliases: &[],
+    group: Group::Kafka,
+    default: "",
+    example: "",
+    accepted: "",
+    meaning: "",
+    secret: false,
+    required: false,
+    prefix: false,
+};
+
+/// Shown for a secret that is set.
+pub const REDACTED: &str = "***";
+
+settings! {
+    KAFKA_BOOTSTRAP_SERVERS {
+        group: Group::Kafka, required: true, example: "embedded",
+        accepted: "a comma-separated list of host:port, or `embedded`",
+        meaning: "The brokers. `embedded` starts librdkafka's in-process mock broker and says so loudly (messages never leave the process).",
+    }
+    KAFKA_TOPIC {
+        group: Group::Kafka, default: "transactions",
+        accepted: "1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'",
+        meaning: "Topic to produce to. It must exist unless the broker auto-creates topics.",
+    }
+    KAFKA_PRODUCER_ {
+        group: Group::Kafka, prefix: true, default: "(see below)",
+        accepted: "a property and value from librdkafka's CONFIGURATION.md (KAFKA_PRODUCER_<NAME> sets <name> lowercased with _ as .)",
+        meaning: "Sets librdkafka producer property <name>: KAFKA_PRODUCER_COMPRESSION_TYPE=zstd, KAFKA_PRODUCER_SECURITY_PROTOCOL=SASL_SSL. librdkafka validates each at startup; values of properties named like password, secret, token or .pem are secret.",
+    }
+    DATASET_URI {
+        group: Group::Dataset, default: "bundled", example: "s3://datasets/transactions.csv",
+        accepted: "s3://bucket/key, a local file path, file:///path, or `bundled`",
+        meaning: "Where the dataset is. Unset: the sample compiled into the binary, with a warning.",
+    }
+    DATASET_RETRY_TIMEOUT {
+        group: Group::Dataset, default: "30",
+        accepted: "a number of seconds >= 0, e.g. 30",
+        meaning: "Seconds to keep retrying transient S3 failures (connection refused, timeouts, HTTP 5xx/429, a body cut off), backing off from 0.25 s to 5 s.",
+    }
+    AWS_ACCESS_KEY_ID {
+        group: Group::S3, aliases: &["KEY"], default: "(AWS default chain)",
+        accepted: "an access key id (with AWS_SECRET_ACCESS_KEY)",
+        meaning: "Static S3 credentials. Unset: the standard AWS chain (profile, web identity/IRSA, instance role).",
+    }
+    AWS_SECRET_ACCESS_KEY {
+        group: Group::S3, aliases: &["SECRET"], secret: true, default: "(AWS default chain)",
+        accepted: "the secret of AWS_ACCESS_KEY_ID",
+        meaning: "The secret of the static S3 credentials.",
+    }
+    AWS_SESSION_TOKEN {
+        group: Group::S3, secret: true,
+        accepted: "a session token",
+        meaning: "Session token of temporary static credentials.",
+    }
+    AWS_REGION {
+        group: Group::S3, aliases: &["AWS_DEFAULT_REGION"], default: "us-east-1",
+        accepted: "an AWS region name",
+        meaning: "S3 region (MinIO ignores it, the SDK needs one).",
+    }
+    AWS_ENDPOINT_URL {
+        group: Group::S3, aliases: &["ENDPOINT_URL"], default: "(AWS)", example: "http://minio:9000",
+        accepted: "an http(s) URL, e.g. http://minio:9000",
+        meaning: "Custom S3 endpoint (MinIO). With one, requests use path-style addressing.",
+    }
+    AWS_ENDPOINT_URL_S3 {
+        group: Group::S3,
+        accepted: "an http(s) URL, e.g. http://minio:9000",
+        meaning: "S3-only endpoint; wins over AWS_ENDPOINT_URL when both are set.",
+    }
+    PRESET {
+        group: Group::Schedule,
+        accepted: "high, normal or low",
+        meaning: "high (0.2 s, 10-20 records), normal (0.5 s, 1-10), low (2.0 s, 1-5). Variables set explicitly override the preset's values.",
+    }
+    PRODUCE_INTERVAL {
+        group: Group::Schedule, default: "0.5",
+        accepted: "a number of seconds > 0, e.g. 0.5",
+        meaning: "Seconds between batches, fractional, at least 0.0001.",
+    }
+    MIN_RECORDS_PER_BATCH {
+        group: Group::Schedule, default: "1",
+        accepted: "a whole number from 1 to 100000",
+        meaning: "Smallest batch.",
+    }
+    MAX_RECORDS_PER_BATCH {
+        group: Group::Schedule, default: "10",
+        accepted: "a whole number from 1 to 100000",
+        meaning: "Largest batch, >= MIN_RECORDS_PER_BATCH.",
+    }
+    MAX_MESSAGES {
+        group: Group::Schedule,
+        accepted: "a whole number of messages >= 1, or unset to run until stopped",
+        meaning: "Stop after this many delivered messages, drain, exit 0. Unset: run until signalled.",
+    }
+    SHUTDOWN_TIMEOUT {
+        group: Group::Schedule, default: "20",
+        accepted: "a number of seconds >= 0, e.g. 20",
+        meaning: "Seconds for drain and flush after a signal (below Kubernetes' 30 s grace period).",
+    }
+    LOG_LEVEL {
+        group: Group::Logs, default: "info",
+        accepted: "trace, debug, info, warn, error or off (or RUST_LOG for per-module filters)",
+        meaning: "debug and trace apply to kafka-feeder and librdkafka (the HTTP and AWS libraries stay at info).",
+    }
+    RUST_LOG {
+        group: Group::Logs,
+        accepted: "a tracing filter, e.g. info or kafka_feeder=debug,info",
+        meaning: "Per-module log filter, used when LOG_LEVEL is unset.",
+    }
+    LOG_FORMAT {
+        group: Group::Logs, default: "text",
+        accepted: "text or json",
+        meaning: "text for people, json for one JSON object per line.",
+    }
+    PROGRESS_INTERVAL {
+        group: Group::Logs, default: "5",
+        accepted: "a number of seconds > 0, e.g. 5",
+        meaning: "Seconds between progress lines.",
+    }
+    HTTP_PORT {
+        group: Group::Logs, default: "8080",
+        accepted: "a TCP port from 0 to 65535 (0 picks any free port)",
+        meaning: "Port of /healthz, /readyz and /metrics, on all interfaces.",
+    }
+}
+
+/// The setting called `name` (or with that alias), if any.
+pub fn find(name: &str) -> Option<&'static Setting> {
+    ALL.iter().copied().find(|s| s.name == name || s.aliases.contains(&name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_entries_complete() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in ALL {
+            for n in std::iter::once(&s.name).chain(s.aliases) {
+                assert!(seen.insert(*n), "{n} appears twice");
+            }
+            assert!(!s.meaning.is_empty() && !s.accepted.is_empty(), "{} lacks its meaning or accepted text", s.name);
+            assert!(!s.required || s.default.is_empty(), "{} is required and has a default", s.name);
+        }
+        assert_eq!(find("KEY"), Some(&AWS_ACCESS_KEY_ID));
+        assert_eq!(find("NOPE"), None);
+    }
+}
