@@ -77,6 +77,7 @@ impl From<&Config> for Schedule {
             shutdown_timeout: c.schedule.shutdown_timeout,
             progress_interval: c.logs.progress_interval,
             seed: None,
+            log_batches: c.logs.batches,
         }
     }
 }

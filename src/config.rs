@@ -159,6 +159,8 @@ pub struct LogSettings {
     /// A level or a `RUST_LOG`-style filter, as `tracing_subscriber` takes it.
     pub filter: String,
     pub format: LogFormat,
+    /// Each completed batch at info.
+    pub batches: bool,
     pub progress_interval: Duration,
     pub http_port: u16,
 }
@@ -199,6 +201,7 @@ impl LogSettings {
                     _ => Err("unknown format".into()),
                 },
             )?,
+            batches: env.parse(&s::LOG_BATCHES, || (false, Origin::Default), envp::boolean)?,
             progress_interval: env.parse(
                 &s::PROGRESS_INTERVAL,
                 || (DEFAULT_PROGRESS_INTERVAL, Origin::Default),

@@ -236,6 +236,15 @@ pub fn seconds(raw: &str, zero_ok: bool) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(v))
 }
 
+/// `true` or `false` (also `1`/`0`, `yes`/`no`, any case).
+pub fn boolean(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("not a boolean".into()),
+    }
+}
+
 /// A whole number >= 1.
 pub fn positive_u64(raw: &str) -> Result<u64, String> {
     let v: u64 = raw.parse().map_err(|_| "not a whole number".to_owned())?;

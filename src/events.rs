@@ -301,6 +301,64 @@ pub fn batch_sent(stats: &Stats, tick: u64, size: usize, bytes: usize, lag: Dura
     debug!(event = "batch_sent", tick, size, lag_ms = lag.as_secs_f64() * 1e3, "batch sent");
 }
 
+/// What a batch came to, once every message has its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchCompleted {
+    pub tick: u64,
+    pub size: usize,
+    pub delivered: usize,
+    pub failed: usize,
+    /// From the first enqueue to the last report.
+    pub duration: Duration,
+}
+
+/// Every message of a batch has its report. `info` is `LOG_BATCHES=true`.
+pub fn batch_complete(stats: &Stats, c: &BatchCompleted, info: bool) {
+    stats.metrics.batch_duration.observe(c.duration.as_secs_f64());
+    let duration_ms = (c.duration.as_secs_f64() * 1e4).round() / 10.0;
+    if info {
+        info!(
+            event = "batch_complete",
+            tick = c.tick,
+            delivered = c.delivered,
+            size = c.size,
+            failed = c.failed,
+            duration_ms,
+            "batch complete: sent {}/{} records",
+            c.delivered,
+            c.size
+        );
+    } else {
+        debug!(
+            event = "batch_complete",
+            tick = c.tick,
+            delivered = c.delivered,
+            size = c.size,
+            failed = c.failed,
+            duration_ms,
+            "batch complete: sent {}/{} records",
+            c.delivered,
+            c.size
+        );
+    }
+}
+
+/// The drain awaits the batches still in flight.
+pub fn draining(batches: usize, messages: usize, timeout: Duration) {
+    info!(
+        event = "draining",
+        batches,
+        messages,
+        timeout_s = timeout.as_secs_f64(),
+        "draining: awaiting the batches in flight"
+    );
+}
+
+/// The drain is over: how many batches and messages it waited for, and whether all completed.
+pub fn drained(batches: usize, messages: usize, complete: bool, waited: Duration) {
+    info!(event = "drained", batches, messages, complete, waited_ms = (waited.as_secs_f64() * 1e3).round(), "drained");
+}
+
 pub fn behind_schedule(lag: Duration, interval: Duration) {
     if let Some(suppressed) = BEHIND_LOG.check() {
         let ticks = lag.as_secs_f64() / interval.as_secs_f64();

@@ -10,7 +10,7 @@
 //! - [`source`]: the dataset's bytes from S3/MinIO, a file, or the bundled sample
 //! - [`dataset`]: CSV → JSON records in one contiguous buffer
 //! - [`sampler`]: batch sizes and record picks for each tick
-//! - [`schedule`]: the fixed-rate interval loop, drain and flush
+//! - [`schedule`]: the fixed-rate interval loop and the drain
 //! - [`sink`]: the rdkafka producer; `sink::config` its librdkafka settings
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and

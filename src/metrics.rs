@@ -33,6 +33,7 @@ pub struct Metrics {
     pub sent_bytes: Counter,
     pub delivery_latency: Histogram,
     pub batch_size: Histogram,
+    pub batch_duration: Histogram,
     pub schedule_lag: Gauge<f64, AtomicU64>,
     pub in_flight: Gauge,
     pub dataset_records: Gauge,
@@ -54,6 +55,8 @@ impl Metrics {
             delivery_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             // 1 .. 65536 records
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 17)),
+            // 0.5 ms .. ~16 s, like the delivery latency
+            batch_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             schedule_lag: Gauge::default(),
             in_flight: Gauge::default(),
             dataset_records: Gauge::default(),
@@ -71,6 +74,12 @@ impl Metrics {
             m.delivery_latency.clone(),
         );
         r.register_with_unit("batch_size", "Records per batch", Unit::Other("records".into()), m.batch_size.clone());
+        r.register_with_unit(
+            "batch_duration",
+            "Time from a batch's first enqueue to its last delivery report",
+            Unit::Seconds,
+            m.batch_duration.clone(),
+        );
         r.register_with_unit(
             "schedule_lag",
             "How late the last batch was enqueued after its scheduled tick",

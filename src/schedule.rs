@@ -5,13 +5,15 @@
 //! ticks fire at once until the loop has caught up, the rate is kept, and the
 //! lag is logged. Each tick is waited for with sub-millisecond precision
 //! ([`tick_at`]). Deliveries are counted by the producer's polling thread as
-//! they arrive (see `sink`), so the loop only enqueues. On cancellation the
-//! current batch finishes enqueuing, no new batch starts, and librdkafka's
-//! flush of what is in flight is bounded by one deadline.
+//! they arrive (see `sink`), so the loop only enqueues; each batch completes
+//! with its last report. On cancellation the current batch finishes
+//! enqueuing, no new batch starts, and the drain awaits the batches still in
+//! flight together, bounded by one deadline.
 //!
 //! Time is tokio's, so tests drive it with `tokio::time::pause()`; the
 //! shutdown signal is a `CancellationToken` passed in.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dataset::Dataset;
 use crate::events::{self, Stats, Totals};
 use crate::sampler::Sampler;
-use crate::sink::KafkaSink;
+use crate::sink::{Batch, KafkaSink};
 
 /// What the loop needs from the configuration.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct Schedule {
     pub progress_interval: Duration,
     /// Fixed RNG seed for reproducible tests; `None` in production.
     pub seed: Option<u64>,
+    /// `LOG_BATCHES`: each completed batch logged at info.
+    pub log_batches: bool,
 }
 
 /// How long the producer may go without one successful delivery, while
@@ -117,7 +121,9 @@ pub async fn run(
 
     // Cancelled by the delivery callback when MAX_MESSAGES have been delivered.
     let done = CancellationToken::new();
-    sink.attach(Arc::clone(&stats), schedule.max_messages, done.clone());
+    sink.attach(Arc::clone(&stats), schedule.max_messages, schedule.log_batches, done.clone());
+    // Batches sent and maybe not complete yet, oldest first (they mostly complete in order).
+    let mut in_flight: VecDeque<Arc<Batch>> = VecDeque::new();
     let mut ticks = 0u64;
     let mut last_progress = (stats.totals(), Instant::now());
     let mut max_lag = Duration::ZERO;
@@ -150,7 +156,13 @@ pub async fn run(
                     continue;
                 }
                 let indices = sampler.sample(k);
-                let (sent, bytes) = sink.send_batch(&dataset, indices, &stats).await;
+                let (batch, sent, bytes) = sink.send_batch(ticks, &dataset, indices, &stats).await;
+                while in_flight.front().is_some_and(|b| b.is_complete()) {
+                    in_flight.pop_front();
+                }
+                if !batch.is_complete() {
+                    in_flight.push_back(batch);
+                }
                 let lag = Instant::now().saturating_duration_since(scheduled);
                 events::batch_sent(&stats, ticks, sent, bytes, lag);
                 max_lag = max_lag.max(lag);
@@ -179,22 +191,44 @@ pub async fn run(
         }
     }
 
-    // Drain: librdkafka's flush returns once every message enqueued has its
-    // delivery report served (or at SHUTDOWN_TIMEOUT); the reports are counted
-    // by the polling thread, so wait briefly for the last ones to be counted.
-    let deadline = std::time::Instant::now() + schedule.shutdown_timeout;
-    sink.flush(schedule.shutdown_timeout).await;
-    let settle = (std::time::Instant::now() + Duration::from_millis(200)).min(deadline);
-    while stats.totals().in_flight() > 0 && std::time::Instant::now() < settle {
-        // Real time, not tokio's: with a paused clock (tests) it must not jump.
-        let _ = tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(1))).await;
-    }
+    drain(in_flight, schedule.shutdown_timeout).await;
     let totals = stats.totals();
     let undelivered = totals.in_flight();
     if undelivered > 0 {
         events::drain_timed_out(undelivered, schedule.shutdown_timeout);
     }
     Outcome { totals, undelivered, ticks }
+}
+
+/// The drain: awaits the completions of the batches still in flight together
+/// (`join_all`), for at most `timeout`. The producer's polling thread keeps
+/// serving delivery reports meanwhile; each batch completes with its last.
+async fn drain(in_flight: VecDeque<Arc<Batch>>, timeout: Duration) {
+    let waiting: Vec<Arc<Batch>> = in_flight.into_iter().filter(|b| !b.is_complete()).collect();
+    let messages: usize = waiting.iter().map(|b| b.pending()).sum();
+    events::draining(waiting.len(), messages, timeout);
+    let started = std::time::Instant::now();
+    let (deadline, _stop_timer) = real_time_deadline(timeout);
+    let complete = tokio::select! {
+        _ = futures::future::join_all(waiting.iter().map(|b| b.completed())) => true,
+        () = deadline.cancelled() => false,
+    };
+    events::drained(waiting.len(), messages, complete, started.elapsed());
+}
+
+/// A token cancelled after `timeout` of real time: deliveries arrive in real
+/// time even when tests pause tokio's clock, which would otherwise jump past
+/// the deadline at once. Dropping the returned sender ends the timer early.
+fn real_time_deadline(timeout: Duration) -> (CancellationToken, std::sync::mpsc::Sender<()>) {
+    let token = CancellationToken::new();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let fire = token.clone();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(timeout) {
+            fire.cancel();
+        }
+    });
+    (token, stop)
 }
 
 /// tokio's timer counts whole milliseconds and rounds up, so a tick left to it

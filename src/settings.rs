@@ -196,6 +196,11 @@ settings! {
         accepted: "text or json",
         meaning: "text for people, json for one JSON object per line.",
     }
+    LOG_BATCHES {
+        group: Group::Logs, default: "false",
+        accepted: "true or false",
+        meaning: "Log each completed batch (`batch complete: sent 5/5 records`, with tick, failed and duration) at info instead of debug.",
+    }
     PROGRESS_INTERVAL {
         group: Group::Logs, default: "5",
         accepted: "a number of seconds > 0, e.g. 5",

@@ -24,7 +24,10 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::util::Timeout;
 use tokio_util::sync::CancellationToken;
 
+mod batch;
 pub mod config;
+
+pub use batch::{Batch, Completed};
 
 use crate::config::Config;
 use crate::dataset::Dataset;
@@ -49,9 +52,11 @@ pub struct FeederContext {
 /// Where delivery reports are counted; set once, by [`KafkaSink::attach`].
 struct Deliveries {
     stats: Arc<Stats>,
-    /// Send times are carried as microseconds since this instant.
+    /// Readiness refresh times are counted from this instant.
     base: std::time::Instant,
     max_messages: Option<u64>,
+    /// `LOG_BATCHES`: log each completed batch at info, not debug.
+    log_batches: bool,
     /// Cancelled when `max_messages` have been delivered.
     done: CancellationToken,
     /// Milliseconds since `base` after which the next delivery refreshes readiness.
@@ -78,24 +83,20 @@ impl ClientContext for FeederContext {
 }
 
 impl ProducerContext for FeederContext {
-    /// When the message was handed to librdkafka, in microseconds since `Deliveries::base`.
-    type DeliveryOpaque = usize;
+    /// The batch the message belongs to (see [`Batch`]).
+    type DeliveryOpaque = Arc<Batch>;
 
     /// Runs on the producer's polling thread, once per message.
-    fn delivery(&self, result: &DeliveryResult<'_>, sent_us: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: Arc<Batch>) {
         let Some(d) = self.deliveries.get() else { return };
-        match result {
+        // One clock read per delivery (it showed in the profile): it times the
+        // delivery and the batch and, at most once a second, refreshes
+        // readiness, which only needs to hear from the broker every few seconds.
+        let now = std::time::Instant::now();
+        let completed = match result {
             Ok(message) => {
-                // One clock read per delivery (it showed in the profile): it times
-                // the delivery and, at most once a second, refreshes readiness,
-                // which only needs to hear from the broker every few seconds.
-                let now = d.base.elapsed();
-                events::delivered(
-                    &d.stats,
-                    message.payload_len(),
-                    now.saturating_sub(Duration::from_micros(sent_us as u64)),
-                );
-                let now_ms = now.as_millis() as u64;
+                events::delivered(&d.stats, message.payload_len(), now.saturating_duration_since(batch.started()));
+                let now_ms = now.saturating_duration_since(d.base).as_millis() as u64;
                 if now_ms >= d.next_answer_ms.load(Relaxed) {
                     d.next_answer_ms.store(now_ms + 1000, Relaxed);
                     events::broker_answered(&d.stats);
@@ -103,8 +104,15 @@ impl ProducerContext for FeederContext {
                 if d.max_messages.is_some_and(|max| d.stats.delivered() >= max) {
                     d.done.cancel();
                 }
+                batch.report(true, now)
             }
-            Err((e, _message)) => events::delivery_failed(&d.stats, &failure_reason(e), &e.to_string()),
+            Err((e, _message)) => {
+                events::delivery_failed(&d.stats, &failure_reason(e), &e.to_string());
+                batch.report(false, now)
+            }
+        };
+        if let Some(c) = completed {
+            events::batch_complete(&d.stats, &c, d.log_batches);
         }
     }
 }
@@ -140,11 +148,18 @@ impl KafkaSink {
     /// Where delivery reports go from now on: `stats`, and `done` is cancelled
     /// once `max_messages` are delivered. One scheduling run per sink: a second
     /// call is ignored and returns false.
-    pub fn attach(&self, stats: Arc<Stats>, max_messages: Option<u64>, done: CancellationToken) -> bool {
+    pub fn attach(
+        &self,
+        stats: Arc<Stats>,
+        max_messages: Option<u64>,
+        log_batches: bool,
+        done: CancellationToken,
+    ) -> bool {
         let d = Deliveries {
             stats,
             base: std::time::Instant::now(),
             max_messages,
+            log_batches,
             done,
             next_answer_ms: AtomicU64::new(0),
         };
@@ -206,19 +221,27 @@ impl KafkaSink {
         }
     }
 
-    /// Enqueues the records at `indices` and returns how many were enqueued and
-    /// their bytes; their deliveries are counted as they arrive (see
-    /// [`Self::attach`]). Waits (asynchronously) while librdkafka's queue is full;
-    /// a record librdkafka refuses outright (too large) is counted as failed.
-    pub async fn send_batch(&self, dataset: &Dataset, indices: &[usize], stats: &Stats) -> (usize, usize) {
+    /// Enqueues the records at `indices` as one [`Batch`] for `tick` and returns
+    /// it with how many messages were enqueued and their bytes; their deliveries
+    /// are counted as they arrive (see [`Self::attach`]) and complete the batch.
+    /// Waits (asynchronously) while librdkafka's queue is full; a record
+    /// librdkafka refuses outright (too large) is counted as failed.
+    pub async fn send_batch(
+        &self,
+        tick: u64,
+        dataset: &Dataset,
+        indices: &[usize],
+        stats: &Stats,
+    ) -> (Arc<Batch>, usize, usize) {
         let (mut sent, mut bytes) = (0, 0);
-        let sent_us = self.producer.context().deliveries.get().map_or(0, |d| d.base.elapsed().as_micros() as usize);
+        let batch = Arc::new(Batch::new(tick, std::time::Instant::now()));
         for &i in indices {
             let payload = dataset.get(i);
             let mut backoff = Duration::from_micros(500);
             loop {
-                let record: BaseRecord<'_, (), [u8], usize> =
-                    BaseRecord::with_opaque_to(&self.topic, sent_us).payload(payload);
+                batch.enqueuing();
+                let record: BaseRecord<'_, (), [u8], Arc<Batch>> =
+                    BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).payload(payload);
                 match self.producer.send(record) {
                     Ok(()) => {
                         sent += 1;
@@ -226,23 +249,22 @@ impl KafkaSink {
                         break;
                     }
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                        batch.not_enqueued();
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_millis(50));
                     }
                     Err((e, _)) => {
+                        batch.not_enqueued();
                         events::send_refused(stats, &failure_reason(&e), &e.to_string());
                         break;
                     }
                 }
             }
         }
-        (sent, bytes)
-    }
-
-    /// Flushes librdkafka's queue, blocking a worker thread for at most `timeout`.
-    pub async fn flush(self: &Arc<Self>, timeout: Duration) {
-        let this = Arc::clone(self);
-        let _ = tokio::task::spawn_blocking(move || this.producer.flush(Timeout::After(timeout))).await;
+        if let Some(c) = batch.seal(std::time::Instant::now()) {
+            events::batch_complete(stats, &c, self.producer.context().deliveries.get().is_some_and(|d| d.log_batches));
+        }
+        (batch, sent, bytes)
     }
 }
 

@@ -130,6 +130,7 @@ async fn n_ticks_make_n_batches_within_bounds() {
         shutdown_timeout: Duration::from_secs(10),
         progress_interval: Duration::from_secs(3600),
         seed: Some(3),
+        log_batches: false,
     };
     let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();

@@ -14,16 +14,38 @@ fn command(vars: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// Waits for the child, reading its output meanwhile (a chatty child must not
+/// block on a full pipe).
 fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    use std::io::Read;
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let stdout = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if started.elapsed() > timeout {
             child.kill().unwrap();
             panic!("process did not exit within {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
 
 /// The JSON log lines of a run.
@@ -322,4 +344,46 @@ fn a_misspelled_variable_is_warned_about_naming_the_closest_one() {
         .collect();
     assert!(warned.contains(&("PRODUCE_INTERVALL".into(), "PRODUCE_INTERVAL".into())), "{warned:?}");
     assert!(warned.contains(&("MIN_RECORD_PER_BATCH".into(), "MIN_RECORDS_PER_BATCH".into())), "{warned:?}");
+}
+
+/// Each batch completes as a unit: one `batch complete` line per batch, whose
+/// delivered counts add up to the final count; SIGTERM awaits the batches in
+/// flight and says how many, and the topic holds every message delivered.
+#[test]
+fn batches_complete_as_units_and_the_drain_awaits_those_in_flight() {
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let child = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("PRODUCE_INTERVAL", "0.005"),
+        ("MIN_RECORDS_PER_BATCH", "50"),
+        ("MAX_RECORDS_PER_BATCH", "100"),
+        // Messages linger 300 ms in librdkafka, so batches are in flight at SIGTERM.
+        ("KAFKA_PRODUCER_LINGER_MS", "300"),
+        ("LOG_BATCHES", "true"),
+        ("LOG_FORMAT", "json"),
+    ])
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = wait_with_timeout(child, Duration::from_secs(25));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let lines = json_lines(&out);
+    let stopped = lines.iter().find(|l| l["event"] == "stopped").expect("a stopped line");
+    let (delivered, batches) = (stopped["delivered"].as_u64().unwrap(), stopped["batches"].as_u64().unwrap());
+    let complete: Vec<&serde_json::Value> = lines.iter().filter(|l| l["event"] == "batch_complete").collect();
+    assert_eq!(complete.len() as u64, batches, "one batch complete line per batch");
+    assert_eq!(complete.iter().map(|l| l["delivered"].as_u64().unwrap()).sum::<u64>(), delivered);
+    let mut ticks: Vec<u64> = complete.iter().map(|l| l["tick"].as_u64().unwrap()).collect();
+    ticks.sort_unstable();
+    ticks.dedup();
+    assert_eq!(ticks.len() as u64, batches, "each tick's batch completes once");
+    let drained = lines.iter().find(|l| l["event"] == "drained").expect("a drained line");
+    assert!(drained["batches"].as_u64().unwrap() >= 1, "SIGTERM came with no batch in flight: {drained}");
+    assert!(drained["messages"].as_u64().unwrap() >= 1, "{drained}");
+    assert_eq!(drained["complete"], true);
+    assert_eq!(stopped["undelivered"], 0);
+    assert_eq!(kafka.consume(1, delivered as usize, Duration::from_secs(20)).len() as u64, delivered);
 }
