@@ -316,30 +316,26 @@ pub struct BatchCompleted {
 pub fn batch_complete(stats: &Stats, c: &BatchCompleted, info: bool) {
     stats.metrics.batch_duration.observe(c.duration.as_secs_f64());
     let duration_ms = (c.duration.as_secs_f64() * 1e4).round() / 10.0;
+    // The same line at one of two levels (tracing's level is fixed per call site).
+    macro_rules! line {
+        ($level:ident) => {
+            $level!(
+                event = "batch_complete",
+                tick = c.tick,
+                delivered = c.delivered,
+                size = c.size,
+                failed = c.failed,
+                duration_ms,
+                "batch complete: sent {}/{} records",
+                c.delivered,
+                c.size
+            )
+        };
+    }
     if info {
-        info!(
-            event = "batch_complete",
-            tick = c.tick,
-            delivered = c.delivered,
-            size = c.size,
-            failed = c.failed,
-            duration_ms,
-            "batch complete: sent {}/{} records",
-            c.delivered,
-            c.size
-        );
+        line!(info);
     } else {
-        debug!(
-            event = "batch_complete",
-            tick = c.tick,
-            delivered = c.delivered,
-            size = c.size,
-            failed = c.failed,
-            duration_ms,
-            "batch complete: sent {}/{} records",
-            c.delivered,
-            c.size
-        );
+        line!(debug);
     }
 }
 
