@@ -23,6 +23,7 @@ EXPECTED = {
     "kafka_feeder_sent_bytes": "counter",
     "kafka_feeder_delivery_latency_seconds": "histogram",
     "kafka_feeder_batch_size_records": "histogram",
+    "kafka_feeder_batch_duration_seconds": "histogram",
     "kafka_feeder_schedule_lag_seconds": "gauge",
     "kafka_feeder_messages_in_flight": "gauge",
     "kafka_feeder_dataset_records": "gauge",

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::dataset::LoadSummary;
@@ -16,7 +18,7 @@ use crate::events::{self, Stats};
 use crate::exit;
 use crate::http;
 use crate::schedule::{self, Outcome, Schedule};
-use crate::sink::{KafkaSink, SinkError};
+use crate::sink::{CheckError, KafkaSink, SinkError};
 use crate::source::{self, SourceError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +29,10 @@ pub enum AppError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    #[error("cannot write the preview: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 impl AppError {
@@ -49,6 +55,10 @@ impl AppError {
             AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
             AppError::Sink(_) => exit::KAFKA_SETUP,
+            AppError::Check(_) => exit::KAFKA_UNAVAILABLE,
+            // A closed pipe (`preview | head`) is how a reader says it has enough.
+            AppError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+            AppError::Output(_) => exit::INTERNAL,
         }
     }
 
@@ -83,7 +93,7 @@ impl From<&Config> for Schedule {
 }
 
 /// Logs what loading found: skipped rows, renamed columns, the summary line.
-fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_bytes: usize) {
+pub fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_bytes: usize) {
     for (line, reason) in &summary.skipped_rows {
         events::row_skipped(source, *line, reason);
     }
@@ -108,6 +118,18 @@ fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_byte
     );
 }
 
+/// With `KAFKA_BOOTSTRAP_SERVERS=embedded`, librdkafka's mock cluster with the
+/// topic (3 partitions); it must outlive every producer that talks to it.
+pub fn embedded_broker(config: &Config) -> Result<Option<MockCluster<'static, DefaultProducerContext>>, SinkError> {
+    if !config.is_embedded_broker() {
+        return Ok(None);
+    }
+    let cluster = MockCluster::new(1).map_err(SinkError::Embedded)?;
+    cluster.create_topic(&config.kafka.topic, 3, 1).map_err(SinkError::Embedded)?;
+    events::embedded_broker(&cluster.bootstrap_servers());
+    Ok(Some(cluster))
+}
+
 /// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
 /// or `MAX_MESSAGES`.
 pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken) -> Result<Outcome, AppError> {
@@ -119,24 +141,25 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     }
 
     // The mock cluster must outlive the producer; it lives in this frame.
-    let embedded = if config.is_embedded_broker() {
-        let cluster = MockCluster::new(1).map_err(SinkError::Embedded)?;
-        cluster.create_topic(&config.kafka.topic, 3, 1).map_err(SinkError::Embedded)?;
-        events::embedded_broker(&cluster.bootstrap_servers());
-        Some(cluster)
-    } else {
-        None
-    };
+    let embedded = embedded_broker(config)?;
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.bootstrap_servers.clone(), |c| c.bootstrap_servers());
 
-    // The HTTP server lives until the very end (drain included); it is up before
-    // loading so /healthz answers and /readyz says why it is not ready yet.
-    let http_stop = CancellationToken::new();
-    let _stop_http_on_return = http_stop.clone().drop_guard();
+    // Background tasks (the HTTP server, the broker watch) are tracked and
+    // stopped together at the end, before the producer and the embedded broker
+    // are dropped, so the `stopped` line is the last one. The HTTP server is up
+    // before loading so /healthz answers and /readyz says why it is not ready yet.
+    let tasks = TaskTracker::new();
+    let stop_tasks = CancellationToken::new();
+    let _stop_tasks_on_return = stop_tasks.clone().drop_guard();
     let http_err = |cause| AppError::Http { port: config.logs.http_port, cause };
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.logs.http_port)).await.map_err(http_err)?;
     events::http_listening(listener.local_addr().map_err(http_err)?);
-    tokio::spawn(http::serve(listener, Arc::clone(&stats), http_stop.clone()));
+    let (http_stats, http_stop) = (Arc::clone(&stats), stop_tasks.clone());
+    tasks.spawn(async move {
+        if let Err(e) = http::serve(listener, http_stats, http_stop).await {
+            events::http_failed(&e);
+        }
+    });
 
     let (dataset, summary) =
         source::load(&config.dataset.uri, &config.s3, config.dataset.retry_timeout, &shutdown).await?;
@@ -144,12 +167,16 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;
-    tokio::spawn(Arc::clone(&sink).watch_broker(Arc::clone(&stats), http_stop.clone()));
+    tasks.spawn(Arc::clone(&sink).watch_broker(Arc::clone(&stats), stop_tasks.clone()));
 
     let schedule = Schedule::from(config);
     let outcome = schedule::run(&schedule, Arc::new(dataset), Arc::clone(&sink), Arc::clone(&stats), shutdown).await;
-    events::final_report(outcome.totals, &stats.failures_by_reason(), started.elapsed());
+    // Teardown in order: the tasks, then the producer, then the broker it talks to.
+    stop_tasks.cancel();
+    tasks.close();
+    tasks.wait().await;
     drop(sink);
     drop(embedded);
+    events::final_report(outcome.totals, &stats.failures_by_reason(), started.elapsed());
     Ok(outcome)
 }

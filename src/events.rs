@@ -435,6 +435,38 @@ pub fn broker_acknowledging_again(quiet: Duration) {
     info!(event = "broker_acknowledging", stalled_s = quiet.as_secs(), "Kafka broker acknowledging again");
 }
 
+// ---- check ---------------------------------------------------------------------
+
+/// What `kafka-feeder check` found.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckPassed<'a> {
+    pub servers: &'a str,
+    pub topic: &'a str,
+    pub brokers: usize,
+    pub partitions: usize,
+    pub producer_id_assigned: bool,
+    pub records: usize,
+    pub messages_per_s: f64,
+    pub bytes_per_s: f64,
+    pub elapsed: Duration,
+}
+
+pub fn check_passed(c: &CheckPassed<'_>) {
+    info!(
+        event = "check_passed",
+        servers = %c.servers,
+        topic = %c.topic,
+        brokers = c.brokers,
+        partitions = c.partitions,
+        producer_id_assigned = c.producer_id_assigned,
+        records = c.records,
+        expected_messages_per_s = (c.messages_per_s * 100.0).round() / 100.0,
+        expected_bytes_per_s = c.bytes_per_s.round(),
+        check_seconds = (c.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "check passed: ready to run"
+    );
+}
+
 // ---- metrics -------------------------------------------------------------------
 
 /// A scrape of `/metrics`: in flight is derived from the totals at scrape time

@@ -20,6 +20,9 @@ pub const DATASET_INVALID: i32 = 6;
 /// The Kafka producer could not be created (e.g. a property librdkafka accepts
 /// alone but not in combination).
 pub const KAFKA_SETUP: i32 = 7;
+/// `check`: no broker answered within CHECK_TIMEOUT, the topic does not exist,
+/// or the broker refuses this producer.
+pub const KAFKA_UNAVAILABLE: i32 = 9;
 /// Stopped with messages failed or still undelivered at the SHUTDOWN_TIMEOUT deadline.
 pub const UNDELIVERED: i32 = 8;
 /// A second SIGTERM/SIGINT: exited at once without draining.
@@ -43,6 +46,11 @@ pub const ALL: &[(i32, &str, &str)] = &[
     ),
     (DATASET_INVALID, "Dataset invalid: empty, header only, every row malformed, header not UTF-8.", "Fix the file."),
     (KAFKA_SETUP, "The Kafka producer could not be created.", "Check the `KAFKA_PRODUCER_*` settings."),
+    (
+        KAFKA_UNAVAILABLE,
+        "`check` only: no broker answered within `CHECK_TIMEOUT`, the topic does not exist, or the broker refuses this producer.",
+        "The line names the servers or the topic and what to fix.",
+    ),
     (
         UNDELIVERED,
         "Stopped with messages failed during the run or still undelivered at the `SHUTDOWN_TIMEOUT` deadline.",

@@ -16,12 +16,14 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and
 //!   readiness state; [`metrics`]: the Prometheus metrics
 //! - [`events`]: every log line and counter, in one place
-//! - [`app`]: wires them together; [`exit`]: the documented exit codes
+//! - [`app`]: wires them together for a run; [`commands`]: `check` and
+//!   `preview`; [`exit`]: the documented exit codes
 //! - [`logging`]: text or JSON log output
 //!
 //! `src/main.rs` is a thin binary over [`app::run`].
 
 pub mod app;
+pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod docs;

@@ -1,37 +1,53 @@
-//! The `kafka-feeder` binary: read the config, set up logging and signals, run,
-//! and exit with the documented code (see `kafka_feeder::exit`).
+//! The `kafka-feeder` binary: parse the command line, read the config, set up
+//! logging and signals, run the command, and exit with the documented code
+//! (see `kafka_feeder::exit`).
 
 use std::sync::Arc;
 
 use kafka_feeder::config::Config;
 use kafka_feeder::events::{self, Stats};
-use kafka_feeder::{app, docs, exit, logging, shutdown};
+use kafka_feeder::{app, commands, docs, exit, logging, shutdown};
+
+/// What the command line asks for.
+enum Command {
+    Run,
+    Check,
+    Preview(u64),
+}
+
+const DEFAULT_PREVIEW: u64 = 10;
 
 fn main() {
-    match std::env::args().nth(1).as_deref() {
-        Some("--version" | "-V") => {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] | ["run"] => Command::Run,
+        ["check"] => Command::Check,
+        ["preview"] => Command::Preview(DEFAULT_PREVIEW),
+        ["preview", n] => match n.parse::<u64>() {
+            Ok(n) if n > 0 => Command::Preview(n),
+            _ => usage_error(&format!("preview takes a number of messages >= 1, not {n:?}")),
+        },
+        ["--version" | "-V" | "version"] => {
             println!("kafka-feeder {}", env!("CARGO_PKG_VERSION"));
             return;
         }
-        Some("--help" | "-h" | "help") => {
+        ["--help" | "-h" | "help", ..] => {
             print!("{}", docs::help());
             return;
         }
-        Some(other) => {
-            eprintln!("kafka-feeder: unknown argument {other:?}; see kafka-feeder --help");
-            std::process::exit(exit::CONFIG);
-        }
-        None => {}
-    }
+        other => usage_error(&format!("unknown arguments {other:?}")),
+    };
+    // `preview` writes messages to stdout: its logs go to stderr.
+    let logs_to_stderr = matches!(command, Command::Preview(_));
     let config = match Config::from_process_env() {
         Ok(c) => c,
         Err(e) => {
-            logging::init_fallback();
+            logging::init_fallback(logs_to_stderr);
             events::config_invalid(&e);
             std::process::exit(exit::CONFIG);
         }
     };
-    logging::init(config.logs.format, &config.logs.filter);
+    logging::init(config.logs.format, &config.logs.filter, logs_to_stderr);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -49,9 +65,16 @@ fn main() {
             }
         };
         let stats = Arc::new(Stats::new(config.schedule.preset.map_or("none", |p| p.as_str())));
-        match app::run(&config, stats, token).await {
-            Ok(outcome) => app::outcome_exit_code(&outcome),
-            Err(e) if e.is_cancelled() => {
+        let result = match command {
+            Command::Run => app::run(&config, stats, token).await.map(|outcome| app::outcome_exit_code(&outcome)),
+            Command::Check => commands::check(&config, &stats, &token).await.map(|()| exit::OK),
+            Command::Preview(n) => {
+                commands::preview(&config, &stats, n, &mut std::io::stdout().lock(), &token).await.map(|()| exit::OK)
+            }
+        };
+        match result {
+            Ok(code) => code,
+            Err(e) if e.is_cancelled() || e.exit_code() == exit::OK => {
                 events::cancelled_before_start(&e);
                 e.exit_code()
             }
@@ -65,4 +88,9 @@ fn main() {
     // Don't wait for blocking threads (a pending metadata probe) to finish.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     std::process::exit(code);
+}
+
+fn usage_error(problem: &str) -> ! {
+    eprintln!("kafka-feeder: {problem}; see kafka-feeder --help");
+    std::process::exit(exit::CONFIG);
 }

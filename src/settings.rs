@@ -111,6 +111,11 @@ settings! {
         accepted: "a property and value from librdkafka's CONFIGURATION.md (KAFKA_PRODUCER_<NAME> sets <name> lowercased with _ as .)",
         meaning: "Sets librdkafka producer property <name>: KAFKA_PRODUCER_COMPRESSION_TYPE=zstd, KAFKA_PRODUCER_SECURITY_PROTOCOL=SASL_SSL. librdkafka validates each at startup; values of properties named like password, secret, token or .pem are secret.",
     }
+    CHECK_TIMEOUT {
+        group: Group::Kafka, default: "10",
+        accepted: "a number of seconds > 0, e.g. 10",
+        meaning: "How long `kafka-feeder check` waits for a broker to answer and accept the producer before failing (a run waits for the broker as long as it takes).",
+    }
     DATASET_URI {
         group: Group::Dataset, default: "bundled", example: "s3://datasets/transactions.csv",
         accepted: "s3://bucket/key, a local file path, file:///path, or `bundled`",

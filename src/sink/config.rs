@@ -15,6 +15,8 @@ pub const EMBEDDED_BROKER: &str = "embedded";
 
 /// The topic the Python producers wrote to.
 pub const DEFAULT_TOPIC: &str = "transactions";
+/// Long enough for a broker on the same network, short enough for an init container.
+pub const DEFAULT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Throughput-minded producer defaults; any of them can be overridden with
 /// `KAFKA_PRODUCER_*`.
@@ -57,6 +59,8 @@ pub struct KafkaSettings {
     pub topic: String,
     /// librdkafka properties from `KAFKA_PRODUCER_*`, already translated to dotted names.
     pub producer_properties: ProducerProperties,
+    /// `kafka-feeder check`'s bound on reaching the broker.
+    pub check_timeout: std::time::Duration,
 }
 
 impl KafkaSettings {
@@ -71,7 +75,12 @@ impl KafkaSettings {
             env.prefixed(settings::KAFKA_PRODUCER_.name).into_iter().map(|(k, v)| (k.replace('_', "."), v)).collect(),
         );
         validate_producer_properties(&producer_properties)?;
-        Ok(Self { bootstrap_servers, topic, producer_properties })
+        let check_timeout = env.parse(
+            &settings::CHECK_TIMEOUT,
+            || (DEFAULT_CHECK_TIMEOUT, Origin::Default),
+            |r| crate::env::seconds(r, false),
+        )?;
+        Ok(Self { bootstrap_servers, topic, producer_properties, check_timeout })
     }
 
     pub fn is_embedded_broker(&self) -> bool {

@@ -25,9 +25,11 @@ use rdkafka::util::Timeout;
 use tokio_util::sync::CancellationToken;
 
 mod batch;
+mod check;
 pub mod config;
 
 pub use batch::{Batch, Completed};
+pub use check::{CheckError, Preflight};
 
 use crate::config::Config;
 use crate::dataset::Dataset;
@@ -47,6 +49,15 @@ pub enum SinkError {
 #[derive(Default)]
 pub struct FeederContext {
     deliveries: OnceLock<Deliveries>,
+    /// The idempotent producer's state from librdkafka's statistics (only
+    /// when they are enabled, as `check` does).
+    idempotence: std::sync::Mutex<Option<String>>,
+}
+
+impl FeederContext {
+    fn idempotence_state(&self) -> Option<String> {
+        self.idempotence.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// Where delivery reports are counted; set once, by [`KafkaSink::attach`].
@@ -74,6 +85,12 @@ impl ClientContext for FeederContext {
             RDKafkaLogLevel::Debug => tracing::Level::DEBUG,
         };
         events::librdkafka_log(level, fac, log_message);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Some(eos) = statistics.eos {
+            *self.idempotence.lock().unwrap_or_else(|p| p.into_inner()) = Some(eos.idemp_state);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -122,13 +139,30 @@ pub struct KafkaSink {
     producer: Arc<ThreadedProducer<FeederContext>>,
     topic: String,
     servers: String,
+    /// `enable.idempotence` in force.
+    idempotent: bool,
 }
 
 impl KafkaSink {
     /// Creates the producer. `bootstrap` is where to connect (the mock cluster's
     /// address when embedded). No network call happens until the first request.
     pub fn new(config: &Config, bootstrap: &str) -> Result<Self, SinkError> {
+        Self::with(config, bootstrap, &[])
+    }
+
+    /// For `check`: librdkafka's statistics on, every 50 ms, to see the
+    /// idempotent producer get its id; and no topic auto-creation, which a
+    /// check must not cause (a missing topic is what it reports).
+    pub fn for_check(config: &Config, bootstrap: &str) -> Result<Self, SinkError> {
+        Self::with(config, bootstrap, &[("statistics.interval.ms", "50"), ("allow.auto.create.topics", "false")])
+    }
+
+    fn with(config: &Config, bootstrap: &str, extra: &[(&str, &str)]) -> Result<Self, SinkError> {
         let mut cc = config.kafka.client_config(bootstrap);
+        for (k, v) in extra {
+            cc.set(*k, *v);
+        }
+        let idempotent = cc.get("enable.idempotence").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         // Our own `log` forwards to tracing; keep librdkafka's chatter at warnings
         // unless debugging.
         // `KAFKA_PRODUCER_DEBUG=...` asks librdkafka for debug contexts: let them through.
@@ -142,7 +176,12 @@ impl KafkaSink {
         let producer = cc
             .create_with_context(FeederContext::default())
             .map_err(|cause| SinkError::Create { servers: bootstrap.to_owned(), cause })?;
-        Ok(Self { producer: Arc::new(producer), topic: config.kafka.topic.clone(), servers: bootstrap.to_owned() })
+        Ok(Self {
+            producer: Arc::new(producer),
+            topic: config.kafka.topic.clone(),
+            servers: bootstrap.to_owned(),
+            idempotent,
+        })
     }
 
     /// Where delivery reports go from now on: `stats`, and `done` is cancelled
@@ -204,6 +243,8 @@ impl KafkaSink {
 
     /// Asks the broker for metadata every few seconds while the daemon runs, so
     /// readiness reflects a broker that answers even when no batch is due.
+    /// A probe under way when `stop` fires is awaited (its own timeout bounds
+    /// it), so the producer is not left held by a blocking thread at teardown.
     pub async fn watch_broker(self: Arc<Self>, stats: Arc<Stats>, stop: CancellationToken) {
         loop {
             tokio::select! {
@@ -213,7 +254,7 @@ impl KafkaSink {
             let producer = self.producer.clone();
             let topic = self.topic.clone();
             let probe = tokio::task::spawn_blocking(move || {
-                producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(5))).is_ok()
+                producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(2))).is_ok()
             });
             if let Ok(true) = probe.await {
                 events::broker_answered(&stats);

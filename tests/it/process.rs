@@ -5,6 +5,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{Kafka, S3Server, ACCESS_KEY};
+use kafka_feeder::exit;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
 
@@ -344,6 +345,9 @@ fn a_misspelled_variable_is_warned_about_naming_the_closest_one() {
         .collect();
     assert!(warned.contains(&("PRODUCE_INTERVALL".into(), "PRODUCE_INTERVAL".into())), "{warned:?}");
     assert!(warned.contains(&("MIN_RECORD_PER_BATCH".into(), "MIN_RECORDS_PER_BATCH".into())), "{warned:?}");
+    // Teardown in order: nothing (the embedded broker going away) is logged after `stopped`.
+    let last = json_lines(&out).pop().unwrap();
+    assert_eq!(last["event"], "stopped", "{last}");
 }
 
 /// Each batch completes as a unit: one `batch complete` line per batch, whose
@@ -386,4 +390,72 @@ fn batches_complete_as_units_and_the_drain_awaits_those_in_flight() {
     assert_eq!(drained["complete"], true);
     assert_eq!(stopped["undelivered"], 0);
     assert_eq!(kafka.consume(1, delivered as usize, Duration::from_secs(20)).len() as u64, delivered);
+}
+
+#[test]
+fn check_passes_against_the_broker_and_fails_naming_what_is_missing() {
+    let kafka = Kafka::start(2);
+    let bootstrap = kafka.bootstrap();
+    let ok = command(&[("KAFKA_BOOTSTRAP_SERVERS", &bootstrap), ("KAFKA_TOPIC", &kafka.topic), ("LOG_FORMAT", "json")])
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    let lines = json_lines(&ok);
+    let passed = lines.iter().find(|l| l["event"] == "check_passed").expect("a check_passed line");
+    assert_eq!(passed["partitions"], 2);
+    assert_eq!(passed["records"], 10000);
+    assert_eq!(passed["producer_id_assigned"], true);
+    assert!(
+        passed["expected_messages_per_s"].as_f64().unwrap() > 0.0
+            && passed["expected_bytes_per_s"].as_f64().unwrap() > 0.0
+    );
+    assert!(lines.iter().any(|l| l["event"] == "effective_config"));
+    assert!(kafka.consume(2, 0, Duration::from_secs(3)).is_empty(), "check produced something");
+
+    let missing_topic = command(&[("KAFKA_BOOTSTRAP_SERVERS", &bootstrap), ("KAFKA_TOPIC", "no-such-topic")])
+        .arg("check")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&missing_topic.stdout);
+    assert_eq!(missing_topic.status.code(), Some(exit::KAFKA_UNAVAILABLE), "{text}");
+    assert!(text.contains("topic \"no-such-topic\" does not exist"), "{text}");
+
+    let missing_object = command(&[("KAFKA_BOOTSTRAP_SERVERS", &bootstrap), ("DATASET_URI", "/nonexistent/x.csv")])
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(
+        missing_object.status.code(),
+        Some(exit::NOT_FOUND),
+        "{}",
+        String::from_utf8_lossy(&missing_object.stdout)
+    );
+
+    let t = Instant::now();
+    let no_broker =
+        command(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9"), ("CHECK_TIMEOUT", "1")]).arg("check").output().unwrap();
+    assert_eq!(no_broker.status.code(), Some(exit::KAFKA_UNAVAILABLE));
+    assert!(String::from_utf8_lossy(&no_broker.stdout).contains("CHECK_TIMEOUT=1s"));
+    assert!(t.elapsed() < Duration::from_secs(10), "check waited {:?}", t.elapsed());
+}
+
+#[test]
+fn preview_prints_messages_as_json_lines_on_stdout_and_logs_on_stderr() {
+    let out = command(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).args(["preview", "5"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let sample = kafka_feeder::source::BUNDLED_SAMPLE;
+    let (dataset, _) = kafka_feeder::dataset::load_csv(sample, "sample", None).unwrap();
+    let records: std::collections::HashSet<String> =
+        dataset.iter().map(|r| serde_json::from_slice::<serde_json::Value>(r).unwrap().to_string()).collect();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    for l in &lines {
+        assert!(records.contains(&l["value"].to_string()), "not a dataset record: {l}");
+        assert!(l.get("key").is_some() && l["headers"].is_object(), "{l}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dataset loaded"), "logs go to stderr");
+    let bad = command(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).args(["preview", "many"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(exit::CONFIG));
 }
