@@ -33,6 +33,11 @@ pub enum AppError {
     Check(#[from] CheckError),
     #[error("cannot write the preview: {0}")]
     Output(#[source] std::io::Error),
+    #[error(
+        "stopped: the Kafka producer stayed broken after {} rebuilds in a row",
+        crate::sink::recovery::MAX_REBUILDS_IN_A_ROW
+    )]
+    ProducerGaveUp,
 }
 
 impl AppError {
@@ -59,6 +64,7 @@ impl AppError {
             // A closed pipe (`preview | head`) is how a reader says it has enough.
             AppError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
             AppError::Output(_) => exit::INTERNAL,
+            AppError::ProducerGaveUp => exit::PRODUCER_FATAL,
         }
     }
 
@@ -168,15 +174,24 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;
     tasks.spawn(Arc::clone(&sink).watch_broker(Arc::clone(&stats), stop_tasks.clone()));
+    // Ends the run early (like a signal) when rebuilding the producer does not help.
+    let run = shutdown.child_token();
+    tasks.spawn(Arc::clone(&sink).recover(Arc::clone(&stats), stop_tasks.clone(), run.clone()));
 
     let schedule = Schedule::from(config);
-    let outcome = schedule::run(&schedule, Arc::new(dataset), Arc::clone(&sink), Arc::clone(&stats), shutdown).await;
+    stats.health.set_not_delivering_after(config.logs.not_delivering_after);
+    let outcome = schedule::run(&schedule, Arc::new(dataset), Arc::clone(&sink), Arc::clone(&stats), run).await;
+    let failures = stats.failures_by_reason();
+    let gave_up = sink.gave_up();
     // Teardown in order: the tasks, then the producer, then the broker it talks to.
     stop_tasks.cancel();
     tasks.close();
     tasks.wait().await;
     drop(sink);
     drop(embedded);
-    events::final_report(outcome.totals, &stats.failures_by_reason(), started.elapsed());
+    events::final_report(outcome.totals, &failures, started.elapsed());
+    if gave_up {
+        return Err(AppError::ProducerGaveUp);
+    }
     Ok(outcome)
 }

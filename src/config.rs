@@ -161,6 +161,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// Each completed batch at info.
     pub batches: bool,
+    /// Failing with no delivery for this long: not ready.
+    pub not_delivering_after: Duration,
     pub progress_interval: Duration,
     pub http_port: u16,
 }
@@ -202,6 +204,11 @@ impl LogSettings {
                 },
             )?,
             batches: env.parse(&s::LOG_BATCHES, || (false, Origin::Default), envp::boolean)?,
+            not_delivering_after: env.parse(
+                &s::NOT_DELIVERING_AFTER,
+                || (crate::health::DEFAULT_NOT_DELIVERING_AFTER, Origin::Default),
+                |r| envp::seconds(r, false),
+            )?,
             progress_interval: env.parse(
                 &s::PROGRESS_INTERVAL,
                 || (DEFAULT_PROGRESS_INTERVAL, Origin::Default),

@@ -267,6 +267,54 @@ pub fn broker_answered(stats: &Stats) {
     stats.health.broker_answered();
 }
 
+/// Deliveries succeed (reported from the delivery callback about once a second).
+pub fn delivering(stats: &Stats) {
+    stats.health.delivering();
+}
+
+// ---- producer recovery -----------------------------------------------------------
+
+/// librdkafka's fatal-error path: this producer will never deliver again.
+pub fn producer_fatal(detail: &str) {
+    error!(event = "producer_fatal", error = %detail, "the Kafka producer failed fatally; building a new one");
+}
+
+pub fn producer_rebuilt(stats: &Stats, reason: &str, attempt: u32) {
+    stats.metrics.producer_restarts.get_or_create(&ReasonLabel { reason: label(reason) }).inc();
+    warn!(
+        event = "producer_rebuilt",
+        reason = %reason,
+        attempt,
+        "Kafka producer rebuilt with the same configuration: the old one was broken for good; messages it still held are counted failed"
+    );
+}
+
+pub fn producer_rebuild_failed(e: &dyn std::error::Error) {
+    error!(event = "producer_rebuild_failed", error = %e, "could not build a new Kafka producer; retrying after the next failure");
+}
+
+/// Rebuilt, and broken again without a delivery: liveness fails from now on.
+pub fn producer_not_healing(stats: &Stats, reason: &str) {
+    stats.health.producer_broken(Some(reason.to_owned()));
+    error!(event = "producer_not_healing", reason = %reason, "the rebuilt Kafka producer is broken again without one delivery; /healthz now fails");
+}
+
+pub fn producer_gave_up(stats: &Stats, reason: &str, attempts: u32) {
+    stats.health.producer_broken(Some(reason.to_owned()));
+    error!(
+        event = "producer_gave_up",
+        reason = %reason,
+        attempts,
+        exit_code = crate::exit::PRODUCER_FATAL,
+        "giving up: {attempts} Kafka producer rebuilds in a row without one delivery; stopping so the orchestrator restarts us"
+    );
+}
+
+/// A low-cardinality metric label from a reason that may carry detail.
+fn label(reason: &str) -> String {
+    reason.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or("Other").to_owned()
+}
+
 pub fn topic_missing(topic: &str) {
     warn!(event = "topic_missing", topic = %topic, "topic {topic:?} does not exist on the broker; deliveries will fail unless the broker auto-creates topics. Create it, or set KAFKA_TOPIC");
 }
@@ -378,6 +426,7 @@ pub fn delivered(stats: &Stats, bytes: usize, latency: Duration) {
 /// `reason` is a stable label (librdkafka's error code name); `detail` the broker's text.
 pub fn delivery_failed(stats: &Stats, reason: &str, detail: &str) {
     stats.failed.fetch_add(1, Relaxed);
+    stats.health.delivery_failed(reason);
     stats.metrics.failed.get_or_create(&ReasonLabel { reason: reason.to_owned() }).inc();
     *stats.failures_by_reason.lock().unwrap_or_else(|p| p.into_inner()).entry(reason.to_owned()).or_default() += 1;
     if let Some(suppressed) = FAILURE_LOG.check() {

@@ -25,6 +25,8 @@ pub const KAFKA_SETUP: i32 = 7;
 pub const KAFKA_UNAVAILABLE: i32 = 9;
 /// Stopped with messages failed or still undelivered at the SHUTDOWN_TIMEOUT deadline.
 pub const UNDELIVERED: i32 = 8;
+/// The Kafka producer failed fatally and rebuilding it did not help.
+pub const PRODUCER_FATAL: i32 = 10;
 /// A second SIGTERM/SIGINT: exited at once without draining.
 pub const FORCED: i32 = 130;
 
@@ -55,6 +57,11 @@ pub const ALL: &[(i32, &str, &str)] = &[
         UNDELIVERED,
         "Stopped with messages failed during the run or still undelivered at the `SHUTDOWN_TIMEOUT` deadline.",
         "The final line gives the counts and the failure reasons.",
+    ),
+    (
+        PRODUCER_FATAL,
+        "The Kafka producer failed fatally (idempotence or authorization) and 5 rebuilds in a row brought no delivery.",
+        "The `producer_gave_up` line gives the reason; check the broker's ACLs and logs. An orchestrator restarts the pod.",
     ),
     (FORCED, "A second SIGTERM/SIGINT: exited at once without draining.", ""),
 ];

@@ -7,6 +7,7 @@
 //! with `tokio::time::pause()`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,6 +28,21 @@ pub struct Health {
     last_tick_ms: AtomicU64,
     last_broker_ms: AtomicU64,
     stall_after_ms: AtomicU64,
+    /// `NOT_DELIVERING_AFTER`, in milliseconds.
+    not_delivering_after_ms: AtomicU64,
+    /// Failures since the last successful delivery.
+    failing: Mutex<Failing>,
+    /// Why the producer is broken beyond what rebuilding fixed, if it is.
+    producer_broken: Mutex<Option<String>>,
+}
+
+/// Failures since the last successful delivery (or the start).
+#[derive(Debug, Default)]
+struct Failing {
+    count: u64,
+    /// When the stretch without a delivery began: the last delivery, or the start.
+    since_ms: u64,
+    last_reason: String,
 }
 
 impl Default for Health {
@@ -37,9 +53,15 @@ impl Default for Health {
             last_tick_ms: AtomicU64::new(NEVER),
             last_broker_ms: AtomicU64::new(NEVER),
             stall_after_ms: AtomicU64::new(NEVER),
+            not_delivering_after_ms: AtomicU64::new(DEFAULT_NOT_DELIVERING_AFTER.as_millis() as u64),
+            failing: Mutex::default(),
+            producer_broken: Mutex::default(),
         }
     }
 }
+
+/// How long messages may fail with none delivered before the daemon is not ready.
+pub const DEFAULT_NOT_DELIVERING_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Status {
@@ -78,7 +100,38 @@ impl Health {
         self.last_tick_ms.store(self.now_ms(), Relaxed);
     }
 
+    pub fn set_not_delivering_after(&self, after: Duration) {
+        self.not_delivering_after_ms.store(after.as_millis() as u64, Relaxed);
+    }
+
+    /// A delivery succeeded (reported at most about once a second): the
+    /// stretch of failures, if any, is over, and the producer works.
+    pub fn delivering(&self) {
+        let now = self.now_ms();
+        self.last_broker_ms.store(now, Relaxed);
+        *lock(&self.failing) = Failing { since_ms: now, ..Failing::default() };
+        *lock(&self.producer_broken) = None;
+    }
+
+    pub fn delivery_failed(&self, reason: &str) {
+        let mut f = lock(&self.failing);
+        f.count += 1;
+        if f.last_reason != reason {
+            f.last_reason = reason.to_owned();
+        }
+    }
+
+    /// The producer is broken and rebuilding it has not helped (`Some`), or works again.
+    pub fn producer_broken(&self, reason: Option<String>) {
+        *lock(&self.producer_broken) = reason;
+    }
+
     pub fn liveness(&self) -> Status {
+        if let Some(reason) = lock(&self.producer_broken).as_ref() {
+            return Status::Failing(format!(
+                "Kafka producer fatally broken and rebuilding it has not helped: {reason}"
+            ));
+        }
         let stall_after = match self.stall_after_ms.load(Relaxed) {
             NEVER => return Status::Ok("starting"),
             ms => Duration::from_millis(ms),
@@ -104,9 +157,28 @@ impl Health {
                 age.as_secs_f64(),
                 BROKER_FRESHNESS.as_secs()
             )),
-            Some(_) => Status::Ok("ready"),
+            Some(_) => self.delivering_status(),
         }
     }
+
+    fn delivering_status(&self) -> Status {
+        let f = lock(&self.failing);
+        let quiet = Duration::from_millis(self.now_ms().saturating_sub(f.since_ms));
+        let after = Duration::from_millis(self.not_delivering_after_ms.load(Relaxed));
+        if f.count > 0 && quiet >= after {
+            return Status::Failing(format!(
+                "not delivering: {} failed in {:.0} s, last reason {}",
+                f.count,
+                quiet.as_secs_f64(),
+                f.last_reason
+            ));
+        }
+        Status::Ok("ready")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -150,5 +222,39 @@ mod tests {
         assert!(matches!(h.readiness(), Status::Failing(m) if m.contains("no broker answer")));
         h.broker_answered();
         assert_eq!(h.readiness(), Status::Ok("ready"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_deliveries_make_it_unready_after_the_stretch_and_a_delivery_heals_it() {
+        let h = Health::default();
+        h.dataset_loaded();
+        h.broker_answered();
+        h.set_not_delivering_after(Duration::from_secs(30));
+        h.delivery_failed("MessageTimedOut");
+        assert_eq!(h.readiness(), Status::Ok("ready"), "one failure is not a stretch");
+        tokio::time::advance(Duration::from_secs(20)).await;
+        h.broker_answered();
+        for _ in 0..411 {
+            h.delivery_failed("MessageTimedOut");
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(
+            h.readiness(),
+            Status::Failing("not delivering: 412 failed in 30 s, last reason MessageTimedOut".into())
+        );
+        // A broker that is down is not a reason to restart: liveness holds.
+        assert_eq!(h.liveness(), Status::Ok("starting"));
+        h.delivering();
+        assert_eq!(h.readiness(), Status::Ok("ready"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_producer_rebuilding_does_not_fix_fails_liveness_until_it_delivers() {
+        let h = Health::default();
+        h.loop_started(Duration::from_secs(1));
+        h.producer_broken(Some("Fatal: test".into()));
+        assert!(matches!(h.liveness(), Status::Failing(r) if r.contains("rebuilding it has not helped: Fatal: test")));
+        h.delivering();
+        assert_eq!(h.liveness(), Status::Ok("ok"));
     }
 }

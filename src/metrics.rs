@@ -30,6 +30,7 @@ pub struct Metrics {
     pub delivered: Counter,
     pub failed: Family<ReasonLabel, Counter>,
     pub batches: Counter,
+    pub producer_restarts: Family<ReasonLabel, Counter>,
     pub sent_bytes: Counter,
     pub delivery_latency: Histogram,
     pub batch_size: Histogram,
@@ -50,6 +51,7 @@ impl Metrics {
             delivered: Counter::default(),
             failed: Family::default(),
             batches: Counter::default(),
+            producer_restarts: Family::default(),
             sent_bytes: Counter::default(),
             // 0.5 ms .. ~16 s
             delivery_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
@@ -66,6 +68,11 @@ impl Metrics {
         r.register("messages_delivered", "Messages the broker acknowledged", m.delivered.clone());
         r.register("messages_failed", "Messages that failed permanently, by librdkafka error code", m.failed.clone());
         r.register("batches", "Batches sent (one per handled tick)", m.batches.clone());
+        r.register(
+            "producer_restarts",
+            "Kafka producers rebuilt after a fatal error, by the error",
+            m.producer_restarts.clone(),
+        );
         r.register_with_unit("sent", "Payload bytes handed to the producer", Unit::Bytes, m.sent_bytes.clone());
         r.register_with_unit(
             "delivery_latency",

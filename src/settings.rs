@@ -206,6 +206,11 @@ settings! {
         accepted: "true or false",
         meaning: "Log each completed batch (`batch complete: sent 5/5 records`, with tick, failed and duration) at info instead of debug.",
     }
+    NOT_DELIVERING_AFTER {
+        group: Group::Logs, default: "30",
+        accepted: "a number of seconds > 0, e.g. 30",
+        meaning: "/readyz turns 503 (`not delivering: N failed in 30 s, last reason X`) once messages have failed for this long with none delivered.",
+    }
     PROGRESS_INTERVAL {
         group: Group::Logs, default: "5",
         accepted: "a number of seconds > 0, e.g. 5",

@@ -42,7 +42,7 @@ impl KafkaSink {
             timeout_s: timeout.as_secs_f64(),
             cause,
         };
-        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        let (producer, topic) = (self.producer.load_full(), self.topic.clone());
         let md = tokio::task::spawn_blocking(move || {
             producer.client().fetch_metadata(Some(&topic), Timeout::After(timeout)).map(|md| {
                 let t = md.topics().first();
@@ -82,13 +82,13 @@ impl KafkaSink {
     /// state shows in librdkafka's statistics, a refusal as a fatal error.
     async fn await_producer_id(&self, deadline: Instant) -> Result<(), CheckError> {
         loop {
-            if let Some((code, reason)) = self.producer.client().fatal_error() {
+            if let Some((code, reason)) = self.producer.load().client().fatal_error() {
                 return Err(CheckError::Producer {
                     servers: self.servers.clone(),
                     cause: format!("{code:?}: {reason}"),
                 });
             }
-            let state = self.producer.context().idempotence_state();
+            let state = self.producer.load().context().idempotence_state();
             if state.as_deref() == Some("Assigned") {
                 return Ok(());
             }

@@ -13,10 +13,11 @@
 //! record, and the loop reports the lag that causes. librdkafka's own error
 //! callback (broker down, authentication failed) is logged through `events`.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 mod batch;
 mod check;
 pub mod config;
+pub mod recovery;
 
 pub use batch::{Batch, Completed};
 pub use check::{CheckError, Preflight};
@@ -34,6 +36,8 @@ pub use check::{CheckError, Preflight};
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::events::{self, Stats};
+use rdkafka::ClientConfig;
+use recovery::FatalSignal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -46,9 +50,17 @@ pub enum SinkError {
 }
 
 /// Routes librdkafka's logs, errors and delivery reports into our events.
-#[derive(Default)]
+/// Every producer the sink builds (a rebuilt one too) shares one [`Shared`],
+/// so deliveries keep counting into the same totals.
 pub struct FeederContext {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
     deliveries: OnceLock<Deliveries>,
+    /// Raised when the producer is broken for good (see [`recovery`]).
+    fatal: FatalSignal,
     /// The idempotent producer's state from librdkafka's statistics (only
     /// when they are enabled, as `check` does).
     idempotence: std::sync::Mutex<Option<String>>,
@@ -56,7 +68,7 @@ pub struct FeederContext {
 
 impl FeederContext {
     fn idempotence_state(&self) -> Option<String> {
-        self.idempotence.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared.idempotence.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -89,13 +101,21 @@ impl ClientContext for FeederContext {
 
     fn stats(&self, statistics: rdkafka::Statistics) {
         if let Some(eos) = statistics.eos {
-            *self.idempotence.lock().unwrap_or_else(|p| p.into_inner()) = Some(eos.idemp_state);
+            *self.shared.idempotence.lock().unwrap_or_else(|p| p.into_inner()) = Some(eos.idemp_state);
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let code = error.rdkafka_error_code().map_or_else(|| "Unknown".to_owned(), |c| format!("{c:?}"));
-        events::broker_error(&code, reason);
+        let code = error.rdkafka_error_code();
+        let name = code.map_or_else(|| "Unknown".to_owned(), |c| format!("{c:?}"));
+        if code.is_some_and(recovery::needs_new_producer) {
+            // librdkafka's fatal-error path (it reports the underlying error, an
+            // idempotence failure): this producer will never deliver again.
+            self.shared.fatal.raise(&name);
+            events::producer_fatal(reason);
+        } else {
+            events::broker_error(&name, reason);
+        }
     }
 }
 
@@ -105,7 +125,7 @@ impl ProducerContext for FeederContext {
 
     /// Runs on the producer's polling thread, once per message.
     fn delivery(&self, result: &DeliveryResult<'_>, batch: Arc<Batch>) {
-        let Some(d) = self.deliveries.get() else { return };
+        let Some(d) = self.shared.deliveries.get() else { return };
         // One clock read per delivery (it showed in the profile): it times the
         // delivery and the batch and, at most once a second, refreshes
         // readiness, which only needs to hear from the broker every few seconds.
@@ -116,7 +136,7 @@ impl ProducerContext for FeederContext {
                 let now_ms = now.saturating_duration_since(d.base).as_millis() as u64;
                 if now_ms >= d.next_answer_ms.load(Relaxed) {
                     d.next_answer_ms.store(now_ms + 1000, Relaxed);
-                    events::broker_answered(&d.stats);
+                    events::delivering(&d.stats);
                 }
                 if d.max_messages.is_some_and(|max| d.stats.delivered() >= max) {
                     d.done.cancel();
@@ -124,7 +144,11 @@ impl ProducerContext for FeederContext {
                 batch.report(true, now)
             }
             Err((e, _message)) => {
-                events::delivery_failed(&d.stats, &failure_reason(e), &e.to_string());
+                let reason = failure_reason(e);
+                if e.rdkafka_error_code().is_some_and(recovery::needs_new_producer) {
+                    self.shared.fatal.raise(&reason);
+                }
+                events::delivery_failed(&d.stats, &reason, &e.to_string());
                 batch.report(false, now)
             }
         };
@@ -136,11 +160,17 @@ impl ProducerContext for FeederContext {
 
 /// The producer and the topic it writes to.
 pub struct KafkaSink {
-    producer: Arc<ThreadedProducer<FeederContext>>,
+    /// Swapped for a new one when the producer is broken for good.
+    producer: ArcSwap<ThreadedProducer<FeederContext>>,
+    /// What every producer is built from.
+    client_config: ClientConfig,
+    shared: Arc<Shared>,
     topic: String,
     servers: String,
     /// `enable.idempotence` in force.
     idempotent: bool,
+    /// Rebuilding did not help: the run ends with [`crate::exit::PRODUCER_FATAL`].
+    gave_up: AtomicBool,
 }
 
 impl KafkaSink {
@@ -173,15 +203,22 @@ impl KafkaSink {
         } else {
             RDKafkaLogLevel::Warning
         });
-        let producer = cc
-            .create_with_context(FeederContext::default())
-            .map_err(|cause| SinkError::Create { servers: bootstrap.to_owned(), cause })?;
+        let shared = Arc::new(Shared::default());
+        let producer = build(&cc, &shared, bootstrap)?;
         Ok(Self {
-            producer: Arc::new(producer),
+            producer: ArcSwap::from_pointee(producer),
+            client_config: cc,
+            shared,
             topic: config.kafka.topic.clone(),
             servers: bootstrap.to_owned(),
             idempotent,
+            gave_up: AtomicBool::new(false),
         })
+    }
+
+    /// Rebuilding the producer did not help and the run was ended.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up.load(Relaxed)
     }
 
     /// Where delivery reports go from now on: `stats`, and `done` is cancelled
@@ -202,7 +239,7 @@ impl KafkaSink {
             done,
             next_answer_ms: AtomicU64::new(0),
         };
-        self.producer.context().deliveries.set(d).is_ok()
+        self.shared.deliveries.set(d).is_ok()
     }
 
     /// Waits until a broker answers a metadata request for the topic, logging
@@ -211,7 +248,7 @@ impl KafkaSink {
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {
-            let producer = self.producer.clone();
+            let producer = self.producer.load_full();
             let topic = self.topic.clone();
             let probe = tokio::task::spawn_blocking(move || {
                 producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(3)))
@@ -251,7 +288,7 @@ impl KafkaSink {
                 () = tokio::time::sleep(Duration::from_secs(10)) => {}
                 () = stop.cancelled() => return,
             }
-            let producer = self.producer.clone();
+            let producer = self.producer.load_full();
             let topic = self.topic.clone();
             let probe = tokio::task::spawn_blocking(move || {
                 producer.client().fetch_metadata(Some(&topic), Timeout::After(Duration::from_secs(2))).is_ok()
@@ -276,6 +313,8 @@ impl KafkaSink {
     ) -> (Arc<Batch>, usize, usize) {
         let (mut sent, mut bytes) = (0, 0);
         let batch = Arc::new(Batch::new(tick, std::time::Instant::now()));
+        // One load per batch: a rebuild swaps producers between batches.
+        let producer = self.producer.load_full();
         for &i in indices {
             let payload = dataset.get(i);
             let mut backoff = Duration::from_micros(500);
@@ -283,7 +322,7 @@ impl KafkaSink {
                 batch.enqueuing();
                 let record: BaseRecord<'_, (), [u8], Arc<Batch>> =
                     BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).payload(payload);
-                match self.producer.send(record) {
+                match producer.send(record) {
                     Ok(()) => {
                         sent += 1;
                         bytes += payload.len();
@@ -296,17 +335,28 @@ impl KafkaSink {
                     }
                     Err((e, _)) => {
                         batch.not_enqueued();
-                        events::send_refused(stats, &failure_reason(&e), &e.to_string());
+                        let reason = failure_reason(&e);
+                        // A producer in its fatal state refuses every message at once.
+                        if e.rdkafka_error_code().is_some_and(recovery::needs_new_producer) {
+                            self.shared.fatal.raise(&reason);
+                        }
+                        events::send_refused(stats, &reason, &e.to_string());
                         break;
                     }
                 }
             }
         }
         if let Some(c) = batch.seal(std::time::Instant::now()) {
-            events::batch_complete(stats, &c, self.producer.context().deliveries.get().is_some_and(|d| d.log_batches));
+            events::batch_complete(stats, &c, self.shared.deliveries.get().is_some_and(|d| d.log_batches));
         }
         (batch, sent, bytes)
     }
+}
+
+/// A new producer from `cc` whose context shares `shared`.
+fn build(cc: &ClientConfig, shared: &Arc<Shared>, servers: &str) -> Result<ThreadedProducer<FeederContext>, SinkError> {
+    cc.create_with_context(FeederContext { shared: Arc::clone(shared) })
+        .map_err(|cause| SinkError::Create { servers: servers.to_owned(), cause })
 }
 
 /// A stable, low-cardinality label for a failure (for counts and metrics).

@@ -5,3 +5,4 @@ mod common;
 mod observability;
 mod pipeline;
 mod process;
+mod recovery;

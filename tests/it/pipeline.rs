@@ -196,3 +196,40 @@ async fn oversized_messages_are_counted_as_failures_not_crashes() {
     assert_eq!(messages.len(), 40);
     assert!(messages.iter().all(|m| m == br#"{"id":1,"blob":"small"}"#));
 }
+
+/// A full librdkafka queue makes the send wait, never drop a record: with room
+/// for 5 messages and batches of 50, every message is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_waits_and_drops_nothing() {
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let cfg = config(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("KAFKA_PRODUCER_QUEUE_BUFFERING_MAX_MESSAGES", "5"),
+        ("PRODUCE_INTERVAL", "0.01"),
+        ("MIN_RECORDS_PER_BATCH", "50"),
+        ("MAX_RECORDS_PER_BATCH", "50"),
+    ]);
+    let stats = Arc::new(Stats::new("none"));
+    let token = CancellationToken::new();
+    let stopper = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stopper.cancel();
+    });
+    let outcome = app::run(&cfg, Arc::clone(&stats), token).await.unwrap();
+    let t = outcome.totals;
+    assert!(outcome.ticks >= 5, "{outcome:?}");
+    // Every tick's 50 records were enqueued, however often the queue was full.
+    assert_eq!(t.sent, outcome.ticks * 50, "{outcome:?}");
+    assert_eq!((t.delivered, t.failed, outcome.undelivered), (t.sent, 0, 0), "{t:?}");
+    let found = {
+        let (b, topic) = (kafka.bootstrap(), kafka.topic.clone());
+        let n = t.sent as usize;
+        tokio::task::spawn_blocking(move || crate::common::consume(&b, &topic, 1, n, Duration::from_secs(20)))
+    }
+    .await
+    .unwrap();
+    assert_eq!(found.len() as u64, t.sent);
+}

@@ -1,0 +1,268 @@
+//! Healing a fatally broken producer: never alive but silent.
+//!
+//! An idempotent producer can end up in a state only a new producer clears:
+//! librdkafka raises a fatal error (its `rd_kafka_fatal_error` path), or the
+//! broker keeps refusing its epoch or sequence (`ProducerFenced` after an
+//! outage longer than the message timeout on some brokers,
+//! `InvalidProducerEpoch`, `OutOfOrderSequenceNumber`, `UnknownProducerId`).
+//! From then on every message fails while the process looks fine. The
+//! [`FatalSignal`] is raised by the producer's callbacks; the sink's recovery
+//! task ([`super::KafkaSink::recover`]) asks the pure [`Recovery`] policy what
+//! to do: rebuild the producer after a backoff, or give up after
+//! [`MAX_REBUILDS_IN_A_ROW`] rebuilds without one successful delivery, so that
+//! the process exits with [`crate::exit::PRODUCER_FATAL`] and the orchestrator
+//! restarts it.
+
+use std::sync::atomic::{AtomicBool, Ordering::AcqRel, Ordering::Acquire};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{Producer, ThreadedProducer};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{FeederContext, SinkError};
+use crate::events::{self, Stats};
+
+/// Rebuilds in a row, without a successful delivery between them, before giving up.
+pub const MAX_REBUILDS_IN_A_ROW: u32 = 5;
+/// The first backoff; it doubles with each rebuild in a row.
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Errors a delivery can fail with that only a new producer clears.
+pub fn needs_new_producer(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Fatal
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
+}
+
+/// Raised from librdkafka's threads when the producer is broken for good.
+#[derive(Debug, Default)]
+pub struct FatalSignal {
+    raised: AtomicBool,
+    reason: Mutex<String>,
+    notify: Notify,
+}
+
+impl FatalSignal {
+    /// Records the first reason since the last [`Self::take`] and wakes the recovery task.
+    pub fn raise(&self, reason: &str) {
+        if !self.raised.swap(true, AcqRel) {
+            *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = reason.to_owned();
+            self.notify.notify_one();
+        }
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Acquire)
+    }
+
+    /// The reason it was raised for.
+    pub fn reason(&self) -> String {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The reason, clearing the signal (a new producer starts clean).
+    pub fn take(&self) -> String {
+        let reason = std::mem::take(&mut *self.reason.lock().unwrap_or_else(|p| p.into_inner()));
+        self.raised.store(false, std::sync::atomic::Ordering::Release);
+        reason
+    }
+
+    /// Resolves when the signal is raised (at once if it already is).
+    pub async fn raised(&self) {
+        while !self.is_raised() {
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// What to do about a broken producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Build a new producer at this time (after the backoff); `attempt` counts
+    /// the rebuilds in a row, from 1.
+    Rebuild { at: Instant, attempt: u32 },
+    /// Rebuilding has not helped: exit and let the orchestrator restart us.
+    GiveUp { attempts: u32 },
+}
+
+/// The rebuild policy: backoff doubling from [`FIRST_BACKOFF`] to
+/// [`MAX_BACKOFF`], reset by a successful delivery; give up after
+/// [`MAX_REBUILDS_IN_A_ROW`].
+#[derive(Debug, Default)]
+pub struct Recovery {
+    in_a_row: u32,
+}
+
+impl Recovery {
+    /// The producer is broken (again) at `now`.
+    pub fn on_broken(&mut self, now: Instant) -> Decision {
+        if self.in_a_row >= MAX_REBUILDS_IN_A_ROW {
+            return Decision::GiveUp { attempts: self.in_a_row };
+        }
+        let backoff = FIRST_BACKOFF.saturating_mul(1 << self.in_a_row.min(16)).min(MAX_BACKOFF);
+        self.in_a_row += 1;
+        Decision::Rebuild { at: now + backoff, attempt: self.in_a_row }
+    }
+
+    /// A delivery succeeded: the producer works; the next break starts over.
+    pub fn on_delivered(&mut self) {
+        self.in_a_row = 0;
+    }
+
+    /// A rebuild has been made and the producer is broken again without a
+    /// delivery in between: liveness should fail.
+    pub fn rebuilding_has_not_helped(&self) -> bool {
+        self.in_a_row > 1
+    }
+}
+
+impl super::KafkaSink {
+    /// The recovery task: runs until `stop`; on a broken producer, rebuilds it
+    /// after the policy's backoff, or gives up by cancelling `give_up` (the run
+    /// then ends with [`crate::exit::PRODUCER_FATAL`]).
+    pub async fn recover(self: Arc<Self>, stats: Arc<Stats>, stop: CancellationToken, give_up: CancellationToken) {
+        let mut policy = Recovery::default();
+        let mut delivered_at_rebuild = stats.delivered();
+        loop {
+            tokio::select! {
+                () = self.shared.fatal.raised() => {}
+                () = stop.cancelled() => return,
+            }
+            if stats.delivered() > delivered_at_rebuild {
+                policy.on_delivered();
+            }
+            let reason = self.shared.fatal.reason();
+            match policy.on_broken(Instant::now()) {
+                Decision::GiveUp { attempts } => {
+                    events::producer_gave_up(&stats, &reason, attempts);
+                    self.gave_up.store(true, std::sync::atomic::Ordering::Relaxed);
+                    give_up.cancel();
+                    return;
+                }
+                Decision::Rebuild { at, attempt } => {
+                    if policy.rebuilding_has_not_helped() {
+                        events::producer_not_healing(&stats, &reason);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep_until(at) => {}
+                        () = stop.cancelled() => return,
+                    }
+                    match self.rebuild() {
+                        Ok(old) => {
+                            self.shared.fatal.take();
+                            delivered_at_rebuild = stats.delivered();
+                            events::producer_rebuilt(&stats, &reason, attempt);
+                            // Dropping a producer purges what it still holds (each
+                            // message is counted failed, with its reason, by the
+                            // shared delivery callback) and joins its thread.
+                            tokio::task::spawn_blocking(move || drop(old));
+                        }
+                        Err(e) => events::producer_rebuild_failed(&e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Builds a new producer with the same configuration and swaps it in;
+    /// returns the old one.
+    fn rebuild(&self) -> Result<Arc<ThreadedProducer<FeederContext>>, SinkError> {
+        let new = super::build(&self.client_config, &self.shared, &self.servers)?;
+        Ok(self.producer.swap(Arc::new(new)))
+    }
+
+    /// Makes librdkafka raise a fatal error on the current producer, as an
+    /// idempotence failure would (`rd_kafka_test_fatal_error`): for tests.
+    #[doc(hidden)]
+    pub fn inject_fatal_error(&self, reason: &str) {
+        let reason = std::ffi::CString::new(reason).unwrap_or_default();
+        let producer = self.producer.load();
+        // SAFETY: the client pointer is valid while `producer` is held; librdkafka
+        // copies the reason.
+        unsafe {
+            rdkafka::bindings::rd_kafka_test_fatal_error(
+                producer.client().native_ptr(),
+                rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                reason.as_ptr(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_resets_on_delivery_and_gives_up_after_the_bound() {
+        let t0 = Instant::now();
+        let mut r = Recovery::default();
+        let s = Duration::from_secs;
+        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0 + s(1), attempt: 1 });
+        assert!(!r.rebuilding_has_not_helped());
+        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0 + s(2), attempt: 2 });
+        assert!(r.rebuilding_has_not_helped());
+        r.on_delivered();
+        assert!(!r.rebuilding_has_not_helped());
+        let mut ats = Vec::new();
+        for _ in 0..MAX_REBUILDS_IN_A_ROW {
+            match r.on_broken(t0) {
+                Decision::Rebuild { at, .. } => ats.push(at - t0),
+                d => panic!("gave up early: {d:?}"),
+            }
+        }
+        assert_eq!(ats, [s(1), s(2), s(4), s(8), s(16)]);
+        assert_eq!(r.on_broken(t0), Decision::GiveUp { attempts: MAX_REBUILDS_IN_A_ROW });
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let mut r = Recovery { in_a_row: 0 };
+        let t0 = Instant::now();
+        r.in_a_row = 4;
+        // Not reachable with the default bound, but the cap holds for any bound.
+        assert!(matches!(r.on_broken(t0), Decision::Rebuild { at, .. } if at - t0 <= MAX_BACKOFF));
+    }
+
+    #[test]
+    fn only_errors_a_new_producer_clears_trigger_a_rebuild() {
+        for code in
+            [RDKafkaErrorCode::Fatal, RDKafkaErrorCode::ProducerFenced, RDKafkaErrorCode::OutOfOrderSequenceNumber]
+        {
+            assert!(needs_new_producer(code), "{code:?}");
+        }
+        for code in [
+            RDKafkaErrorCode::MessageTimedOut,
+            RDKafkaErrorCode::MessageSizeTooLarge,
+            RDKafkaErrorCode::UnknownTopicOrPartition,
+            RDKafkaErrorCode::AllBrokersDown,
+        ] {
+            assert!(!needs_new_producer(code), "{code:?}: a broker problem, not the producer's");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_signal_keeps_the_first_reason_and_clears_on_take() {
+        let s = FatalSignal::default();
+        s.raise("ProducerFenced");
+        s.raise("Fatal");
+        s.raised().await;
+        assert_eq!(s.take(), "ProducerFenced");
+        assert!(!s.is_raised());
+        s.raise("Fatal");
+        assert_eq!(s.take(), "Fatal");
+    }
+}
