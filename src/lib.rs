@@ -10,7 +10,9 @@
 //! - [`source`]: the dataset's bytes from S3/MinIO, a file, or the bundled sample
 //! - [`dataset`]: CSV → JSON records in one contiguous buffer
 //! - [`sampler`]: batch sizes and record picks for each tick
-//! - [`schedule`]: the fixed-rate interval loop and the drain
+//! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
+//!   replay, replica shares (pure, clock injected)
+//! - [`schedule`]: the loop: what is due goes out; the drain
 //! - [`sink`]: the rdkafka producer; `sink::config` its librdkafka settings
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and
@@ -34,6 +36,7 @@ pub mod health;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod pacing;
 pub mod sampler;
 pub mod schedule;
 pub mod settings;
