@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::env::{self as envp, Show};
 pub use crate::env::{ConfigError, Env, Origin};
+pub use crate::pacing::config::{Mode, PacingSettings};
 use crate::settings as s;
 pub use crate::sink::config::{KafkaSettings, EMBEDDED_BROKER, PRODUCER_DEFAULTS};
 pub use crate::source::{DatasetSettings, DatasetUri, S3Settings};
@@ -230,6 +231,7 @@ pub struct Config {
     pub dataset: DatasetSettings,
     pub s3: S3Settings,
     pub schedule: ScheduleSettings,
+    pub pacing: PacingSettings,
     pub logs: LogSettings,
     /// Variables that look like misspellings of known ones, with the closest name.
     pub near_misses: Vec<(String, &'static str)>,
@@ -259,8 +261,18 @@ impl Config {
         let dataset = DatasetSettings::from_env(&env)?;
         let s3 = S3Settings::from_env(&env)?;
         let schedule = ScheduleSettings::from_env(&env)?;
+        let pacing = PacingSettings::from_env(&env)?;
         let logs = LogSettings::from_env(&env)?;
-        Ok(Config { kafka, dataset, s3, schedule, logs, near_misses: env.near_misses(), effective: env.effective() })
+        Ok(Config {
+            kafka,
+            dataset,
+            s3,
+            schedule,
+            pacing,
+            logs,
+            near_misses: env.near_misses(),
+            effective: env.effective(),
+        })
     }
 
     pub fn is_embedded_broker(&self) -> bool {
@@ -276,14 +288,41 @@ impl Config {
     /// What this replica does, in a few words: the banner's `mode` field.
     pub fn mode(&self) -> String {
         let s = &self.schedule;
-        format!(
-            "interval {}s x {}-{} records (preset {}), expected {:.1} msg/s",
-            s.produce_interval.as_secs_f64(),
-            s.min_records_per_batch,
-            s.max_records_per_batch,
-            s.preset.map_or("none", Preset::as_str),
-            self.expected_rate()
-        )
+        let p = &self.pacing;
+        let mut mode = match &p.mode {
+            Mode::Interval => format!(
+                "interval {}s x {}-{} records (preset {}), expected {:.1} msg/s",
+                s.produce_interval.as_secs_f64(),
+                s.min_records_per_batch,
+                s.max_records_per_batch,
+                s.preset.map_or("none", Preset::as_str),
+                self.expected_rate()
+            ),
+            Mode::Rate { rate: crate::pacing::rate::Rate::Max, .. } => {
+                "rate max (as fast as the broker takes them)".into()
+            }
+            Mode::Rate { rate: crate::pacing::rate::Rate::PerSecond(r), arrivals } => {
+                format!("rate {r} msg/s ({})", arrivals.as_str())
+            }
+            Mode::Day { schedule, time_scale, .. } => format!(
+                "day schedule {} entries in {}{}",
+                schedule.entries().len(),
+                schedule.tz().iana_name().unwrap_or("UTC"),
+                if *time_scale == 1.0 { String::new() } else { format!(", {time_scale}x faster") }
+            ),
+            Mode::Replay { field, speed, looping } => format!(
+                "replay by {field} at speed {}{}",
+                crate::env::Show::show(speed),
+                if *looping { ", looping" } else { "" }
+            ),
+        };
+        if p.replica.count > 1 {
+            mode += &format!(", replica {} of {} (share 1/{})", p.replica.index, p.replica.count, p.replica.count);
+        }
+        if let Some(d) = p.run_duration {
+            mode += &format!(", for {}s", d.as_secs_f64());
+        }
+        mode
     }
 
     /// Where a setting's value came from.

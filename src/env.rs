@@ -94,6 +94,12 @@ impl Env {
         })
     }
 
+    /// A variable that is not one of our settings but that the orchestrator
+    /// sets (`HOSTNAME`, `JOB_COMPLETION_INDEX`); blank counts as unset.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.vars.get(&name.to_ascii_lowercase()).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
     pub fn is_set(&self, s: &Setting) -> bool {
         self.get(s).is_some()
     }

@@ -181,6 +181,66 @@ settings! {
         accepted: "a whole number of messages >= 1, or unset to run until stopped",
         meaning: "Stop after this many delivered messages, drain, exit 0. Unset: run until signalled.",
     }
+    MESSAGES_PER_SECOND {
+        group: Group::Schedule, example: "37.5",
+        accepted: "a number of messages per second from 0.000001 to 10000000 (e.g. 0.2, 37.5, 2500), or `max`",
+        meaning: "Rate mode instead of the interval variables: message i is due at start + i / r, so the count after T s is within one of r x T. `max`: as fast as the broker takes them.",
+    }
+    ARRIVALS {
+        group: Group::Schedule, default: "steady",
+        accepted: "steady or poisson",
+        meaning: "With a rate: evenly spaced messages, or a Poisson process (exponential gaps of mean 1 / r).",
+    }
+    RUN_DURATION {
+        group: Group::Schedule, example: "15m",
+        accepted: "a duration > 0: seconds (90, 90s), minutes (15m), hours (2h) or days (1d)",
+        meaning: "Stop after this long (wall clock, even with TIME_SCALE), drain, exit 0. With MAX_MESSAGES, whichever comes first.",
+    }
+    PRESET_SCHEDULE {
+        group: Group::Schedule, example: "00:00=low,08:00=normal,12:00=high,14:00=normal,20:00=low",
+        accepted: "comma-separated HH:MM=<high, normal, low or a rate like 150/s>",
+        meaning: "A day's rhythm: from each time of day on, that preset or rate applies, switched in place. Instead of PRESET, the interval variables and MESSAGES_PER_SECOND.",
+    }
+    SCHEDULE_TZ {
+        group: Group::Schedule, default: "UTC",
+        accepted: "an IANA time zone name, e.g. UTC, Europe/Paris, America/New_York",
+        meaning: "The zone of PRESET_SCHEDULE's times of day (DST included; the zone database is built in).",
+    }
+    TIME_SCALE {
+        group: Group::Schedule, default: "1",
+        accepted: "a factor > 0 and <= 100000",
+        meaning: "Runs PRESET_SCHEDULE's day this many times faster (60: a day in 24 minutes). Rates are not scaled.",
+    }
+    REPLAY_TIME_FIELD {
+        group: Group::Schedule, example: "timestamp",
+        accepted: "a column name of the dataset",
+        meaning: "Replay mode: records in the order of this column (RFC 3339 / ISO 8601 date-times with or without zone, dates, epoch seconds or milliseconds), each at its original offset from the first. Rows whose time does not parse are skipped. Exits 0 after the last record.",
+    }
+    REPLAY_SPEED {
+        group: Group::Schedule, default: "1",
+        accepted: "a factor > 0 (e.g. 0.5, 1, 20), or `max`",
+        meaning: "Replay this many times faster than the original; `max` keeps the order without waiting.",
+    }
+    REPLAY_LOOP {
+        group: Group::Schedule, default: "false",
+        accepted: "true or false",
+        meaning: "Start again after the last record, the time offsets carrying on, instead of exiting.",
+    }
+    REPLICAS {
+        group: Group::Schedule, default: "1",
+        accepted: "a whole number from 1 to 10000",
+        meaning: "How many replicas share the configured traffic: each sends its share (ticks, messages or replayed records i, i+N, ...) so together they give the total once.",
+    }
+    REPLICA_INDEX {
+        group: Group::Schedule, default: "(JOB_COMPLETION_INDEX, else HOSTNAME's -<n>, else 0)",
+        accepted: "a whole number from 0 to REPLICAS - 1",
+        meaning: "This replica's index. Unset: a Kubernetes Indexed Job's JOB_COMPLETION_INDEX, else the trailing -<n> of HOSTNAME (a StatefulSet pod), else 0.",
+    }
+    RANDOM_SEED {
+        group: Group::Schedule, default: "(random)",
+        accepted: "a whole number from 0 to 18446744073709551615",
+        meaning: "Seeds batch sizes, record picks and Poisson gaps for a reproducible run; mixed with REPLICA_INDEX so replicas differ.",
+    }
     SHUTDOWN_TIMEOUT {
         group: Group::Schedule, default: "20",
         accepted: "a number of seconds >= 0, e.g. 20",

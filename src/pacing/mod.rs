@@ -16,6 +16,7 @@
 //! path, drain and metrics stay the loop's. Nothing here reads a clock: tests
 //! drive every piece with explicit instants.
 
+pub mod config;
 pub mod day;
 pub mod interval;
 pub mod pacer;
