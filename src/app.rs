@@ -13,11 +13,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::dataset::LoadSummary;
+use crate::dataset::{Dataset, LoadSummary};
 use crate::events::{self, Stats};
 use crate::exit;
 use crate::http;
-use crate::schedule::{self, Outcome, Schedule};
+use crate::pacing::config::Mode;
+use crate::pacing::replay::{self, ReplayError, ReplayPlan};
+use crate::schedule::{self, Outcome, Pacing, Schedule};
 use crate::sink::{CheckError, KafkaSink, SinkError};
 use crate::source::{self, SourceError};
 
@@ -38,6 +40,8 @@ pub enum AppError {
         crate::sink::recovery::MAX_REBUILDS_IN_A_ROW
     )]
     ProducerGaveUp,
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
 }
 
 impl AppError {
@@ -65,6 +69,8 @@ impl AppError {
             AppError::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
             AppError::Output(_) => exit::INTERNAL,
             AppError::ProducerGaveUp => exit::PRODUCER_FATAL,
+            AppError::Replay(ReplayError::NoColumn { .. }) => exit::CONFIG,
+            AppError::Replay(ReplayError::NoTimes { .. }) => exit::DATASET_INVALID,
         }
     }
 
@@ -83,19 +89,48 @@ pub fn outcome_exit_code(o: &Outcome) -> i32 {
     }
 }
 
-impl From<&Config> for Schedule {
-    fn from(c: &Config) -> Self {
-        Schedule {
-            interval: c.schedule.produce_interval,
-            min_records: c.schedule.min_records_per_batch,
-            max_records: c.schedule.max_records_per_batch,
-            max_messages: c.schedule.max_messages,
-            shutdown_timeout: c.schedule.shutdown_timeout,
-            progress_interval: c.logs.progress_interval,
-            seed: None,
-            log_batches: c.logs.batches,
+/// The loop's configuration. A replay reads its time field from the loaded
+/// dataset here, once.
+pub fn schedule_for(c: &Config, dataset: &Dataset) -> Result<Schedule, AppError> {
+    let p = &c.pacing;
+    let pacing = match &p.mode {
+        Mode::Interval => Pacing::Interval,
+        Mode::Rate { rate, arrivals } => Pacing::Rate { rate: *rate, arrivals: *arrivals },
+        Mode::Day { schedule, time_scale, arrivals } => {
+            Pacing::Day { schedule: Arc::clone(schedule), time_scale: *time_scale, arrivals: *arrivals }
         }
-    }
+        Mode::Replay { field, speed, looping } => {
+            let values = replay::field_values(dataset.iter(), field)?;
+            let plan = ReplayPlan::build(values.iter().map(Option::as_deref), p.replica);
+            if plan.total == 0 {
+                let first = values.iter().flatten().next().cloned().unwrap_or_default();
+                return Err(ReplayError::NoTimes { field: field.clone(), first }.into());
+            }
+            let (first, last) = plan.span();
+            events::replay_ready(
+                field,
+                plan.total,
+                plan.order.len(),
+                plan.skipped,
+                &first.to_string(),
+                &last.to_string(),
+            );
+            Pacing::Replay { plan: Arc::new(plan), speed: *speed, looping: *looping }
+        }
+    };
+    Ok(Schedule {
+        pacing,
+        run_duration: p.run_duration,
+        replica: p.replica,
+        interval: c.schedule.produce_interval,
+        min_records: c.schedule.min_records_per_batch,
+        max_records: c.schedule.max_records_per_batch,
+        max_messages: c.schedule.max_messages,
+        shutdown_timeout: c.schedule.shutdown_timeout,
+        progress_interval: c.logs.progress_interval,
+        seed: p.seed,
+        log_batches: c.logs.batches,
+    })
 }
 
 /// Logs what loading found: skipped rows, renamed columns, the summary line.
@@ -170,6 +205,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let (dataset, summary) =
         source::load(&config.dataset.uri, &config.s3, config.dataset.retry_timeout, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
+    let schedule = schedule_for(config, &dataset)?;
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -178,7 +214,6 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let run = shutdown.child_token();
     tasks.spawn(Arc::clone(&sink).recover(Arc::clone(&stats), stop_tasks.clone(), run.clone()));
 
-    let schedule = Schedule::from(config);
     stats.health.set_not_delivering_after(config.logs.not_delivering_after);
     let outcome = schedule::run(&schedule, Arc::new(dataset), Arc::clone(&sink), Arc::clone(&stats), run).await;
     let failures = stats.failures_by_reason();

@@ -23,6 +23,7 @@ use crate::metrics::{Metrics, ReasonLabel};
 /// as exactly one of `delivered` or `failed`, so `sent - delivered - failed` is
 /// in flight.
 pub struct Stats {
+    scheduled: AtomicU64,
     sent: AtomicU64,
     delivered: AtomicU64,
     failed: AtomicU64,
@@ -36,6 +37,8 @@ pub struct Stats {
 /// A consistent-enough copy of [`Stats`] for reporting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
+    /// Messages the pacing made due (the offered load).
+    pub scheduled: u64,
     pub sent: u64,
     pub delivered: u64,
     pub failed: u64,
@@ -53,6 +56,7 @@ impl Stats {
     /// `preset` labels `kafka_feeder_build_info`.
     pub fn new(preset: &str) -> Self {
         Self {
+            scheduled: AtomicU64::new(0),
             sent: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -69,6 +73,7 @@ impl Stats {
         let delivered = self.delivered.load(Relaxed);
         let failed = self.failed.load(Relaxed);
         Totals {
+            scheduled: self.scheduled.load(Relaxed),
             sent: self.sent.load(Relaxed),
             delivered,
             failed,
@@ -448,20 +453,70 @@ pub fn send_refused(stats: &Stats, reason: &str, detail: &str) {
     delivery_failed(stats, reason, detail);
 }
 
-/// The line a person tailing the log watches.
-pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration) {
+/// What the pacing adds to the progress line: the active schedule entry, the
+/// replay position.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PaceProgress<'a> {
+    pub entry: Option<&'a str>,
+    pub replay: Option<crate::pacing::replay::Position>,
+}
+
+/// The line a person tailing the log watches. `scheduled` beside `delivered`
+/// and the lag tell whether the broker held the offered load.
+pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration, pace: PaceProgress<'_>) {
     let secs = window.as_secs_f64().max(1e-9);
     let rate = (now.delivered - before.delivered) as f64 / secs;
+    let scheduled_rate = (now.scheduled - before.scheduled) as f64 / secs;
+    let replay_time = pace.replay.and_then(|p| p.record_time).map(|t| t.to_string());
+    let replay_pct = pace.replay.map(|p| ((p.sent as f64 / p.of.max(1) as f64) * 1000.0).round() / 10.0);
     info!(
         event = "progress",
+        scheduled = now.scheduled,
         delivered = now.delivered,
         failed = now.failed,
         in_flight = now.in_flight(),
         batches = now.batches,
+        scheduled_per_s = (scheduled_rate * 10.0).round() / 10.0,
         rate_per_s = (rate * 10.0).round() / 10.0,
         max_lag_ms = (max_lag.as_secs_f64() * 1e3).round(),
+        entry = pace.entry,
+        replay_time = replay_time.as_deref(),
+        replay_pct,
+        replay_pass = pace.replay.map(|p| p.pass),
         "progress"
     );
+}
+
+/// The pacing made `count` messages due and the loop is sending them.
+pub fn scheduled(stats: &Stats, count: u64) {
+    stats.scheduled.fetch_add(count, Relaxed);
+    stats.metrics.scheduled.inc_by(count);
+}
+
+/// A `PRESET_SCHEDULE` entry took over (or applies from the start).
+pub fn schedule_entry_active(stats: &Stats, entry: &str, entries: &[String]) {
+    for e in entries {
+        let active = i64::from(e == entry);
+        stats.metrics.schedule_entry.get_or_create(&crate::metrics::EntryLabel { entry: e.clone() }).set(active);
+    }
+    info!(event = "schedule_entry", entry, "schedule entry in force");
+}
+
+/// `REPLAY_TIME_FIELD` was read: how many records will be replayed, over what span.
+pub fn replay_ready(field: &str, records: usize, share: usize, skipped: u64, first: &str, last: &str) {
+    info!(event = "replay_ready", field, records, share, skipped, first, last, "replay ready");
+    if skipped > 0 {
+        warn!(event = "replay_rows_skipped", field, skipped, "rows whose time field does not parse are skipped");
+    }
+}
+
+/// The replay sent its last record (no `REPLAY_LOOP`).
+pub fn replay_finished(records: usize) {
+    info!(event = "replay_finished", records, "replay finished: draining and stopping");
+}
+
+pub fn run_duration_reached(d: Duration) {
+    info!(event = "run_duration_reached", run_duration_s = d.as_secs_f64(), "RUN_DURATION reached: stopping");
 }
 
 /// No successful delivery for `quiet` while messages were in flight or failing:
@@ -573,6 +628,7 @@ pub fn final_report(t: Totals, failures: &BTreeMap<String, u64>, elapsed: Durati
     let reasons: Vec<String> = failures.iter().map(|(k, v)| format!("{k}={v}")).collect();
     info!(
         event = "stopped",
+        scheduled = t.scheduled,
         delivered = t.delivered,
         failed = t.failed,
         undelivered,

@@ -20,6 +20,11 @@ pub struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EntryLabel {
+    pub entry: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
     pub preset: String,
@@ -28,6 +33,8 @@ pub struct BuildLabels {
 pub struct Metrics {
     registry: Registry,
     pub delivered: Counter,
+    pub scheduled: Counter,
+    pub schedule_entry: Family<EntryLabel, Gauge>,
     pub failed: Family<ReasonLabel, Counter>,
     pub batches: Counter,
     pub producer_restarts: Family<ReasonLabel, Counter>,
@@ -49,6 +56,8 @@ impl Metrics {
         let m = Self {
             registry: Registry::default(),
             delivered: Counter::default(),
+            scheduled: Counter::default(),
+            schedule_entry: Family::default(),
             failed: Family::default(),
             batches: Counter::default(),
             producer_restarts: Family::default(),
@@ -66,6 +75,16 @@ impl Metrics {
             dataset_load_seconds: Gauge::default(),
         };
         r.register("messages_delivered", "Messages the broker acknowledged", m.delivered.clone());
+        r.register(
+            "messages_scheduled",
+            "Messages the pacing made due and the loop handed to the send path: the offered load",
+            m.scheduled.clone(),
+        );
+        r.register(
+            "schedule_entry_active",
+            "1 for the PRESET_SCHEDULE entry in force, 0 for the others",
+            m.schedule_entry.clone(),
+        );
         r.register("messages_failed", "Messages that failed permanently, by librdkafka error code", m.failed.clone());
         r.register("batches", "Batches sent (one per handled tick)", m.batches.clone());
         r.register(

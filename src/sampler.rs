@@ -33,6 +33,15 @@ impl Sampler {
         k.min(limit) as usize
     }
 
+    /// A batch size uniform in `min..=max` (an entry of a day's schedule), capped at `limit`.
+    pub fn batch_size_between(&mut self, min: u32, max: u32, limit: u64) -> usize {
+        if (min, max) == (self.min, self.max) {
+            return self.batch_size(limit);
+        }
+        let k = self.rng.random_range(min..=max) as u64;
+        k.min(limit) as usize
+    }
+
     /// `k` record indices, uniform with replacement. The slice is reused by the next call.
     pub fn sample(&mut self, k: usize) -> &[usize] {
         self.indices.clear();

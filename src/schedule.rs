@@ -1,6 +1,9 @@
-//! The interval loop: on a fixed schedule, sample a batch and send it.
+//! The scheduling loop: wake when the pacing says something is due, turn it
+//! into records (a sampled batch, sampled messages, replayed records) and send
+//! them. Every mode's due times come from [`crate::pacing`]; the send path,
+//! drain and metrics are shared.
 //!
-//! Ticks are anchored to the start time (tick n is due at start + n x interval),
+//! In the interval mode (the default) ticks are anchored to the start time (tick n is due at start + n x interval),
 //! so a late batch does not shift later ticks: if sending falls behind, missed
 //! ticks fire at once until the loop has caught up, the rate is kept, and the
 //! lag is logged. Each tick is waited for with sub-millisecond precision
@@ -22,22 +25,73 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::Dataset;
 use crate::events::{self, Stats, Totals};
+use crate::pacing::day::{DaySchedule, ScaledClock};
+use crate::pacing::pacer::Shape;
+use crate::pacing::rate::{Arrivals, Rate};
+use crate::pacing::replay::{Replay, ReplayPlan, Speed};
+use crate::pacing::replicas::{mix_seed, Replica};
+use crate::pacing::{Due, Pacer};
 use crate::sampler::Sampler;
 use crate::sink::{Batch, KafkaSink};
+
+/// How the loop paces what it sends (see [`crate::pacing`]).
+#[derive(Debug, Clone)]
+pub enum Pacing {
+    /// Every `interval`, a batch of `min_records..=max_records` (the default).
+    Interval,
+    Rate {
+        rate: Rate,
+        arrivals: Arrivals,
+    },
+    Day {
+        schedule: Arc<DaySchedule>,
+        time_scale: f64,
+        arrivals: Arrivals,
+    },
+    Replay {
+        plan: Arc<ReplayPlan>,
+        speed: Speed,
+        looping: bool,
+    },
+}
 
 /// What the loop needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct Schedule {
+    pub pacing: Pacing,
+    /// Stop after this long (then drain).
+    pub run_duration: Option<Duration>,
+    /// This replica's share of the traffic.
+    pub replica: Replica,
     pub interval: Duration,
     pub min_records: u32,
     pub max_records: u32,
     pub max_messages: Option<u64>,
     pub shutdown_timeout: Duration,
     pub progress_interval: Duration,
-    /// Fixed RNG seed for reproducible tests; `None` in production.
+    /// `RANDOM_SEED`, mixed with the replica index; `None`: from the OS.
     pub seed: Option<u64>,
     /// `LOG_BATCHES`: each completed batch logged at info.
     pub log_batches: bool,
+}
+
+impl Schedule {
+    /// The interval mode with these values, one replica, no run length.
+    pub fn interval(interval: Duration, min_records: u32, max_records: u32) -> Self {
+        Self {
+            pacing: Pacing::Interval,
+            run_duration: None,
+            replica: Replica::ONE,
+            interval,
+            min_records,
+            max_records,
+            max_messages: None,
+            shutdown_timeout: Duration::from_secs(20),
+            progress_interval: Duration::from_secs(5),
+            seed: None,
+            log_batches: false,
+        }
+    }
 }
 
 /// How long the producer may go without one successful delivery, while
@@ -104,7 +158,36 @@ pub struct Outcome {
     pub ticks: u64,
 }
 
-/// Runs until `shutdown` is cancelled or `max_messages` are delivered, then drains.
+/// Builds the pacer of `schedule`'s mode, anchored at `start`.
+fn pacer(schedule: &Schedule, start: Instant) -> Pacer {
+    let (replica, seed) = (schedule.replica, schedule.seed);
+    match &schedule.pacing {
+        Pacing::Interval => {
+            let shape =
+                Shape::Interval { interval: schedule.interval, min: schedule.min_records, max: schedule.max_records };
+            Pacer::fixed(shape, Arrivals::Steady, start, replica, seed)
+        }
+        Pacing::Rate { rate, arrivals } => Pacer::fixed(Shape::Rate(*rate), *arrivals, start, replica, seed),
+        Pacing::Day { schedule: day, time_scale, arrivals } => {
+            let clock = ScaledClock::new(start, jiff::Timestamp::now(), *time_scale);
+            Pacer::day(Arc::clone(day), clock, *arrivals, start, replica, seed)
+        }
+        Pacing::Replay { plan, speed, looping } => {
+            Pacer::replay(Replay::new(Arc::clone(plan), start, *speed, *looping))
+        }
+    }
+}
+
+/// Resolves when `at` passes; never without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs until `shutdown` is cancelled, `max_messages` are delivered,
+/// `run_duration` has passed or a replay is over, then drains.
 pub async fn run(
     schedule: &Schedule,
     dataset: Arc<Dataset>,
@@ -112,10 +195,19 @@ pub async fn run(
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Outcome {
-    let mut sampler = Sampler::new(schedule.min_records, schedule.max_records, dataset.len(), schedule.seed);
+    let sampler_seed = schedule.seed.map(|s| mix_seed(s, schedule.replica));
+    let mut sampler = Sampler::new(schedule.min_records, schedule.max_records, dataset.len(), sampler_seed);
     let start = Instant::now();
-    // Tick n is due at start + n * interval, whatever happened before it.
-    let mut next_tick = start;
+    // What is due when: tick n at start + n x interval, message i at start + i / r, ...
+    let mut pacer = pacer(schedule, start);
+    let replay_plan = match &schedule.pacing {
+        Pacing::Replay { plan, .. } => Some(Arc::clone(plan)),
+        _ => None,
+    };
+    let interval_mode = matches!(schedule.pacing, Pacing::Interval);
+    // A batch this late is worth a warning: one interval, or 100 ms of a rate or replay.
+    let behind_after = if interval_mode { schedule.interval } else { Duration::from_millis(100) };
+    let stop_at = schedule.run_duration.map(|d| start + d);
     let mut progress = tokio::time::interval_at(start + schedule.progress_interval, schedule.progress_interval);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
@@ -127,20 +219,63 @@ pub async fn run(
     let mut ticks = 0u64;
     let mut last_progress = (stats.totals(), Instant::now());
     let mut max_lag = Duration::ZERO;
-    stats.health.loop_started(schedule.interval);
+    // Rates and replays may have nothing due for long: the loop proves it is
+    // alive at each broker check instead (once a second).
+    stats.health.loop_started(if interval_mode { schedule.interval } else { ACK_CHECK_EVERY });
     // Once a second: has the broker stopped acknowledging what is in flight?
     let mut ack_check = tokio::time::interval_at(start + ACK_CHECK_EVERY, ACK_CHECK_EVERY);
     ack_check.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut ack_watch = AckWatch::new(ACK_STALL_AFTER, Instant::now());
+    let entries: Vec<String> = pacer.schedule_entries().iter().map(|e| e.text.clone()).collect();
+    let mut entry = pacer.active_entry().map(|e| e.text.clone());
+    if let Some(e) = &entry {
+        events::schedule_entry_active(&stats, e, &entries);
+    }
+    let mut last_wake = None;
 
     loop {
+        let Some(wake) = pacer.wake_at(last_wake) else {
+            events::replay_finished(pacer.replay_position().map_or(0, |p| p.sent));
+            break;
+        };
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
             () = done.cancelled() => break,
-            scheduled = tick_at(next_tick) => {
-                // Late ticks fire at once until the loop has caught up (no tick is skipped).
-                next_tick += schedule.interval;
+            () = until(stop_at) => {
+                events::run_duration_reached(schedule.run_duration.unwrap_or_default());
+                break;
+            }
+            // Before the sends: a loop catching up or bursting still reports.
+            _ = progress.tick() => {
+                let now = (stats.totals(), Instant::now());
+                let pace = events::PaceProgress { entry: entry.as_deref(), replay: pacer.replay_position() };
+                events::progress(now.0, last_progress.0, now.1 - last_progress.1, max_lag, pace);
+                last_progress = now;
+                max_lag = Duration::ZERO;
+            }
+            _ = ack_check.tick() => {
+                if !interval_mode {
+                    stats.health.tick();
+                }
+                match ack_watch.observe(stats.totals(), Instant::now()) {
+                    Some(AckEvent::Stalled { quiet, in_flight, failed }) => events::broker_not_acknowledging(quiet, in_flight, failed),
+                    Some(AckEvent::Resumed { quiet }) => events::broker_acknowledging_again(quiet),
+                    None => {}
+                }
+            }
+            woke = tick_at(wake) => {
+                last_wake = Some(woke);
+                // One piece of work per wake-up, so signals and progress are
+                // seen between the chunks of a backlog or a burst.
+                let Some(due) = pacer.take(Instant::now()) else { continue };
+                let now_entry = pacer.active_entry().map(|e| &e.text);
+                if now_entry != entry.as_ref() {
+                    entry = now_entry.cloned();
+                    if let Some(e) = &entry {
+                        events::schedule_entry_active(&stats, e, &entries);
+                    }
+                }
                 ticks += 1;
                 stats.health.tick();
                 let limit = match schedule.max_messages {
@@ -151,11 +286,22 @@ pub async fn run(
                     }
                     None => u64::MAX,
                 };
-                let k = sampler.batch_size(limit);
-                if k == 0 {
+                let indices: &[usize] = match &due {
+                    Due::Tick { min, max, .. } => {
+                        let k = sampler.batch_size_between(*min, *max, limit);
+                        sampler.sample(k)
+                    }
+                    Due::Sample { count, .. } => sampler.sample((*count).min(limit) as usize),
+                    Due::Replay { range, .. } => {
+                        let order = replay_plan.as_ref().map_or(&[][..], |p| &p.order[..]);
+                        let end = range.end.min(range.start.saturating_add(limit.min(usize::MAX as u64) as usize));
+                        &order[range.start..end]
+                    }
+                };
+                if indices.is_empty() {
                     continue;
                 }
-                let indices = sampler.sample(k);
+                events::scheduled(&stats, indices.len() as u64);
                 let (batch, sent, bytes) = sink.send_batch(ticks, &dataset, indices, &stats).await;
                 while in_flight.front().is_some_and(|b| b.is_complete()) {
                     in_flight.pop_front();
@@ -163,24 +309,11 @@ pub async fn run(
                 if !batch.is_complete() {
                     in_flight.push_back(batch);
                 }
-                let lag = Instant::now().saturating_duration_since(scheduled);
+                let lag = Instant::now().saturating_duration_since(due.at());
                 events::batch_sent(&stats, ticks, sent, bytes, lag);
                 max_lag = max_lag.max(lag);
-                if lag >= schedule.interval {
-                    events::behind_schedule(lag, schedule.interval);
-                }
-            }
-            _ = progress.tick() => {
-                let now = (stats.totals(), Instant::now());
-                events::progress(now.0, last_progress.0, now.1 - last_progress.1, max_lag);
-                last_progress = now;
-                max_lag = Duration::ZERO;
-            }
-            _ = ack_check.tick() => {
-                match ack_watch.observe(stats.totals(), Instant::now()) {
-                    Some(AckEvent::Stalled { quiet, in_flight, failed }) => events::broker_not_acknowledging(quiet, in_flight, failed),
-                    Some(AckEvent::Resumed { quiet }) => events::broker_acknowledging_again(quiet),
-                    None => {}
+                if lag >= behind_after {
+                    events::behind_schedule(lag, behind_after);
                 }
             }
         }

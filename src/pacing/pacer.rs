@@ -15,6 +15,9 @@ use super::replay::{Position, Replay, ReplayPlan};
 use super::replicas::{mix_seed, Replica};
 use super::{FINE_TICK, MAX_CHUNK};
 
+/// Keeps Poisson gaps independent of the sampler's draws under the same seed.
+const POISSON_SALT: u64 = 0x5EED_0F_A11_1CE5;
+
 /// What one stretch of time sends: interval batches or a rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Shape {
@@ -155,7 +158,7 @@ impl Pacer {
     /// One shape for the whole run, from `start`. `seed` is the configured
     /// seed; it is mixed with the replica's index here.
     pub fn fixed(shape: Shape, arrivals: Arrivals, start: Instant, replica: Replica, seed: Option<u64>) -> Self {
-        let seed = seed.map(|s| mix_seed(s, replica));
+        let seed = seed.map(|s| mix_seed(s, replica) ^ POISSON_SALT);
         Self { kind: Kind::Fixed(Segment::new(shape, arrivals, start, replica, seed)) }
     }
 
@@ -169,7 +172,7 @@ impl Pacer {
         seed: Option<u64>,
     ) -> Self {
         let active = schedule.at(clock.virtual_at(start));
-        let seed = seed.map(|s| mix_seed(s, replica));
+        let seed = seed.map(|s| mix_seed(s, replica) ^ POISSON_SALT);
         let switch_at = clock.real_at(active.next).max(start);
         let segment = Segment::new(schedule.entries()[active.index].shape, arrivals, start, replica, seed);
         let day = Day { schedule, clock, arrivals, replica, seed, active, switch_at, segment, switches: 0 };
@@ -225,6 +228,14 @@ impl Pacer {
         match &self.kind {
             Kind::Day(d) => d.schedule.entries().get(d.active.index),
             _ => None,
+        }
+    }
+
+    /// Every `PRESET_SCHEDULE` entry (empty without a schedule).
+    pub fn schedule_entries(&self) -> &[Entry] {
+        match &self.kind {
+            Kind::Day(d) => d.schedule.entries(),
+            _ => &[],
         }
     }
 

@@ -60,6 +60,55 @@ pub fn parse_time(raw: &str) -> Option<Timestamp> {
     TimeZone::UTC.to_timestamp(date.to_datetime(jiff::civil::Time::midnight())).ok()
 }
 
+/// Why a replay cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("REPLAY_TIME_FIELD={field:?}: the dataset has no such column; its columns are {columns}")]
+    NoColumn { field: String, columns: String },
+    #[error("REPLAY_TIME_FIELD={field:?}: no row holds a time there (accepted: RFC 3339 / ISO 8601 date-times, dates, epoch seconds or milliseconds; first value {first:?})")]
+    NoTimes { field: String, first: String },
+}
+
+/// Each JSON record's `field` as text (a string as is, a number as written),
+/// `None` where it is absent, null or another type. Read once, at load.
+pub fn field_values<'a>(
+    records: impl IntoIterator<Item = &'a [u8]>,
+    field: &str,
+) -> Result<Vec<Option<String>>, ReplayError> {
+    let mut columns: Option<Vec<String>> = None;
+    let mut found = false;
+    let values: Vec<Option<String>> = records
+        .into_iter()
+        .map(|json| {
+            let serde_json::Value::Object(mut record) = serde_json::from_slice(json).unwrap_or_default() else {
+                return None;
+            };
+            if columns.is_none() {
+                columns = Some(record.keys().cloned().collect());
+            }
+            match record.remove(field) {
+                Some(serde_json::Value::String(s)) => {
+                    found = true;
+                    Some(s)
+                }
+                Some(serde_json::Value::Number(n)) => {
+                    found = true;
+                    Some(n.to_string())
+                }
+                Some(_) => {
+                    found = true;
+                    None
+                }
+                None => None,
+            }
+        })
+        .collect();
+    if !found {
+        return Err(ReplayError::NoColumn { field: field.to_owned(), columns: columns.unwrap_or_default().join(", ") });
+    }
+    Ok(values)
+}
+
 /// The records to replay, in time order: this replica's share.
 #[derive(Debug, Clone)]
 pub struct ReplayPlan {
@@ -71,6 +120,8 @@ pub struct ReplayPlan {
     first: Timestamp,
     /// Microseconds from one pass's first record to the next's.
     period: u64,
+    /// Microseconds from the first record to the last (whole file).
+    span: u64,
     /// Records with a readable time in the whole file (all replicas).
     pub total: usize,
     /// Rows whose time did not parse.
@@ -102,11 +153,17 @@ impl ReplayPlan {
         let share = timed.into_iter().skip(index).step_by(stride);
         let (offsets, order) = share.map(|(t, i)| (t.abs_diff(first_us), i)).unzip();
         let first = Timestamp::from_microsecond(first_us).unwrap_or(Timestamp::UNIX_EPOCH);
-        Self { order, offsets, first, period, total, skipped }
+        Self { order, offsets, first, period, span, total, skipped }
     }
 
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
+    }
+
+    /// The original times of the first and last record of the whole file.
+    pub fn span(&self) -> (Timestamp, Timestamp) {
+        let last = self.first.saturating_add(SignedDuration::from_micros(self.span as i64)).unwrap_or(self.first);
+        (self.first, last)
     }
 
     /// The original time of position `k` of this share in pass `pass`,

@@ -123,14 +123,10 @@ async fn n_ticks_make_n_batches_within_bounds() {
     let sink = Arc::new(KafkaSink::new(&cfg, &kafka.bootstrap()).unwrap());
     let (min, max, n) = (3u32, 8u32, 25u64);
     let schedule = Schedule {
-        interval: Duration::from_secs(1),
-        min_records: min,
-        max_records: max,
-        max_messages: None,
         shutdown_timeout: Duration::from_secs(10),
         progress_interval: Duration::from_secs(3600),
         seed: Some(3),
-        log_batches: false,
+        ..Schedule::interval(Duration::from_secs(1), min, max)
     };
     let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();

@@ -39,14 +39,10 @@ async fn a_fatal_error_rebuilds_the_producer_and_deliveries_resume() {
         let (sink, stats, run) = (Arc::clone(&sink), Arc::clone(&stats), run.clone());
         tokio::spawn(async move {
             let schedule = Schedule {
-                interval: Duration::from_millis(10),
-                min_records: 5,
-                max_records: 5,
-                max_messages: None,
                 shutdown_timeout: Duration::from_secs(10),
                 progress_interval: Duration::from_secs(3600),
                 seed: Some(1),
-                log_batches: false,
+                ..Schedule::interval(Duration::from_millis(10), 5, 5)
             };
             schedule::run(&schedule, dataset, sink, stats, run).await
         })
