@@ -3,6 +3,7 @@
 
 mod common;
 mod observability;
+mod pacing;
 mod pipeline;
 mod process;
 mod recovery;

@@ -1,0 +1,200 @@
+//! The pacing modes end to end: the binary as a process against the mock
+//! cluster, checked by what reaches the topic and when the broker stamped it.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::common::{write_file, Kafka};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
+
+fn spawn(vars: &[(&str, &str)]) -> Child {
+    Command::new(BIN)
+        .env_clear()
+        .env("HTTP_PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait(mut child: Child, timeout: Duration) -> Output {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > timeout {
+            child.kill().unwrap();
+            panic!("process did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn event<'a>(lines: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    lines.iter().rev().find(|l| l["event"] == name).unwrap_or_else(|| panic!("no {name:?} line in {lines:?}"))
+}
+
+/// Every message of the topic with its broker timestamp (ms), in partition order.
+fn consume_timed(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<(i64, serde_json::Value)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka.bootstrap())
+        .set("group.id", "kafka-feeder-pacing-tests")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(&kafka.topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let started = Instant::now();
+    let mut last_new = Instant::now();
+    let mut out = Vec::new();
+    while started.elapsed() < Duration::from_secs(30) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let ts = m.timestamp().to_millis().expect("a broker timestamp");
+                out.push((ts, serde_json::from_slice(m.payload().unwrap_or_default()).unwrap()));
+                last_new = Instant::now();
+            }
+            Some(Err(e)) => panic!("consumer error: {e}"),
+            None if out.len() >= expected && last_new.elapsed() > Duration::from_millis(700) => break,
+            None => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn a_rate_of_37_5_for_20_seconds_delivers_750_and_exits_0() {
+    let kafka = Kafka::start(2);
+    let started = Instant::now();
+    let out = wait(
+        spawn(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", &kafka.bootstrap()),
+            ("KAFKA_TOPIC", &kafka.topic),
+            ("MESSAGES_PER_SECOND", "37.5"),
+            ("RUN_DURATION", "20"),
+        ]),
+        Duration::from_secs(60),
+    );
+    let took = started.elapsed();
+    let lines = lines(&out);
+    assert_eq!(out.status.code(), Some(0), "{lines:?}");
+    let stopped = event(&lines, "stopped");
+    let delivered = stopped["delivered"].as_u64().unwrap();
+    assert!((749..=751).contains(&delivered), "delivered {delivered}, expected 750 +/- 1");
+    assert_eq!(stopped["scheduled"].as_u64(), Some(delivered), "every scheduled message delivered");
+    event(&lines, "run_duration_reached");
+    assert!(took >= Duration::from_secs(20), "stopped after {took:?}");
+    // The progress line shows the offered load beside what was delivered.
+    let progress = event(&lines, "progress");
+    let offered = progress["scheduled_per_s"].as_f64().unwrap();
+    assert!((offered - 37.5).abs() < 2.0, "{progress}");
+    assert_eq!(consume_timed(&kafka, 2, delivered as usize).len() as u64, delivered);
+}
+
+/// A CSV of `n` rows (`id,ts,value`) whose times span 60 s with uneven gaps,
+/// written out of time order.
+fn replay_csv(n: usize) -> (String, BTreeMap<u64, f64>) {
+    let mut offsets = BTreeMap::new();
+    let mut rows = Vec::new();
+    for id in 0..n as u64 {
+        // Uneven gaps: from 0.1 s at the start to ~2.9 s at the end.
+        let x = id as f64 / (n - 1) as f64;
+        let secs = ((60.0 * x.powf(1.7)) * 1000.0).round() / 1000.0;
+        offsets.insert(id, secs);
+        let ms = (secs * 1000.0).round() as u64;
+        rows.push(format!("{id},2024-03-01T12:{:02}:{:02}.{:03}Z,{}", ms / 60_000, ms / 1000 % 60, ms % 1000, id * 7));
+    }
+    // Out of order in the file: the replay sorts by time.
+    rows.reverse();
+    rows.swap(3, 17);
+    (format!("id,ts,value\n{}\n", rows.join("\n")), offsets)
+}
+
+#[test]
+fn a_replay_at_speed_20_keeps_the_original_spacing_divided_by_20() {
+    let kafka = Kafka::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, offsets) = replay_csv(41);
+    let path = write_file(dir.path(), "replay.csv", csv.as_bytes());
+    let out = wait(
+        spawn(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", &kafka.bootstrap()),
+            ("KAFKA_TOPIC", &kafka.topic),
+            ("DATASET_URI", &path),
+            ("REPLAY_TIME_FIELD", "ts"),
+            ("REPLAY_SPEED", "20"),
+        ]),
+        Duration::from_secs(60),
+    );
+    let lines = lines(&out);
+    assert_eq!(out.status.code(), Some(0), "a replay is a job: exit 0 after the last record; {lines:?}");
+    event(&lines, "replay_finished");
+    assert_eq!(event(&lines, "replay_ready")["records"], 41);
+    assert_eq!(event(&lines, "stopped")["delivered"], 41);
+
+    let got = consume_timed(&kafka, 1, 41);
+    let ids: Vec<u64> = got.iter().map(|(_, v)| v["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..41).collect::<Vec<_>>(), "in the order of the time field");
+    // 60 s at speed 20: 3 s from first to last.
+    let span = got[40].0 - got[0].0;
+    assert!((2995..=3005).contains(&span), "first to last took {span} ms");
+    for w in got.windows(2) {
+        let (a, b) = (w[0].1["id"].as_u64().unwrap(), w[1].1["id"].as_u64().unwrap());
+        let expected_ms = (offsets[&b] - offsets[&a]) * 1000.0 / 20.0;
+        let actual_ms = (w[1].0 - w[0].0) as f64;
+        assert!(
+            (actual_ms - expected_ms).abs() <= 5.0,
+            "records {a}->{b}: {actual_ms} ms apart, expected {expected_ms}"
+        );
+    }
+}
+
+#[test]
+fn three_replicas_replay_a_file_so_the_topic_holds_every_row_once() {
+    let kafka = Kafka::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, _) = replay_csv(100);
+    let path = write_file(dir.path(), "replay.csv", csv.as_bytes());
+    let bootstrap = kafka.bootstrap();
+    // Each replica learns its index a different way: REPLICA_INDEX, an Indexed
+    // Job's JOB_COMPLETION_INDEX, a StatefulSet pod's HOSTNAME.
+    let index_vars = [("REPLICA_INDEX", "0"), ("JOB_COMPLETION_INDEX", "1"), ("HOSTNAME", "kafka-feeder-2")];
+    let children: Vec<Child> = index_vars
+        .iter()
+        .map(|&index| {
+            spawn(&[
+                ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+                ("KAFKA_TOPIC", &kafka.topic),
+                ("DATASET_URI", &path),
+                ("REPLAY_TIME_FIELD", "ts"),
+                ("REPLAY_SPEED", "30"),
+                ("REPLICAS", "3"),
+                index,
+            ])
+        })
+        .collect();
+    let mut shares = Vec::new();
+    for child in children {
+        let out = wait(child, Duration::from_secs(60));
+        let lines = lines(&out);
+        assert_eq!(out.status.code(), Some(0), "{lines:?}");
+        shares.push(event(&lines, "stopped")["delivered"].as_u64().unwrap());
+    }
+    assert_eq!(shares, [34, 33, 33], "positions i, i+3, ... of 100 records");
+    let mut ids: Vec<u64> = consume_timed(&kafka, 3, 100).iter().map(|(_, v)| v["id"].as_u64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (0..100).collect::<Vec<_>>(), "every row exactly once");
+}
