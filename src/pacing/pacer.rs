@@ -16,7 +16,7 @@ use super::replicas::{mix_seed, Replica};
 use super::{FINE_TICK, MAX_CHUNK};
 
 /// Keeps Poisson gaps independent of the sampler's draws under the same seed.
-const POISSON_SALT: u64 = 0x5EED_0F_A11_1CE5;
+const POISSON_SALT: u64 = 0x5EED_0FA1_11CE_5EED;
 
 /// What one stretch of time sends: interval batches or a rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
