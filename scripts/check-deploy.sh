@@ -163,7 +163,7 @@ for v in $K8S_VERSIONS; do
     kubernetes-validate --strict --quiet -k "$v" deploy/k8s/base/secret.example.yaml
 done
 targets=(deploy/k8s/base)
-for d in deploy/k8s/overlays/*/ deploy/k8s/all/; do [ -f "$d/kustomization.yaml" ] && targets+=("${d%/}"); done
+for d in deploy/k8s/overlays/*/ deploy/k8s/all/ deploy/k8s/shared-rate/; do [ -f "$d/kustomization.yaml" ] && targets+=("${d%/}"); done
 [ "${#targets[@]}" -ge 4 ] || bad "expected the base and 3 overlays, found: ${targets[*]}"
 for t in "${targets[@]}"; do
   f="$OUT/$(echo "$t" | tr / _).yaml"
@@ -182,10 +182,10 @@ docs = [d for d in YAML(typ="safe").load_all(open(sys.argv[1])) if d]
 target = sys.argv[2]
 errs = []
 cms = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
-deps = [d for d in docs if d["kind"] == "Deployment"]
+deps = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
 svcs = [d for d in docs if d["kind"] == "Service"]
 if not deps:
-    errs.append("no Deployment")
+    errs.append("no Deployment or StatefulSet")
 for d in deps:
     name = d["metadata"]["name"]
     pod = d["spec"]["template"]["spec"]
@@ -224,10 +224,18 @@ for d in deps:
         preset = os.path.basename(target)
         if preset in ("high", "normal", "low") and env.get("PRESET") != preset:
             errs.append(f"{name}: PRESET={env.get('PRESET')!r}, expected {preset}")
+        # Replicas that add up: each pod's share is 1/REPLICAS, so REPLICAS must
+        # be the number of pods, and the index must come from a stable pod name.
+        replicas = int(env.get("REPLICAS", 1))
+        pods = d["spec"].get("replicas", 1)
+        if replicas > 1 and replicas != pods:
+            errs.append(f"{name}: REPLICAS={replicas} but spec.replicas={pods}: the pods would send {pods}/{replicas} of the rate")
+        if replicas > 1 and d["kind"] != "StatefulSet" and "REPLICA_INDEX" not in env:
+            errs.append(f"{name}: REPLICAS={replicas} in a {d['kind']}: pod names carry no index (use a StatefulSet or an Indexed Job)")
     sel = d["spec"]["selector"]["matchLabels"]
     if not any(all(s["spec"]["selector"].get(k) == v for k, v in sel.items()) for s in svcs):
         errs.append(f"{name}: no Service selects its pods")
-print("\n".join(errs) or f"{len(deps)} Deployment(s) ok")
+print("\n".join(errs) or f"{len(deps)} workload(s) ok")
 sys.exit(1 if errs else 0)
 PY
 done

@@ -10,7 +10,7 @@ from its /readyz and /metrics endpoints. Prints one table; writes the figures
 as JSON and the table as Markdown under target/bench/.
 
 Python 3 standard library only. Standalone use:
-    scripts/bench/bench.py [--short] [--only load,schedule,throughput,shutdown]
+    scripts/bench/bench.py [--short] [--only load,schedule,pacing,throughput,shutdown]
 """
 import argparse
 import datetime as dt
@@ -644,7 +644,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true", default=os.environ.get("BENCH_SHORT") == "1")
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "load,schedule,shutdown,throughput"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "load,schedule,pacing,shutdown,throughput"))
     ap.add_argument("--broker", default=os.environ.get("BENCH_BROKER", ""))
     ap.add_argument("--datasets", default=os.environ.get("BENCH_DATASETS", ""),
                     help="comma list of label=path (run.sh passes them)")
@@ -695,6 +695,21 @@ def main():
                 except Exception as e:
                     failures.append(f"schedule {name}: {e}")
                     log(f"schedule {name} FAILED: {e}")
+        if "pacing" in only:
+            import pacing  # scripts/bench/pacing.py
+            me = sys.modules[__name__]
+            for rate in (0.5, 37.5, 20_000):
+                try:
+                    pacing.run_rate(res, broker_factory, me, rate, seconds=secs)
+                except Exception as e:
+                    failures.append(f"pacing rate {rate}: {e}")
+                    log(f"pacing rate {rate} FAILED: {e}")
+            rows, span, speed = (200, 20.0, 10.0) if short else (3000, 600.0, 20.0)
+            try:
+                pacing.run_replay(res, broker_factory, me, rows, span, speed)
+            except Exception as e:
+                failures.append(f"pacing replay: {e}")
+                log(f"pacing replay FAILED: {e}")
         if "shutdown" in only:
             try:
                 run_shutdown(res, broker_factory, seconds=3 if short else 10, interval=0.01, batch=1000)
