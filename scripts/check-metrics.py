@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families as text_0_0_
 
 EXPECTED = {
     "kafka_feeder_messages_delivered": "counter",
+    "kafka_feeder_messages_scheduled": "counter",
     "kafka_feeder_batches": "counter",
     "kafka_feeder_sent_bytes": "counter",
     "kafka_feeder_delivery_latency_seconds": "histogram",

@@ -32,7 +32,7 @@ pub const FORCED: i32 = 130;
 
 /// Every code with its meaning and what to do, for `--help` and the README.
 pub const ALL: &[(i32, &str, &str)] = &[
-    (OK, "Stopped (signal or `MAX_MESSAGES`) with every message delivered; or stopped by a signal before starting.", ""),
+    (OK, "Stopped (signal, `MAX_MESSAGES`, `RUN_DURATION` or the end of a replay) with every message delivered; or stopped by a signal before starting.", ""),
     (INTERNAL, "Internal error.", "Please report it with the log."),
     (CONFIG, "Invalid configuration.", "The line names the variable and what it accepts."),
     (NOT_FOUND, "Dataset not found: no such bucket, key or file.", "Check `DATASET_URI` and the endpoint."),
