@@ -307,6 +307,25 @@ mod tests {
     }
 
     #[test]
+    fn the_time_field_is_read_from_each_json_record() {
+        let records: [&[u8]; 4] = [
+            br#"{"id":1,"ts":"2024-01-01T00:00:00Z"}"#,
+            br#"{"id":2,"ts":1704067200}"#,
+            br#"{"id":3,"ts":null}"#,
+            br#"{"id":4}"#,
+        ];
+        let values = field_values(records, "ts").unwrap();
+        assert_eq!(values, [Some("2024-01-01T00:00:00Z".into()), Some("1704067200".into()), None, None]);
+        let plan = ReplayPlan::build(values.iter().map(Option::as_deref), Replica::ONE);
+        assert_eq!((plan.order.clone(), plan.skipped), (vec![0, 1], 2));
+        let err = field_values(records, "time").unwrap_err().to_string();
+        assert!(
+            err.contains("REPLAY_TIME_FIELD=\"time\": the dataset has no such column; its columns are id, ts"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn speeds_parse() {
         assert_eq!(parse_speed("1"), Ok(Speed::Factor(1.0)));
         assert_eq!(parse_speed("0.5"), Ok(Speed::Factor(0.5)));
