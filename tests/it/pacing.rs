@@ -150,10 +150,12 @@ fn a_replay_at_speed_20_keeps_the_original_spacing_divided_by_20() {
     assert_eq!(ids, (0..41).collect::<Vec<_>>(), "in the order of the time field");
     // 60 s at speed 20: 3 s from first to last.
     let span = got[40].0 - got[0].0;
-    assert!((2995..=3005).contains(&span), "first to last took {span} ms");
-    // Each gap within 5 ms of the original / 20. One late wake-up on a busy
-    // machine (2 cores shared with builds) shows as two bad gaps around one
-    // message: at most that is tolerated, and never beyond 25 ms.
+    assert!((2990..=3010).contains(&span), "first to last took {span} ms");
+    // Each gap within 5 ms of the original / 20. A late wake-up on a busy
+    // machine (2 cores shared with builds: measured up to 10 ms) shows as two
+    // bad gaps around one message: up to 4 of the 40 gaps may be, never beyond
+    // 25 ms. A pacing error (a wrong speed, offsets from the wrong record, a
+    // drift) puts most gaps or the span out.
     let mut off = Vec::new();
     for w in got.windows(2) {
         let (a, b) = (w[0].1["id"].as_u64().unwrap(), w[1].1["id"].as_u64().unwrap());
@@ -165,7 +167,7 @@ fn a_replay_at_speed_20_keeps_the_original_spacing_divided_by_20() {
             off.push(format!("{a}->{b}: {actual_ms} ms, expected {expected_ms:.1}"));
         }
     }
-    assert!(off.len() <= 2, "gaps more than 5 ms off: {off:?}");
+    assert!(off.len() <= 4, "gaps more than 5 ms off: {off:?}");
 }
 
 #[test]
