@@ -205,9 +205,15 @@ pub async fn run(
         _ => None,
     };
     let interval_mode = matches!(schedule.pacing, Pacing::Interval);
-    // A batch this late is worth a warning: one interval, or 100 ms of a rate or replay.
-    let behind_after = if interval_mode { schedule.interval } else { Duration::from_millis(100) };
-    let stop_at = schedule.run_duration.map(|d| start + d);
+    // A batch this late is worth a warning: one interval, or 100 ms of a rate or
+    // replay; a burst (`max`) has no schedule to fall behind.
+    let behind_after = match schedule.pacing {
+        Pacing::Interval => schedule.interval,
+        Pacing::Rate { rate: Rate::Max, .. } => Duration::MAX,
+        _ => Duration::from_millis(100),
+    };
+    let run_end = until(schedule.run_duration.map(|d| start + d));
+    tokio::pin!(run_end);
     let mut progress = tokio::time::interval_at(start + schedule.progress_interval, schedule.progress_interval);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
@@ -242,7 +248,7 @@ pub async fn run(
             biased;
             () = shutdown.cancelled() => break,
             () = done.cancelled() => break,
-            () = until(stop_at) => {
+            () = &mut run_end => {
                 events::run_duration_reached(schedule.run_duration.unwrap_or_default());
                 break;
             }
