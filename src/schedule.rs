@@ -212,7 +212,8 @@ pub async fn run(
         Pacing::Rate { rate: Rate::Max, .. } => Duration::MAX,
         _ => Duration::from_millis(100),
     };
-    let run_end = until(schedule.run_duration.map(|d| start + d));
+    let stop_at = schedule.run_duration.map(|d| start + d);
+    let run_end = until(stop_at);
     tokio::pin!(run_end);
     let mut progress = tokio::time::interval_at(start + schedule.progress_interval, schedule.progress_interval);
     progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -274,7 +275,10 @@ pub async fn run(
                 last_wake = Some(woke);
                 // One piece of work per wake-up, so signals and progress are
                 // seen between the chunks of a backlog or a burst.
-                let Some(due) = pacer.take(Instant::now()) else { continue };
+                // Nothing due after RUN_DURATION goes out, even if its timer fires
+                // a little late: the count stays within one of r x T.
+                let now = Instant::now();
+                let Some(due) = pacer.take(stop_at.map_or(now, |s| now.min(s))) else { continue };
                 let now_entry = pacer.active_entry().map(|e| &e.text);
                 if now_entry != entry.as_ref() {
                     entry = now_entry.cloned();
