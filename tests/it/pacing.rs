@@ -288,3 +288,22 @@ async fn a_slow_rate_stays_alive_between_messages() {
         assert!(matches!(status, Status::Ok(_)), "{status:?}");
     }
 }
+
+#[test]
+fn a_time_field_that_is_no_column_exits_2_and_one_without_times_exits_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "t.csv", b"id,when\n1,soon\n2,later\n");
+    let run = |field: &str| {
+        wait(
+            spawn(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"), ("DATASET_URI", &path), ("REPLAY_TIME_FIELD", field)]),
+            Duration::from_secs(30),
+        )
+    };
+    let out = run("ts");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("the dataset has no such column; its columns are id, when"), "{text}");
+    let out = run("when");
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no row holds a time there"));
+}
