@@ -110,6 +110,18 @@ fn exclusive(
     }
 }
 
+/// Refuses `s` set without any of the mode variables it tunes (it would be
+/// silently ignored).
+fn needs(env: &Env, s: &'static Setting, modes: &[&'static Setting]) -> Result<(), ConfigError> {
+    match env.get(s) {
+        Some((used, raw)) if !modes.iter().any(|m| env.is_set(m)) => {
+            let names: Vec<&str> = modes.iter().map(|m| m.name).collect();
+            Err(env.invalid(s, used, raw, format!("has no effect without {}", names.join(" or "))))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl PacingSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let interval_vars = [&s::PRESET, &s::PRODUCE_INTERVAL, &s::MIN_RECORDS_PER_BATCH, &s::MAX_RECORDS_PER_BATCH];
@@ -181,6 +193,12 @@ impl PacingSettings {
         let seed =
             env.optional(&s::RANDOM_SEED, |r| r.parse::<u64>().map_err(|_| "not a whole number >= 0".to_owned()))?;
 
+        // A value that only tunes another mode would be silently ignored.
+        needs(env, &s::ARRIVALS, &[&s::MESSAGES_PER_SECOND, &s::PRESET_SCHEDULE])?;
+        needs(env, &s::SCHEDULE_TZ, &[&s::PRESET_SCHEDULE])?;
+        needs(env, &s::TIME_SCALE, &[&s::PRESET_SCHEDULE])?;
+        needs(env, &s::REPLAY_SPEED, &[&s::REPLAY_TIME_FIELD])?;
+        needs(env, &s::REPLAY_LOOP, &[&s::REPLAY_TIME_FIELD])?;
         let mode = if let Some(field) = field {
             Mode::Replay { field, speed, looping }
         } else if let Some(schedule) = schedule {
@@ -258,6 +276,10 @@ mod tests {
             assert!(e.starts_with(&format!("{var}={bad:?} is invalid: ")), "{var}={bad}: {e}");
             assert!(e.contains("; expected "), "{e}");
         }
+        let e = err(&[("REPLAY_SPEED", "10")]);
+        assert!(e.contains("REPLAY_SPEED=\"10\" is invalid: has no effect without REPLAY_TIME_FIELD"), "{e}");
+        let e = err(&[("ARRIVALS", "poisson"), ("PRESET", "high")]);
+        assert!(e.contains("has no effect without MESSAGES_PER_SECOND or PRESET_SCHEDULE"), "{e}");
         let e = err(&[("REPLICAS", "3"), ("REPLICA_INDEX", "3")]);
         assert!(e.starts_with("REPLICA_INDEX=\"3\" is invalid") && e.contains("out of range"), "{e}");
         let e = err(&[("REPLICAS", "3"), ("HOSTNAME", "feeder-5")]);
