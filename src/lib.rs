@@ -25,6 +25,7 @@
 //! `src/main.rs` is a thin binary over [`app::run`].
 
 pub mod app;
+pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod dataset;
@@ -32,9 +33,12 @@ pub mod docs;
 pub mod env;
 pub mod events;
 pub mod exit;
+pub mod format;
 pub mod health;
 pub mod http;
+pub mod jsonl;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod pacing;
 pub mod sampler;
