@@ -299,7 +299,7 @@ static ESCAPE: [u8; 256] = {
 /// of 0x80 and above are parts of multi-byte characters and are copied as they
 /// are, so the work is one table look-up per byte and one copy per run of
 /// plain bytes, with no second UTF-8 validation.
-fn write_json_string(buf: &mut Vec<u8>, field: &[u8]) {
+pub(crate) fn write_json_string(buf: &mut Vec<u8>, field: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     buf.reserve(field.len() + 2);
     buf.push(b'"');

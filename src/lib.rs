@@ -41,6 +41,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod pacing;
+pub mod parquet_rows;
 pub mod sampler;
 pub mod schedule;
 pub mod settings;
