@@ -14,6 +14,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
+use crate::collect::{CollectError, Collected, Collector, Limits};
+
 /// How many skipped rows are reported one by one (with line and reason) before
 /// the rest are only counted.
 pub const REPORTED_SKIPS: usize = 5;
@@ -55,12 +57,20 @@ impl Dataset {
     pub fn allocated_bytes(&self) -> usize {
         self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
+
+    /// The records a [`Collector`] gathered (any format, all or a sample).
+    pub fn from_collected(c: Collected) -> Self {
+        Dataset { buf: c.buf, ends: c.ends }
+    }
 }
 
 /// What loading found, for the one summary line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadSummary {
+    /// Records kept (the `N` of `records=N of M`).
     pub records: u64,
+    /// Well-formed records read (the `M`); more than `records` when sampled.
+    pub seen: u64,
     pub skipped: u64,
     /// The first [`REPORTED_SKIPS`] skipped rows: (line, reason).
     pub skipped_rows: Vec<(u64, String)>,
@@ -85,6 +95,12 @@ pub enum DatasetError {
     Read { source_name: String, line: u64, cause: std::io::Error },
     #[error("{source_name}: CSV error at line {line}: {cause}")]
     Csv { source_name: String, line: u64, cause: csv::Error },
+    #[error("{source_name}: {cause}")]
+    Limit {
+        source_name: String,
+        #[source]
+        cause: CollectError,
+    },
 }
 
 impl DatasetError {
@@ -95,14 +111,63 @@ impl DatasetError {
     }
 }
 
-/// Parses CSV from `reader` into a [`Dataset`]. `source_name` names the object in
-/// messages; `size_hint` (the object's length, when known) sizes the buffer once.
+/// Parses CSV from `reader` into a [`Dataset`], keeping every row. `source_name`
+/// names the object in messages; `size_hint` (the object's length, when known)
+/// sizes the buffer once.
 pub fn load_csv<R: Read>(
     reader: R,
     source_name: &str,
     size_hint: Option<u64>,
 ) -> Result<(Dataset, LoadSummary), DatasetError> {
     let started = Instant::now();
+    let mut collector = Collector::new(&Limits::default());
+    if let Some(n) = size_hint {
+        collector.reserve(csv_json_estimate(n));
+    }
+    let csv = load_csv_into(reader, source_name, &mut collector)?;
+    let dataset = Dataset::from_collected(collector.finish());
+    let summary = LoadSummary {
+        records: dataset.len() as u64,
+        seen: csv.rows,
+        skipped: csv.skipped,
+        skipped_rows: csv.skipped_rows,
+        renamed: csv.renamed,
+        columns: csv.columns,
+        csv_bytes: csv.input_bytes,
+        json_bytes: dataset.json_bytes() as u64,
+        elapsed: started.elapsed(),
+    };
+    Ok((dataset, summary))
+}
+
+/// JSON is ~2.35x the CSV for the transactions shape (keys repeat per row);
+/// reserving once avoids the doubling copies that would double peak memory.
+/// Pages reserved but never written are not resident, and `shrink_to_fit`
+/// returns them, so a generous estimate costs address space, not memory.
+pub fn csv_json_estimate(csv_bytes: u64) -> usize {
+    (csv_bytes as usize).saturating_mul(5) / 2
+}
+
+/// What one CSV object held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvSummary {
+    /// Well-formed rows offered to the collector (kept or not).
+    pub rows: u64,
+    pub skipped: u64,
+    /// The first [`REPORTED_SKIPS`] skipped rows: (line, reason).
+    pub skipped_rows: Vec<(u64, String)>,
+    /// Duplicate column names and what they were renamed to.
+    pub renamed: Vec<(String, String)>,
+    pub columns: usize,
+    pub input_bytes: u64,
+}
+
+/// Parses CSV from `reader` into `collector`, which keeps all rows or a sample.
+pub fn load_csv_into<R: Read>(
+    reader: R,
+    source_name: &str,
+    collector: &mut Collector,
+) -> Result<CsvSummary, DatasetError> {
     let counting = CountingReader { inner: reader, count: 0 };
     let mut input = BufReader::with_capacity(256 * 1024, counting);
     skip_bom(&mut input).map_err(|cause| DatasetError::Read { source_name: source_name.into(), line: 1, cause })?;
@@ -131,16 +196,8 @@ pub fn load_csv<R: Read>(
     let mut renamed = Vec::new();
     let keys = json_keys(&header, source_name, &mut renamed)?;
 
-    // JSON is ~2.35x the CSV for the transactions shape (keys repeat per row);
-    // reserving once avoids the doubling copies that would double peak memory.
-    // Pages reserved but never written are not resident, and `shrink_to_fit`
-    // returns them, so a generous estimate costs address space, not memory.
-    let mut dataset = Dataset::default();
-    if let Some(n) = size_hint {
-        dataset.buf.reserve((n as usize).saturating_mul(5) / 2);
-    }
-
     let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
     let mut skipped = 0u64;
     let mut skipped_rows = Vec::new();
     let mut skip = |line: u64, reason: String| {
@@ -168,30 +225,20 @@ pub fn load_csv<R: Read>(
                 continue;
             }
         }
-        write_json_object(&mut dataset.buf, &keys, &record);
-        dataset.ends.push(dataset.buf.len());
+        rows += 1;
+        collector
+            .offer(|buf| write_json_object(buf, &keys, &record))
+            .map_err(|cause| DatasetError::Limit { source_name: source_name.into(), cause })?;
     }
 
-    let csv_bytes = rdr.into_inner().into_inner().count;
-    if dataset.is_empty() {
-        if csv_bytes == 0 {
+    let input_bytes = rdr.into_inner().into_inner().count;
+    if rows == 0 {
+        if input_bytes == 0 {
             return Err(DatasetError::Empty { source_name: source_name.into() });
         }
         return Err(DatasetError::NoRecords { source_name: source_name.into(), skipped });
     }
-    dataset.buf.shrink_to_fit();
-    dataset.ends.shrink_to_fit();
-    let summary = LoadSummary {
-        records: dataset.len() as u64,
-        skipped,
-        skipped_rows,
-        renamed,
-        columns: keys.len(),
-        csv_bytes,
-        json_bytes: dataset.json_bytes() as u64,
-        elapsed: started.elapsed(),
-    };
-    Ok((dataset, summary))
+    Ok(CsvSummary { rows, skipped, skipped_rows, renamed, columns: keys.len(), input_bytes })
 }
 
 fn skip_bom<R: Read>(input: &mut BufReader<R>) -> std::io::Result<()> {

@@ -14,8 +14,7 @@ use std::io::{BufRead, BufReader, Read};
 use serde::de::IgnoredAny;
 
 use crate::collect::{CollectError, Collector};
-use crate::dataset::LOGGED_SKIPS;
-use crate::events;
+use crate::dataset::REPORTED_SKIPS;
 
 /// A line this long without a newline is skipped, so a file that is not JSON
 /// Lines (one huge JSON array, say) fails clearly instead of filling memory.
@@ -27,7 +26,7 @@ pub struct JsonlSummary {
     /// Objects offered to the collector (kept or not).
     pub records: u64,
     pub skipped: u64,
-    /// The first skipped lines (up to [`LOGGED_SKIPS`]) and why.
+    /// The first skipped lines (up to [`REPORTED_SKIPS`]) and why.
     pub first_skips: Vec<(u64, String)>,
     /// Bytes read, uncompressed.
     pub input_bytes: u64,
@@ -75,7 +74,7 @@ pub fn load_jsonl<R: Read>(
         summary.input_bytes += n as u64;
         if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
             summary.input_bytes += input.skip_until(b'\n').map_err(read_err)? as u64;
-            skip(&mut summary, source_name, number, format!("longer than {} MiB", MAX_LINE_BYTES >> 20));
+            skip(&mut summary, number, format!("longer than {} MiB", MAX_LINE_BYTES >> 20));
             continue;
         }
         let mut text = line.as_slice();
@@ -87,7 +86,7 @@ pub fn load_jsonl<R: Read>(
             continue;
         }
         if let Err(reason) = validate(text) {
-            skip(&mut summary, source_name, number, reason);
+            skip(&mut summary, number, reason);
             continue;
         }
         summary.records += 1;
@@ -109,10 +108,9 @@ pub fn load_jsonl<R: Read>(
     Ok(summary)
 }
 
-fn skip(summary: &mut JsonlSummary, source_name: &str, line: u64, reason: String) {
+fn skip(summary: &mut JsonlSummary, line: u64, reason: String) {
     summary.skipped += 1;
-    events::row_skipped(source_name, line, summary.skipped, &reason);
-    if summary.first_skips.len() < LOGGED_SKIPS as usize {
+    if summary.first_skips.len() < REPORTED_SKIPS {
         summary.first_skips.push((line, reason));
     }
 }

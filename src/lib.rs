@@ -29,6 +29,7 @@ pub mod collect;
 pub mod commands;
 pub mod config;
 pub mod dataset;
+pub mod decode;
 pub mod docs;
 pub mod env;
 pub mod events;
