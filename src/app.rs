@@ -58,6 +58,9 @@ impl AppError {
                 SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
                 SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
                 SourceError::Dataset(_) => exit::DATASET_INVALID,
+                SourceError::Decode(e) if e.is_read_error() => exit::UNREACHABLE,
+                SourceError::Decode(_) => exit::DATASET_INVALID,
+                SourceError::EmptyPrefix { .. } => exit::NOT_FOUND,
                 SourceError::Other { .. } => exit::INTERNAL,
                 SourceError::Cancelled => exit::OK,
             },
@@ -149,6 +152,9 @@ pub fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_
         &events::DatasetLoaded {
             source,
             records: summary.records,
+            seen: summary.seen,
+            objects: summary.objects,
+            format: &summary.format,
             skipped: summary.skipped,
             columns: summary.columns,
             input_bytes: summary.csv_bytes,
@@ -202,8 +208,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
         }
     });
 
-    let (dataset, summary) =
-        source::load(&config.dataset.uri, &config.s3, config.dataset.retry_timeout, &shutdown).await?;
+    let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
     let schedule = schedule_for(config, &dataset)?;
 

@@ -218,6 +218,28 @@ impl Collector {
     }
 }
 
+/// Where loaders put records: a [`Collector`], or one shared by the loaders of
+/// several objects read at once (`&Mutex<Collector>`, locked per record).
+pub trait Offer {
+    /// See [`Collector::offer`].
+    fn offer(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), CollectError>;
+}
+
+impl Offer for Collector {
+    #[inline]
+    fn offer(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), CollectError> {
+        Collector::offer(self, write)
+    }
+}
+
+impl Offer for &std::sync::Mutex<Collector> {
+    #[inline]
+    fn offer(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), CollectError> {
+        // A loader that panicked mid-record left no broken invariant worth refusing.
+        self.lock().unwrap_or_else(|e| e.into_inner()).offer(write)
+    }
+}
+
 /// Slides the live records down over the garbage, in place, in buffer order.
 fn compact(buf: &mut Vec<u8>, slots: &mut [Slot]) {
     slots.sort_unstable_by_key(|s| s.start);

@@ -465,7 +465,9 @@ mod tests {
             cfg(&[("DATASET_URI", "file:///tmp/t.csv")]).unwrap().dataset.uri,
             DatasetUri::File("/tmp/t.csv".into())
         );
-        for bad in ["s3://", "s3://bucket", "s3://bucket/", "s3:///key", "http://x/y.csv", "gs://b/k"] {
+        // A key ending in / (or none, the whole bucket) is a prefix.
+        assert!(cfg(&[("DATASET_URI", "s3://bucket/")]).unwrap().dataset.uri.is_prefix());
+        for bad in ["s3://", "s3://bucket", "s3:///key", "http://x/y.csv", "gs://b/k"] {
             assert_eq!(err_var(&[("DATASET_URI", bad)]), "DATASET_URI", "{bad}");
         }
     }

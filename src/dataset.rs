@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant};
 
-use crate::collect::{CollectError, Collected, Collector, Limits};
+use crate::collect::{CollectError, Collected, Collector, Limits, Offer};
 
 /// How many skipped rows are reported one by one (with line and reason) before
 /// the rest are only counted.
@@ -80,6 +80,12 @@ pub struct LoadSummary {
     pub csv_bytes: u64,
     pub json_bytes: u64,
     pub elapsed: Duration,
+    /// Objects read (1 unless DATASET_URI is a prefix or folder).
+    pub objects: usize,
+    /// Formats read, `+`-joined when a prefix mixes them.
+    pub format: String,
+    /// ETag(s) or file length and mtime: what a reload compares.
+    pub version: String,
 }
 
 /// Why a dataset could not be loaded. `source` names the object or file.
@@ -136,6 +142,9 @@ pub fn load_csv<R: Read>(
         csv_bytes: csv.input_bytes,
         json_bytes: dataset.json_bytes() as u64,
         elapsed: started.elapsed(),
+        objects: 1,
+        format: "csv".into(),
+        version: String::new(),
     };
     Ok((dataset, summary))
 }
@@ -166,7 +175,7 @@ pub struct CsvSummary {
 pub fn load_csv_into<R: Read>(
     reader: R,
     source_name: &str,
-    collector: &mut Collector,
+    collector: &mut impl Offer,
 ) -> Result<CsvSummary, DatasetError> {
     let counting = CountingReader { inner: reader, count: 0 };
     let mut input = BufReader::with_capacity(256 * 1024, counting);

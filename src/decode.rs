@@ -10,7 +10,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 
-use crate::collect::Collector;
+use crate::collect::Offer;
 use crate::dataset::{self, DatasetError};
 use crate::format::{self, Compression, Format};
 use crate::jsonl::{self, JsonlError};
@@ -29,6 +29,10 @@ pub struct ObjectSummary {
     pub columns: usize,
     /// Bytes parsed, after decompression (Parquet: uncompressed column data).
     pub input_bytes: u64,
+    /// The first skipped rows or lines: (line, reason).
+    pub skipped_rows: Vec<(u64, String)>,
+    /// CSV duplicate column names and what they were renamed to.
+    pub renamed: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +91,7 @@ pub fn load_stream<R: Read + Send>(
     format: Format,
     declared: Declared,
     max_bytes: Option<u64>,
-    collector: &mut Collector,
+    collector: &mut impl Offer,
 ) -> Result<ObjectSummary, DecodeError> {
     let compression = declared.compression;
     let corrupt_or_read = |cause: std::io::Error| {
@@ -103,7 +107,16 @@ pub fn load_stream<R: Read + Send>(
         }
     };
     let input = format::decompress(reader, compression).map_err(corrupt_or_read)?;
-    let mut summary = ObjectSummary { format, compression, records: 0, skipped: 0, columns: 0, input_bytes: 0 };
+    let mut summary = ObjectSummary {
+        format,
+        compression,
+        records: 0,
+        skipped: 0,
+        columns: 0,
+        input_bytes: 0,
+        skipped_rows: Vec::new(),
+        renamed: Vec::new(),
+    };
     match format {
         Format::Csv => {
             let csv = dataset::load_csv_into(input, source_name, collector).map_err(|e| match e {
@@ -116,6 +129,8 @@ pub fn load_stream<R: Read + Send>(
             summary.skipped = csv.skipped;
             summary.columns = csv.columns;
             summary.input_bytes = csv.input_bytes;
+            summary.skipped_rows = csv.skipped_rows;
+            summary.renamed = csv.renamed;
         }
         Format::Jsonl => {
             let j = jsonl::load_jsonl(input, source_name, collector).map_err(|e| match e {
@@ -127,6 +142,7 @@ pub fn load_stream<R: Read + Send>(
             summary.records = j.records;
             summary.skipped = j.skipped;
             summary.input_bytes = j.input_bytes;
+            summary.skipped_rows = j.first_skips;
         }
         Format::Parquet => {
             let limit = max_bytes.unwrap_or(u64::MAX);
@@ -147,7 +163,7 @@ pub fn load_stream<R: Read + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{Collected, Limits};
+    use crate::collect::{Collected, Collector, Limits};
     use std::io::Write;
 
     fn gzip(data: &[u8]) -> Vec<u8> {

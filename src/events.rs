@@ -221,6 +221,10 @@ pub fn source_retry(what: &str, cause: &str, waited: Duration, budget: Duration,
 pub struct DatasetLoaded<'a> {
     pub source: &'a str,
     pub records: u64,
+    /// Well-formed records read: more than `records` when DATASET_MAX_RECORDS sampled them.
+    pub seen: u64,
+    pub objects: usize,
+    pub format: &'a str,
     pub skipped: u64,
     pub columns: usize,
     pub input_bytes: u64,
@@ -239,6 +243,9 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
         event = "dataset_loaded",
         source = %d.source,
         records = d.records,
+        records_read = d.seen,
+        objects = d.objects,
+        format = %d.format,
         skipped = d.skipped,
         columns = d.columns,
         csv_bytes = d.input_bytes,
@@ -246,7 +253,9 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
         memory_bytes = d.memory_bytes,
         load_seconds = secs,
         mb_per_s = (d.input_bytes as f64 / 1e6 / secs.max(1e-9)).round(),
-        "dataset loaded"
+        "dataset loaded: records={} of {}",
+        d.records,
+        d.seen
     );
 }
 

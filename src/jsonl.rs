@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde::de::IgnoredAny;
 
-use crate::collect::{CollectError, Collector};
+use crate::collect::{CollectError, Offer};
 use crate::dataset::REPORTED_SKIPS;
 
 /// A line this long without a newline is skipped, so a file that is not JSON
@@ -57,7 +57,7 @@ pub enum JsonlError {
 pub fn load_jsonl<R: Read>(
     reader: R,
     source_name: &str,
-    collector: &mut Collector,
+    collector: &mut impl Offer,
 ) -> Result<JsonlSummary, JsonlError> {
     let mut input = BufReader::with_capacity(256 * 1024, reader);
     let mut summary = JsonlSummary::default();
@@ -164,7 +164,7 @@ fn write_compact(buf: &mut Vec<u8>, json: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{Collected, Limits};
+    use crate::collect::{Collected, Collector, Limits};
     use serde_json::{json, Value};
 
     fn load(input: &[u8]) -> Result<(Collected, JsonlSummary), JsonlError> {

@@ -31,7 +31,7 @@ use base64::Engine;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
-use crate::collect::{CollectError, Collector};
+use crate::collect::{CollectError, Offer};
 use crate::dataset::write_json_string;
 
 /// Rows decoded at a time: large enough that per-batch set-up vanishes, small
@@ -88,7 +88,7 @@ impl ParquetError {
 pub fn load_parquet<T: ChunkReader + 'static>(
     input: T,
     source_name: &str,
-    collector: &mut Collector,
+    collector: &mut impl Offer,
 ) -> Result<ParquetSummary, ParquetError> {
     let open_err = |cause| ParquetError::Open { source_name: source_name.into(), cause };
     let builder = ParquetRecordBatchReaderBuilder::try_new(input).map_err(open_err)?;

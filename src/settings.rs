@@ -126,6 +126,26 @@ settings! {
         accepted: "a number of seconds >= 0, e.g. 30",
         meaning: "Seconds to keep retrying transient S3 failures (connection refused, timeouts, HTTP 5xx/429, a body cut off), backing off from 0.25 s to 5 s.",
     }
+    DATASET_FORMAT {
+        group: Group::Dataset, default: "(by suffix, else csv)",
+        accepted: "csv, jsonl or parquet",
+        meaning: "Format of every object. Unset: each object's suffix decides (.csv, .jsonl/.ndjson/.json, .parquet, each optionally .gz or .zst), and CSV when it says nothing.",
+    }
+    DATASET_MAX_RECORDS {
+        group: Group::Dataset, example: "1000000",
+        accepted: "a whole number >= 1, or unset to keep every record",
+        meaning: "Keep a uniform random sample of this many records, chosen while streaming (reservoir sampling), so a dataset of any size loads in memory for N records. The load line says records=N of M.",
+    }
+    DATASET_MAX_BYTES {
+        group: Group::Dataset, default: "(half the memory limit)",
+        accepted: "a number of bytes >= 1, optionally with K, M or G (powers of 1024), e.g. 2G",
+        meaning: "Memory guard: a dataset needing more (JSON plus offsets) stops the load with exit 6 and a hint to set DATASET_MAX_RECORDS, instead of being killed by the kernel. Default: half the cgroup memory limit, else half of physical memory.",
+    }
+    DATASET_RELOAD_INTERVAL {
+        group: Group::Dataset, example: "300",
+        accepted: "a number of seconds > 0, e.g. 300, or unset for no reload",
+        meaning: "Check the dataset's ETag (a file's modification time) this often; when it changed, load the new version in the background and swap it in between two batches. SIGHUP reloads at once. A failed reload keeps the old dataset.",
+    }
     AWS_ACCESS_KEY_ID {
         group: Group::S3, aliases: &["KEY"], default: "(AWS default chain)",
         accepted: "an access key id (with AWS_SECRET_ACCESS_KEY)",

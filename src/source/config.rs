@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::env::{self, ConfigError, Env, Origin, Show};
+use crate::format::Format;
 use crate::settings;
 
 /// How long transient S3 failures (connection refused, 5xx) are retried at startup:
@@ -61,9 +62,7 @@ impl FromStr for DatasetUri {
             if bucket.is_empty() {
                 return Err("the bucket name is empty".into());
             }
-            if key.is_empty() || key.ends_with('/') {
-                return Err("the key is empty or names a folder".into());
-            }
+            // A key ending in `/` (or none: the whole bucket) is a prefix.
             return Ok(DatasetUri::S3 { bucket: bucket.to_owned(), key: key.to_owned() });
         }
         if let Some(path) = raw.strip_prefix("file://") {
@@ -84,6 +83,36 @@ impl FromStr for DatasetUri {
 pub struct DatasetSettings {
     pub uri: DatasetUri,
     pub retry_timeout: Duration,
+    /// `DATASET_FORMAT`; `None`: by each object's suffix.
+    pub format: Option<Format>,
+    pub max_records: Option<usize>,
+    /// `DATASET_MAX_BYTES`; `None`: half the memory limit ([`crate::memory`]).
+    pub max_bytes: Option<u64>,
+    pub reload_interval: Option<Duration>,
+}
+
+impl Show for Format {
+    fn show(&self) -> String {
+        self.name().to_owned()
+    }
+}
+
+/// `2G`, `512M`, `64K` (powers of 1024) or plain bytes.
+fn byte_size(raw: &str) -> Result<u64, String> {
+    let (digits, unit) = match raw.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&raw[..i], c.to_ascii_uppercase()),
+        _ => (raw, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return Err(format!("unknown unit {unit:?}")),
+    };
+    let n = env::positive_u64(digits.trim())?;
+    n.checked_mul(1 << shift).ok_or_else(|| "too large".to_owned())
 }
 
 impl DatasetSettings {
@@ -95,6 +124,13 @@ impl DatasetSettings {
                 || (DEFAULT_RETRY_TIMEOUT, Origin::Default),
                 |r| env::seconds(r, true),
             )?,
+            format: env
+                .optional(&settings::DATASET_FORMAT, |r| Format::parse(r).ok_or_else(|| "unknown format".into()))?,
+            max_records: env.optional(&settings::DATASET_MAX_RECORDS, |r| {
+                env::positive_u64(r).and_then(|n| usize::try_from(n).map_err(|_| "too large".into()))
+            })?,
+            max_bytes: env.optional(&settings::DATASET_MAX_BYTES, byte_size)?,
+            reload_interval: env.optional(&settings::DATASET_RELOAD_INTERVAL, |r| env::seconds(r, false))?,
         })
     }
 }
@@ -152,4 +188,40 @@ fn endpoint(url: &str) -> Result<String, String> {
         return Err("not an http(s) URL".into());
     }
     Ok(url.to_owned())
+}
+
+impl DatasetUri {
+    /// An S3 prefix or a local folder (ending in `/`): every object under it is loaded.
+    pub fn is_prefix(&self) -> bool {
+        match self {
+            DatasetUri::S3 { key, .. } => key.is_empty() || key.ends_with('/'),
+            DatasetUri::File(p) => p.as_os_str().to_string_lossy().ends_with('/'),
+            DatasetUri::Bundled => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(byte_size("2G"), Ok(2 << 30));
+        assert_eq!(byte_size("512m"), Ok(512 << 20));
+        assert_eq!(byte_size("1000"), Ok(1000));
+        assert_eq!(byte_size("64 K"), Ok(64 << 10));
+        assert!(byte_size("0").is_err() && byte_size("2X").is_err() && byte_size("G").is_err());
+        assert!(byte_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn prefixes_end_with_a_slash() {
+        let p = |s: &str| s.parse::<DatasetUri>().unwrap();
+        assert!(p("s3://b/daily/").is_prefix());
+        assert!(p("s3://b/").is_prefix());
+        assert!(!p("s3://b/daily/part-0.csv").is_prefix());
+        assert!(p("/data/parts/").is_prefix());
+        assert!(!p("/data/parts.csv").is_prefix());
+    }
 }

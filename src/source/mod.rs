@@ -9,19 +9,22 @@
 //! `DATASET_RETRY_TIMEOUT`, so a MinIO that starts after the daemon is waited for.
 
 mod config;
+mod objects;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::operation::get_object::GetObjectError;
 use secrecy::ExposeSecret;
-use tokio_util::io::SyncIoBridge;
 use tokio_util::sync::CancellationToken;
 
-use crate::dataset::{self, Dataset, DatasetError, LoadSummary};
+use crate::collect::{Collector, Limits};
+use crate::dataset::{Dataset, DatasetError, LoadSummary};
+use crate::decode::{DecodeError, ObjectSummary};
 use crate::events;
 pub use config::{DatasetSettings, DatasetUri, S3Settings};
+pub use objects::CONCURRENCY;
 
 /// The sample dataset, `data/transactions.csv`, made by `scripts/gen_transactions.py`.
 pub static BUNDLED_SAMPLE: &[u8] = include_bytes!("../../data/transactions.csv");
@@ -42,27 +45,61 @@ pub enum SourceError {
     Other { object: String, endpoint: String, cause: String },
     #[error(transparent)]
     Dataset(#[from] DatasetError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("no objects under {prefix}: check the prefix in DATASET_URI (a prefix ends with /) or upload the files")]
+    EmptyPrefix { prefix: String },
     #[error("stopped by a signal while loading the dataset")]
     Cancelled,
+}
+
+impl SourceError {
+    /// The data is malformed or too large (exit 6), as opposed to unreachable or missing.
+    pub fn is_dataset_invalid(&self) -> bool {
+        match self {
+            SourceError::Dataset(e) => !e.is_read_error(),
+            SourceError::Decode(e) => !e.is_read_error(),
+            _ => false,
+        }
+    }
+}
+
+/// The memory guard and sample a load runs under: `DATASET_MAX_BYTES`, else
+/// half the memory limit the process sees.
+pub fn limits(settings: &DatasetSettings) -> Limits {
+    let max_bytes = settings.max_bytes.or_else(|| crate::memory::detect().map(|l| l.default_max_bytes()));
+    Limits { max_records: settings.max_records, max_bytes, seed: None }
 }
 
 /// Loads the whole dataset, retrying transient failures. Cancelling `shutdown`
 /// abandons the load (and its retries) promptly.
 pub async fn load(
-    uri: &DatasetUri,
+    settings: &DatasetSettings,
     s3: &S3Settings,
-    retry_timeout: Duration,
     shutdown: &CancellationToken,
 ) -> Result<(Dataset, LoadSummary), SourceError> {
-    events::loading(&uri.to_string());
+    events::loading(&settings.uri.to_string());
+    let limits = limits(settings);
     let work = async {
-        match uri {
+        match &settings.uri {
             DatasetUri::Bundled => {
                 events::bundled_dataset();
-                Ok(dataset::load_csv(BUNDLED_SAMPLE, "bundled sample", Some(BUNDLED_SAMPLE.len() as u64))?)
+                let collector = Mutex::new(Collector::new(&limits));
+                let started = Instant::now();
+                let declared = crate::decode::Declared { compression: crate::format::Compression::None, by: "name" };
+                let mut offer = &collector;
+                let o = crate::decode::load_stream(
+                    BUNDLED_SAMPLE,
+                    "bundled sample",
+                    crate::format::Format::Csv,
+                    declared,
+                    None,
+                    &mut offer,
+                )?;
+                Ok(finish(collector, &[o], "bundled".into(), started))
             }
-            DatasetUri::File(path) => load_file(path.clone()).await,
-            DatasetUri::S3 { bucket, key } => load_s3(s3, bucket, key, retry_timeout).await,
+            DatasetUri::File(path) => load_files(path.clone(), settings, limits).await,
+            DatasetUri::S3 { bucket, key } => load_s3(s3, bucket, key, settings, &limits).await,
         }
     };
     tokio::select! {
@@ -71,19 +108,113 @@ pub async fn load(
     }
 }
 
-async fn load_file(path: std::path::PathBuf) -> Result<(Dataset, LoadSummary), SourceError> {
+/// One summary for all objects (CSV facts come from the first CSV object).
+fn finish(
+    collector: Mutex<Collector>,
+    objects: &[ObjectSummary],
+    version: String,
+    started: Instant,
+) -> (Dataset, LoadSummary) {
+    let collected = collector.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
+    let seen = collected.seen;
+    let dataset = Dataset::from_collected(collected);
+    let mut formats: Vec<&str> = objects.iter().map(|o| o.format.name()).collect();
+    formats.dedup();
+    let summary = LoadSummary {
+        records: dataset.len() as u64,
+        seen,
+        skipped: objects.iter().map(|o| o.skipped).sum(),
+        skipped_rows: objects
+            .iter()
+            .flat_map(|o| o.skipped_rows.iter().cloned())
+            .take(crate::dataset::REPORTED_SKIPS)
+            .collect(),
+        renamed: objects.iter().flat_map(|o| o.renamed.iter().cloned()).collect(),
+        columns: objects.iter().map(|o| o.columns).max().unwrap_or(0),
+        csv_bytes: objects.iter().map(|o| o.input_bytes).sum(),
+        json_bytes: dataset.json_bytes() as u64,
+        elapsed: started.elapsed(),
+        objects: objects.len(),
+        format: formats.join("+"),
+        version,
+    };
+    (dataset, summary)
+}
+
+async fn load_files(
+    path: std::path::PathBuf,
+    settings: &DatasetSettings,
+    limits: Limits,
+) -> Result<(Dataset, LoadSummary), SourceError> {
+    let prefix = settings.uri.is_prefix();
+    let forced = settings.format;
     let shown = path.display().to_string();
     tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
         let file_err = |cause| SourceError::File { path: shown.clone(), cause };
-        let file = std::fs::File::open(&path).map_err(file_err)?;
-        let meta = file.metadata().map_err(file_err)?;
-        if meta.is_dir() {
-            return Err(file_err(std::io::Error::other("it is a directory, expected a CSV file")));
+        let paths = if prefix { objects::list_folder(&path).map_err(file_err)? } else { vec![path.clone()] };
+        if paths.is_empty() {
+            return Err(SourceError::EmptyPrefix { prefix: shown.clone() });
         }
-        Ok(dataset::load_csv(file, &shown, Some(meta.len()))?)
+        let version = objects::file_version(&paths).map_err(file_err)?;
+        let options = objects::ReadOptions {
+            forced,
+            max_bytes: limits.max_bytes,
+            reserve: paths.len() == 1 && limits.max_records.is_none(),
+        };
+        let collector = Mutex::new(Collector::new(&limits));
+        // Local files are read one after another: a disk needs no round trips hidden.
+        let summaries =
+            paths.iter().map(|p| objects::read_file(p, options, &collector)).collect::<Result<Vec<_>, _>>()?;
+        Ok(finish(collector, &summaries, version, started))
     })
     .await
     .map_err(|e| SourceError::File { path: "dataset".into(), cause: std::io::Error::other(e) })?
+}
+
+/// What a reload compares: the ETag(s) of the object(s), or the file(s)'
+/// lengths and modification times.
+pub async fn version(settings: &DatasetSettings, s3: &S3Settings) -> Result<String, SourceError> {
+    match &settings.uri {
+        DatasetUri::Bundled => Ok("bundled".into()),
+        DatasetUri::File(path) => {
+            let (path, prefix) = (path.clone(), settings.uri.is_prefix());
+            let shown = path.display().to_string();
+            tokio::task::spawn_blocking(move || {
+                let paths = if prefix { objects::list_folder(&path)? } else { vec![path] };
+                objects::file_version(&paths)
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|cause| SourceError::File { path: shown, cause })
+        }
+        DatasetUri::S3 { bucket, key } => {
+            let client = s3_client(s3).await;
+            let endpoint = endpoint_name(s3);
+            let object = format!("s3://{bucket}/{key}");
+            let fatal = |a: Attempt| match a {
+                Attempt::Fatal(e) => e,
+                Attempt::Retry(cause) => SourceError::Unreachable {
+                    object: object.clone(),
+                    endpoint: endpoint.clone(),
+                    waited_s: 0.0,
+                    cause,
+                },
+            };
+            if settings.uri.is_prefix() {
+                let listed = objects::list_s3(&client, bucket, key, &endpoint).await.map_err(fatal)?;
+                return Ok(objects::etags_version(&listed));
+            }
+            let head = client.head_object().bucket(bucket).key(key).send().await;
+            let head = head.map_err(|e| fatal(classify(e, bucket, &object, &endpoint)))?;
+            Ok(head.e_tag().unwrap_or_default().to_owned())
+        }
+    }
+}
+
+fn endpoint_name(s3: &S3Settings) -> String {
+    s3.endpoint_url.clone().unwrap_or_else(|| format!("AWS S3 ({})", s3.region))
 }
 
 /// Builds an S3 client from our settings. With a custom endpoint (MinIO, s3s)
@@ -117,7 +248,7 @@ pub async fn s3_client(s3: &S3Settings) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
-enum Attempt {
+pub(crate) enum Attempt {
     Retry(String),
     Fatal(SourceError),
 }
@@ -126,68 +257,84 @@ async fn load_s3(
     s3: &S3Settings,
     bucket: &str,
     key: &str,
-    retry_timeout: Duration,
+    settings: &DatasetSettings,
+    limits: &Limits,
 ) -> Result<(Dataset, LoadSummary), SourceError> {
     let client = s3_client(s3).await;
-    let endpoint = s3.endpoint_url.clone().unwrap_or_else(|| format!("AWS S3 ({})", s3.region));
+    let endpoint = endpoint_name(s3);
     let object = format!("s3://{bucket}/{key}");
     let started = Instant::now();
     let mut backoff = Duration::from_millis(250);
     loop {
-        let cause = match attempt_s3(&client, bucket, key, &object, &endpoint).await {
+        let cause = match attempt_s3(&client, bucket, key, &endpoint, settings, limits).await {
             Ok(loaded) => return Ok(loaded),
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Retry(cause)) => cause,
         };
         let waited = started.elapsed();
-        if waited + backoff > retry_timeout {
+        if waited + backoff > settings.retry_timeout {
             return Err(SourceError::Unreachable { object, endpoint, waited_s: waited.as_secs_f64(), cause });
         }
-        events::source_retry(&format!("{object} at {endpoint}"), &cause, waited, retry_timeout, backoff);
+        events::source_retry(&format!("{object} at {endpoint}"), &cause, waited, settings.retry_timeout, backoff);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
+/// One attempt at the whole load: a failure part-way starts every object over
+/// (records already collected cannot be taken back out of a sample).
 async fn attempt_s3(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
+    endpoint: &str,
+    settings: &DatasetSettings,
+    limits: &Limits,
+) -> Result<(Dataset, LoadSummary), Attempt> {
+    let started = Instant::now();
+    let keys: Vec<String> = if settings.uri.is_prefix() {
+        let listed = objects::list_s3(client, bucket, key, endpoint).await?;
+        if listed.is_empty() {
+            return Err(Attempt::Fatal(SourceError::EmptyPrefix { prefix: format!("s3://{bucket}/{key}") }));
+        }
+        listed.into_iter().map(|(k, _)| k).collect()
+    } else {
+        vec![key.to_owned()]
+    };
+    let options = objects::ReadOptions {
+        forced: settings.format,
+        max_bytes: limits.max_bytes,
+        reserve: keys.len() == 1 && limits.max_records.is_none(),
+    };
+    let collector = Arc::new(Mutex::new(Collector::new(limits)));
+    let read = objects::read_s3_all(client, bucket, &keys, endpoint, options, &collector).await?;
+    let etags: Vec<(String, String)> = keys.iter().cloned().zip(read.iter().map(|(_, e)| e.clone())).collect();
+    let summaries: Vec<ObjectSummary> = read.into_iter().map(|(s, _)| s).collect();
+    let collector = Arc::try_unwrap(collector).map_err(|_| {
+        Attempt::Fatal(SourceError::Other {
+            object: key.into(),
+            endpoint: endpoint.into(),
+            cause: "a reader outlived the load".into(),
+        })
+    })?;
+    Ok(finish(collector, &summaries, objects::etags_version(&etags), started))
+}
+
+/// Some servers (s3s, MinIO in some setups) answer NoSuchKey for a missing
+/// bucket too; one HEAD tells the user which of the two it is.
+async fn refine_not_found(
+    client: &aws_sdk_s3::Client,
+    attempt: Attempt,
+    bucket: &str,
     object: &str,
     endpoint: &str,
-) -> Result<(Dataset, LoadSummary), Attempt> {
-    let resp = match client.get_object().bucket(bucket).key(key).send().await {
-        Ok(resp) => resp,
-        Err(e) => {
-            let attempt = classify(e, bucket, object, endpoint);
-            // Some servers (s3s, MinIO in some setups) answer NoSuchKey for a
-            // missing bucket too; one HEAD tells the user which of the two it is.
-            if let Attempt::Fatal(SourceError::NotFound { what, .. }) = &attempt {
-                if what.starts_with("key ") && bucket_is_missing(client, bucket).await {
-                    return Err(Attempt::Fatal(missing_bucket(bucket, object, endpoint)));
-                }
-            }
-            return Err(attempt);
+) -> Attempt {
+    if let Attempt::Fatal(SourceError::NotFound { what, .. }) = &attempt {
+        if what.starts_with("key ") && bucket_is_missing(client, bucket).await {
+            return Attempt::Fatal(missing_bucket(bucket, object, endpoint));
         }
-    };
-    let size_hint = resp.content_length().and_then(|n| u64::try_from(n).ok());
-    // The bridge must be made on the runtime; the parse runs on a blocking thread.
-    let reader = SyncIoBridge::new(resp.body.into_async_read());
-    let object_name = object.to_owned();
-    let parsed =
-        tokio::task::spawn_blocking(move || dataset::load_csv(reader, &object_name, size_hint)).await.map_err(|e| {
-            Attempt::Fatal(SourceError::Other {
-                object: object.into(),
-                endpoint: endpoint.into(),
-                cause: e.to_string(),
-            })
-        })?;
-    match parsed {
-        Ok(loaded) => Ok(loaded),
-        // The connection dropped mid-body: the next attempt starts over.
-        Err(e) if e.is_read_error() => Err(Attempt::Retry(e.to_string())),
-        Err(e) => Err(Attempt::Fatal(e.into())),
     }
+    attempt
 }
 
 fn missing_bucket(bucket: &str, object: &str, endpoint: &str) -> SourceError {
@@ -207,7 +354,10 @@ async fn bucket_is_missing(client: &aws_sdk_s3::Client, bucket: &str) -> bool {
     }
 }
 
-fn classify(err: SdkError<GetObjectError>, bucket: &str, object: &str, endpoint: &str) -> Attempt {
+fn classify<E>(err: SdkError<E>, bucket: &str, object: &str, endpoint: &str) -> Attempt
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     let full = DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::ServiceError(se) => {
@@ -267,7 +417,7 @@ mod tests {
 
     #[tokio::test]
     async fn bundled_sample_loads_every_row() {
-        let (d, s) = load(&DatasetUri::Bundled, &no_s3(), Duration::ZERO, &CancellationToken::new()).await.unwrap();
+        let (d, s) = load(&ds(DatasetUri::Bundled, Duration::ZERO), &no_s3(), &CancellationToken::new()).await.unwrap();
         let rows = BUNDLED_SAMPLE.iter().filter(|&&b| b == b'\n').count() as u64 - 1;
         assert_eq!((s.records, s.skipped), (rows, 0));
         let first: serde_json::Value = serde_json::from_slice(d.get(0)).unwrap();
@@ -277,7 +427,7 @@ mod tests {
     #[tokio::test]
     async fn missing_file_names_the_path() {
         let uri = DatasetUri::File("/nonexistent/t.csv".into());
-        let e = load(&uri, &no_s3(), Duration::ZERO, &CancellationToken::new()).await.unwrap_err();
+        let e = load(&ds(uri, Duration::ZERO), &no_s3(), &CancellationToken::new()).await.unwrap_err();
         assert!(matches!(&e, SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound));
         assert!(e.to_string().contains("/nonexistent/t.csv"), "{e}");
     }
@@ -286,7 +436,7 @@ mod tests {
     async fn unreachable_endpoint_retries_within_the_budget_then_fails() {
         let (port, s3, uri) = closed_endpoint();
         let t = Instant::now();
-        let e = load(&uri, &s3, Duration::from_secs(1), &CancellationToken::new()).await.unwrap_err();
+        let e = load(&ds(uri, Duration::from_secs(1)), &s3, &CancellationToken::new()).await.unwrap_err();
         assert!(matches!(e, SourceError::Unreachable { .. }), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
@@ -301,7 +451,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(300)).await;
             t2.cancel();
         });
-        let e = load(&uri, &s3, Duration::from_secs(60), &token).await.unwrap_err();
+        let e = load(&ds(uri, Duration::from_secs(60)), &s3, &token).await.unwrap_err();
         assert!(matches!(e, SourceError::Cancelled), "{e}");
     }
 
@@ -315,6 +465,10 @@ mod tests {
             ..no_s3()
         };
         (port, s3, DatasetUri::S3 { bucket: "b".into(), key: "k.csv".into() })
+    }
+
+    fn ds(uri: DatasetUri, retry_timeout: Duration) -> DatasetSettings {
+        DatasetSettings { uri, retry_timeout, format: None, max_records: None, max_bytes: None, reload_interval: None }
     }
 
     fn no_s3() -> S3Settings {
