@@ -2,6 +2,7 @@
 //! shared helpers in [`common`], one module per area.
 
 mod common;
+mod datasets;
 mod observability;
 mod pacing;
 mod pipeline;
