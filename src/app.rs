@@ -20,6 +20,7 @@ use crate::http;
 use crate::pacing::config::Mode;
 use crate::pacing::replay::{self, ReplayError, ReplayPlan};
 use crate::schedule::{self, Outcome, Pacing, Schedule};
+use crate::reload::{self, Live};
 use crate::sink::{CheckError, KafkaSink, SinkError};
 use crate::source::{self, SourceError};
 
@@ -219,8 +220,23 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let run = shutdown.child_token();
     tasks.spawn(Arc::clone(&sink).recover(Arc::clone(&stats), stop_tasks.clone(), run.clone()));
 
+    // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
+    // until the loop ends; a replay keeps the records its plan indexes.
+    let live = Live::new(dataset);
+    if !matches!(schedule.pacing, Pacing::Replay { .. }) {
+        tasks.spawn(reload::watch(
+            config.dataset.clone(),
+            config.s3.clone(),
+            Arc::clone(&live),
+            summary.version.clone(),
+            Arc::clone(&stats),
+            report_loaded,
+            stop_tasks.clone(),
+        ));
+    }
+
     stats.health.set_not_delivering_after(config.logs.not_delivering_after);
-    let outcome = schedule::run(&schedule, Arc::new(dataset), Arc::clone(&sink), Arc::clone(&stats), run).await;
+    let outcome = schedule::run(&schedule, live, Arc::clone(&sink), Arc::clone(&stats), run).await;
     let failures = stats.failures_by_reason();
     let gave_up = sink.gave_up();
     // Teardown in order: the tasks, then the producer, then the broker it talks to.

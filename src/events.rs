@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
 use crate::health::Health;
-use crate::metrics::{Metrics, ReasonLabel};
+use crate::metrics::{Metrics, ReasonLabel, ResultLabel};
 
 /// Running totals, the Prometheus metrics and the health state: everything the
 /// events below update. `sent` counts messages handed to librdkafka; each ends
@@ -257,6 +257,23 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
         d.records,
         d.seen
     );
+}
+
+/// A reload found a new version and swapped it in (the load line precedes this).
+pub fn dataset_reloaded(stats: &Stats, source: &str, trigger: &str) {
+    stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: "swapped".into() }).inc();
+    info!(event = "dataset_reloaded", source = %source, trigger = %trigger, "new dataset version in use");
+}
+
+/// A reload failed; the dataset in use stays.
+pub fn dataset_reload_failed(stats: &Stats, source: &str, trigger: &str, error: &dyn std::error::Error) {
+    stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: "failed".into() }).inc();
+    warn!(event = "dataset_reload_failed", source = %source, trigger = %trigger, error = %error, "dataset reload failed, keeping the dataset in use");
+}
+
+/// A reload check found the same version: nothing to do.
+pub fn dataset_unchanged(source: &str) {
+    debug!(event = "dataset_unchanged", source = %source, "dataset unchanged");
 }
 
 // ---- broker --------------------------------------------------------------------

@@ -43,6 +43,7 @@ pub mod memory;
 pub mod metrics;
 pub mod pacing;
 pub mod parquet_rows;
+pub mod reload;
 pub mod sampler;
 pub mod schedule;
 pub mod settings;

@@ -25,6 +25,11 @@ pub struct EntryLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: String,
     pub preset: String,
@@ -47,6 +52,7 @@ pub struct Metrics {
     pub dataset_records: Gauge,
     pub dataset_bytes: Gauge,
     pub dataset_load_seconds: Gauge<f64, AtomicU64>,
+    pub dataset_reloads: Family<ResultLabel, Counter>,
 }
 
 impl Metrics {
@@ -73,6 +79,7 @@ impl Metrics {
             dataset_records: Gauge::default(),
             dataset_bytes: Gauge::default(),
             dataset_load_seconds: Gauge::default(),
+            dataset_reloads: Family::default(),
         };
         r.register("messages_delivered", "Messages the broker acknowledged", m.delivered.clone());
         r.register(
@@ -120,6 +127,11 @@ impl Metrics {
             "Seconds the dataset took to load",
             Unit::Seconds,
             m.dataset_load_seconds.clone(),
+        );
+        r.register(
+            "dataset_reloads",
+            "Dataset reloads: swapped (a new version is in use), failed (the old one kept)",
+            m.dataset_reloads.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into(), preset: preset.into() }).set(1);

@@ -27,6 +27,16 @@ impl Sampler {
         Self { rng, min, max, records, indices: Vec::with_capacity(max as usize) }
     }
 
+    /// Samples from `records` records from now on (a reloaded dataset); `records > 0`.
+    pub fn set_records(&mut self, records: usize) {
+        assert!(records > 0, "a loaded dataset has records");
+        self.records = records;
+    }
+
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
     /// A batch size uniform in `min..=max`, capped at `limit` (what `MAX_MESSAGES` leaves).
     pub fn batch_size(&mut self, limit: u64) -> usize {
         let k = self.rng.random_range(self.min..=self.max) as u64;

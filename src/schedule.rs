@@ -23,7 +23,6 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::dataset::Dataset;
 use crate::events::{self, Stats, Totals};
 use crate::pacing::day::{DaySchedule, ScaledClock};
 use crate::pacing::pacer::Shape;
@@ -31,6 +30,7 @@ use crate::pacing::rate::{Arrivals, Rate};
 use crate::pacing::replay::{Replay, ReplayPlan, Speed};
 use crate::pacing::replicas::{mix_seed, Replica};
 use crate::pacing::{Due, Pacer};
+use crate::reload::Live;
 use crate::sampler::Sampler;
 use crate::sink::{Batch, KafkaSink};
 
@@ -190,13 +190,13 @@ async fn until(at: Option<Instant>) {
 /// `run_duration` has passed or a replay is over, then drains.
 pub async fn run(
     schedule: &Schedule,
-    dataset: Arc<Dataset>,
+    dataset: Arc<Live>,
     sink: Arc<KafkaSink>,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Outcome {
     let sampler_seed = schedule.seed.map(|s| mix_seed(s, schedule.replica));
-    let mut sampler = Sampler::new(schedule.min_records, schedule.max_records, dataset.len(), sampler_seed);
+    let mut sampler = Sampler::new(schedule.min_records, schedule.max_records, dataset.current().len(), sampler_seed);
     let start = Instant::now();
     // What is due when: tick n at start + n x interval, message i at start + i / r, ...
     let mut pacer = pacer(schedule, start);
@@ -205,6 +205,7 @@ pub async fn run(
         _ => None,
     };
     let interval_mode = matches!(schedule.pacing, Pacing::Interval);
+    let pinned = replay_plan.as_ref().map(|_| dataset.current());
     // A batch this late is worth a warning: one interval, or 100 ms of a rate or
     // replay; a burst (`max`) has no schedule to fall behind.
     let behind_after = match schedule.pacing {
@@ -296,6 +297,16 @@ pub async fn run(
                     }
                     None => u64::MAX,
                 };
+                // A reload swaps datasets between batches: this batch uses one
+                // version throughout. A replay's plan indexes the records it was
+                // built from, so a replay keeps them.
+                let current = match &pinned {
+                    Some(d) => Arc::clone(d),
+                    None => dataset.current(),
+                };
+                if current.len() != sampler.records() {
+                    sampler.set_records(current.len());
+                }
                 let indices: &[usize] = match &due {
                     Due::Tick { min, max, .. } => {
                         let k = sampler.batch_size_between(*min, *max, limit);
@@ -312,7 +323,7 @@ pub async fn run(
                     continue;
                 }
                 events::scheduled(&stats, indices.len() as u64);
-                let (batch, sent, bytes) = sink.send_batch(ticks, &dataset, indices, &stats).await;
+                let (batch, sent, bytes) = sink.send_batch(ticks, &current, indices, &stats).await;
                 while in_flight.front().is_some_and(|b| b.is_complete()) {
                     in_flight.pop_front();
                 }

@@ -201,11 +201,10 @@ pub async fn read_s3_all(
     options: ReadOptions,
     collector: &std::sync::Arc<Mutex<Collector>>,
 ) -> Result<Vec<(ObjectSummary, String)>, Attempt> {
-    futures::stream::iter(keys)
-        .map(|key| read_s3(client, bucket, key, endpoint, options, collector))
-        .buffered(CONCURRENCY)
-        .try_collect()
-        .await
+    // The futures are made before the stream: a closure held across the await
+    // would make this future not `Send` for every lifetime (rust#102211).
+    let reads: Vec<_> = keys.iter().map(|key| read_s3(client, bucket, key, endpoint, options, collector)).collect();
+    futures::stream::iter(reads).buffered(CONCURRENCY).try_collect().await
 }
 
 #[cfg(test)]

@@ -241,3 +241,94 @@ async fn parquet_rows_reach_kafka_as_the_expected_json() {
     let seen = assert_all_are_rows(&messages, &expected);
     assert!(seen.len() > 10, "{seen:?}");
 }
+
+fn reloads(stats: &Stats, result: &str) -> u64 {
+    use kafka_feeder::metrics::ResultLabel;
+    stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: result.into() }).get()
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the daemon on one partition with reloads every 0.1 s, calls `change`
+/// once `before` messages are delivered and waits for `until` to hold, then
+/// returns every message in send order.
+async fn run_with_reload(
+    s3: &S3Server,
+    change: impl FnOnce(),
+    until: impl Fn(&Stats) -> bool,
+) -> (Vec<Value>, Arc<Stats>) {
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let mut vars = s3_vars(s3, "s3://lake/live.jsonl");
+    vars[0] = ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap);
+    vars.extend([
+        ("KAFKA_TOPIC", kafka.topic.as_str()),
+        ("PRODUCE_INTERVAL", "0.01"),
+        ("MIN_RECORDS_PER_BATCH", "5"),
+        ("MAX_RECORDS_PER_BATCH", "5"),
+        ("DATASET_RELOAD_INTERVAL", "0.1"),
+    ]);
+    let cfg = config(&vars);
+    let stats = Arc::new(Stats::new("none"));
+    let token = CancellationToken::new();
+    // app::run is not Send (it may own the embedded broker): driven here, beside the script.
+    let script = async {
+        wait_for("first deliveries", || stats.delivered() >= 100).await;
+        change();
+        wait_for("the reload", || until(&stats)).await;
+        let at_reload = stats.delivered();
+        wait_for("deliveries after the reload", || stats.delivered() >= at_reload + 200).await;
+        token.cancel();
+    };
+    let (outcome, ()) = tokio::join!(app::run(&cfg, Arc::clone(&stats), token.clone()), script);
+    let outcome = outcome.unwrap();
+    assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0), "nothing lost");
+    let n = outcome.totals.delivered as usize;
+    let messages = {
+        let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
+        tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, 1, n, Duration::from_secs(20)))
+    }
+    .await
+    .unwrap();
+    assert_eq!(messages.len(), n, "every delivered message is in the topic");
+    (messages.iter().map(|m| serde_json::from_slice(m).unwrap()).collect(), stats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_swaps_datasets_between_batches() {
+    let s3 = S3Server::start().await;
+    s3.put("lake", "live.jsonl", b"{\"v\":1,\"i\":1}\n{\"v\":1,\"i\":2}\n");
+    let (values, stats) = run_with_reload(
+        &s3,
+        || s3.put("lake", "live.jsonl", b"{\"v\":2,\"i\":1}\n{\"v\":2,\"i\":2}\n{\"v\":2,\"i\":3}\n"),
+        |stats| reloads(stats, "swapped") >= 1,
+    )
+    .await;
+    let versions: Vec<i64> = values.iter().map(|v| v["v"].as_i64().unwrap()).collect();
+    let first_new = versions.iter().position(|&v| v == 2).expect("messages from the new version");
+    assert!(first_new >= 100, "the old version was in use first");
+    assert!(versions[first_new..].iter().all(|&v| v == 2), "after the swap only the new version is sent");
+    assert!(values[first_new..].iter().any(|v| v["i"] == 3), "the new version's own records");
+    assert_eq!(reloads(&stats, "failed"), 0);
+    assert_eq!(reloads(&stats, "swapped"), 1, "unchanged versions are not reloaded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reload_keeps_the_old_dataset() {
+    let s3 = S3Server::start().await;
+    s3.put("lake", "live.jsonl", b"{\"v\":1}\n");
+    let (values, stats) = run_with_reload(
+        &s3,
+        || s3.put("lake", "live.jsonl", b"[\"not an object\"]\n"),
+        |stats| reloads(stats, "failed") >= 1,
+    )
+    .await;
+    assert!(values.iter().all(|v| v == &json!({"v": 1})), "only the old version is sent");
+    assert_eq!(reloads(&stats, "swapped"), 0);
+}

@@ -136,7 +136,8 @@ async fn n_ticks_make_n_batches_within_bounds() {
         tokio::time::sleep(Duration::from_millis(n * 1000 - 500)).await;
         stopper.cancel();
     });
-    let outcome = schedule::run(&schedule, Arc::new(dataset), sink, Arc::clone(&stats), token).await;
+    let outcome =
+        schedule::run(&schedule, kafka_feeder::reload::Live::new(dataset), sink, Arc::clone(&stats), token).await;
     assert_eq!(outcome.ticks, n);
     assert_eq!(outcome.totals.batches, n);
     let sent = outcome.totals.sent;
