@@ -322,3 +322,23 @@ fn files_without_an_arrow_schema_map_the_same() {
         }
     }
 }
+
+#[test]
+fn pages_compressed_with_every_enabled_codec_are_read() {
+    use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+    let b = batch(vec![("id", Arc::new(Int64Array::from_iter_values(0..100)) as ArrayRef)]);
+    for codec in [
+        Compression::SNAPPY,
+        Compression::GZIP(GzipLevel::default()),
+        Compression::LZ4_RAW,
+        Compression::ZSTD(ZstdLevel::default()),
+    ] {
+        let props = WriterProperties::builder().set_compression(codec).build();
+        let mut out = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut out, b.schema(), Some(props)).unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+        let (c, s) = load(Bytes::from(out), &Limits::default()).unwrap_or_else(|e| panic!("{codec:?}: {e}"));
+        assert_eq!((s.records, rows(&c)[99].as_str()), (100, r#"{"id":99}"#), "{codec:?}");
+    }
+}

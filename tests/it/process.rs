@@ -459,3 +459,24 @@ fn preview_prints_messages_as_json_lines_on_stdout_and_logs_on_stderr() {
     let bad = command(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).args(["preview", "many"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(exit::CONFIG));
 }
+
+#[test]
+fn sighup_reloads_the_dataset_at_once_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = crate::common::write_file(dir.path(), "t.csv", b"id\n1\n2\n");
+    let (_kafka, mut child, rx) = running_feeder(&[("DATASET_URI", &path), ("LOG_FORMAT", "json")]);
+    // The handler is installed as the loop starts, just after "connected".
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&path, b"id\n1\n2\n3\n").unwrap();
+    kill(&child, "-HUP");
+    let lines = wait_for_line(&rx, "\"event\":\"dataset_reloaded\"", Duration::from_secs(10));
+    let reloaded: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(reloaded["trigger"], "SIGHUP", "{reloaded}");
+    let loaded =
+        lines.iter().rev().find(|l| l.contains("\"event\":\"dataset_loaded\"")).expect("a load line for the reload");
+    let loaded: serde_json::Value = serde_json::from_str(loaded).unwrap();
+    assert_eq!((loaded["records"].as_u64(), loaded["records_read"].as_u64()), (Some(3), Some(3)), "{loaded}");
+    assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
+    kill(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
