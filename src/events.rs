@@ -242,8 +242,9 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
     info!(
         event = "dataset_loaded",
         source = %d.source,
+        // Text reads `records=N of=M`: N kept of M read (M > N when sampled).
         records = d.records,
-        records_read = d.seen,
+        of = d.seen,
         objects = d.objects,
         format = %d.format,
         skipped = d.skipped,
@@ -253,9 +254,7 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
         memory_bytes = d.memory_bytes,
         load_seconds = secs,
         mb_per_s = (d.input_bytes as f64 / 1e6 / secs.max(1e-9)).round(),
-        "dataset loaded: records={} of {}",
-        d.records,
-        d.seen
+        "dataset loaded"
     );
 }
 

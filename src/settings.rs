@@ -134,7 +134,7 @@ settings! {
     DATASET_MAX_RECORDS {
         group: Group::Dataset, example: "1000000",
         accepted: "a whole number >= 1, or unset to keep every record",
-        meaning: "Keep a uniform random sample of this many records, chosen while streaming (reservoir sampling), so a dataset of any size loads in memory for N records. The load line says records=N of M.",
+        meaning: "Keep a uniform random sample of this many records, chosen while streaming (reservoir sampling), so a dataset of any size loads in memory for N records. The load line says records=N of=M.",
     }
     DATASET_MAX_BYTES {
         group: Group::Dataset, default: "(half the memory limit)",

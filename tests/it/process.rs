@@ -475,7 +475,7 @@ fn sighup_reloads_the_dataset_at_once_and_the_run_goes_on() {
     let loaded =
         lines.iter().rev().find(|l| l.contains("\"event\":\"dataset_loaded\"")).expect("a load line for the reload");
     let loaded: serde_json::Value = serde_json::from_str(loaded).unwrap();
-    assert_eq!((loaded["records"].as_u64(), loaded["records_read"].as_u64()), (Some(3), Some(3)), "{loaded}");
+    assert_eq!((loaded["records"].as_u64(), loaded["of"].as_u64()), (Some(3), Some(3)), "{loaded}");
     assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
     kill(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
