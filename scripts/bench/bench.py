@@ -339,12 +339,12 @@ def fmt(x, digits=2):
 
 # ---- scenario: loading -----------------------------------------------------------------
 
-def load_once(broker_factory, label, path, s3):
+def load_once(broker_factory, label, path, s3, **extra):
     """One daemon start against one dataset: figures of that run."""
     broker = broker_factory().start()
     port = free_port()
     env = feeder_env(broker.bootstrap, port, DATASET_URI=f"s3://{S3_BUCKET}/{path.name}",
-                     ENDPOINT_URL=s3["endpoint"], KEY=S3_KEY, SECRET=S3_SECRET, PRESET="normal")
+                     ENDPOINT_URL=s3["endpoint"], KEY=S3_KEY, SECRET=S3_SECRET, PRESET="normal", **extra)
     cpu_at = {}
     f = None
     try:
@@ -377,7 +377,8 @@ def load_once(broker_factory, label, path, s3):
             f.stop()
         broker.stop()
     d = loaded[2]
-    return dict(records=d["records"], csv_bytes=d["csv_bytes"], json_bytes=d["json_bytes"],
+    return dict(records=d["records"], of=d.get("of", d["records"]), csv_bytes=d["csv_bytes"],
+                json_bytes=d["json_bytes"], records_per_s=d["records"] / d["load_seconds"],
                 memory_bytes=d["memory_bytes"], load_seconds=d["load_seconds"],
                 mb_per_s=d["csv_bytes"] / 1e6 / d["load_seconds"],
                 cpu_to_loaded=cpu_at.get("cpu"), loaded_line_s=loaded[0] - t0,
@@ -415,6 +416,104 @@ def run_load(res, broker_factory, datasets, s3, repeats):
         res.add(sc, "peak RSS (VmHWM)", f"{peak/1e6:.1f} MB" if peak else "n/a",
                 f"<= 1.3 x JSON + 40 MB = {limit/1e6:.0f} MB", peak is not None and peak <= limit)
         res.add(sc, "peak RSS / JSON bytes", fmt(ratio))
+
+
+# ---- scenarios: dataset formats, sampled load, reload (issue 12) ------------------------
+
+def run_formats(res, broker_factory, files, s3, repeats):
+    """The same records as CSV, CSV.gz, JSON Lines and Parquet: load figures of each."""
+    for label, path in files:
+        runs = [load_once(broker_factory, label, path, s3) for _ in range(repeats)]
+        for r in runs:
+            log(f"format {label}: {r}")
+        r = min(runs, key=lambda x: x["load_seconds"])
+        sc = f"format {label}"
+        res.data[sc] = dict(best=r, runs=runs, file_bytes=path.stat().st_size)
+        mbps, rps = r["mb_per_s"], r["records_per_s"]
+        # Input MB: what the parser read after decompression (Parquet: its uncompressed column data).
+        res.add(sc, "records / file MB / input MB / JSON MB",
+                f"{r['records']:,} / {path.stat().st_size/1e6:.1f} / {r['csv_bytes']/1e6:.1f} / {r['json_bytes']/1e6:.1f}")
+        res.add(sc, "load seconds (best of runs)", f"{r['load_seconds']:.3f} s ({repeats} runs)")
+        res.add(sc, "load throughput", f"{mbps:.0f} MB/s, {rps/1e6:.2f} M records/s",
+                ">= 150 MB/s or 1M records/s", mbps >= 150 or rps >= 1e6)
+        res.add(sc, "peak RSS (VmHWM)", f"{r['peak_rss']/1e6:.1f} MB" if r["peak_rss"] else "n/a")
+
+
+def run_sampled(res, broker_factory, big, base, keep, s3):
+    """A file 10x larger loaded with DATASET_MAX_RECORDS against the smaller file loaded whole."""
+    whole = load_once(broker_factory, "whole", base, s3)
+    sampled = load_once(broker_factory, "sampled", big, s3, DATASET_MAX_RECORDS=keep)
+    log(f"sampled: whole {whole}; sampled {sampled}")
+    sc = f"sampled {sampled['of']:,} rows"
+    res.data[sc] = dict(whole=whole, sampled=sampled)
+    res.add(sc, "records kept of read", f"{sampled['records']:,} of {sampled['of']:,}")
+    res.add(sc, "load seconds / input MB/s", f"{sampled['load_seconds']:.2f} s / {sampled['mb_per_s']:.0f} MB/s")
+    ratio = sampled["peak_rss"] / whole["peak_rss"] if sampled["peak_rss"] and whole["peak_rss"] else None
+    res.add(sc, f"peak RSS vs {whole['records']:,} rows loaded whole",
+            f"{sampled['peak_rss']/1e6:.1f} MB vs {whole['peak_rss']/1e6:.1f} MB ({fmt(ratio)}x)",
+            "<= 1.3x", ratio is not None and ratio <= 1.3)
+
+
+def run_reload(res, broker_factory, base, s3root, s3, seconds):
+    """A reload of the base object while sending 1,000 msg/s: lateness and losses."""
+    broker = broker_factory().start()
+    port = free_port()
+    key = "reload-" + base.name
+    obj = s3root / S3_BUCKET / key
+    shutil.copyfile(base, obj)
+    env = feeder_env(broker.bootstrap, port, DATASET_URI=f"s3://{S3_BUCKET}/{key}", ENDPOINT_URL=s3["endpoint"],
+                     KEY=S3_KEY, SECRET=S3_SECRET, PRODUCE_INTERVAL="0.01", MIN_RECORDS_PER_BATCH="10",
+                     MAX_RECORDS_PER_BATCH="10", DATASET_RELOAD_INTERVAL="0.5",
+                     RUST_LOG="kafka_feeder=debug,warn")
+    f = None
+    try:
+        f = start_feeder(env, name="feeder-reload")
+        if not f.wait_line(message_is("connected to Kafka"), 300):
+            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
+        time.sleep(seconds)
+        # A new version: the same rows plus a copy of the last one, so the ETag changes.
+        tmp = Path(str(obj) + ".new")
+        shutil.copyfile(base, tmp)
+        with open(base, "rb") as src:
+            src.seek(max(0, base.stat().st_size - 4096))
+            last = src.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        with open(tmp, "ab") as out:
+            out.write(last + b"\n")
+        os.replace(tmp, obj)
+        t_change = time.monotonic()
+        reloaded = f.wait_line(lambda e: e[2] is not None and e[2].get("event") == "dataset_reloaded", 300)
+        if not reloaded:
+            raise RuntimeError(f"no dataset_reloaded line:\n{f.tail()}")
+        time.sleep(seconds)
+        f.signal(signal.SIGTERM)
+        rc = f.wait_exit(30)
+    finally:
+        if f is not None and f.p.returncode is None:
+            f.stop()
+        broker.stop()
+    ticks = [e[2] for e in f.find(message_is("batch sent"))]
+    loads = [e for e in f.find(lambda e: e[2] is not None and e[2].get("event") == "dataset_loaded")]
+    stopped = f.find(message_is("stopped"))
+    stopped = stopped[-1][2] if stopped else {}
+    lags = [t["lag_ms"] for t in ticks]
+    # Ticks from the reload's start (the change) to its end.
+    t0 = parse_ts(loads[-1][2]["timestamp"]) - loads[-1][2]["load_seconds"] if loads else None
+    t1 = parse_ts(reloaded[2]["timestamp"])
+    during = [t["lag_ms"] for t in ticks if t0 is not None and t0 - 0.1 <= parse_ts(t["timestamp"]) <= t1 + 0.1]
+    sc = "reload under 1,000 msg/s"
+    res.data[sc] = dict(ticks=len(ticks), during=len(during), lag_max_ms=max(lags) if lags else None,
+                        lag_max_during_ms=max(during) if during else None, stopped=stopped, exit_code=rc,
+                        reload_load_seconds=loads[-1][2]["load_seconds"] if loads else None,
+                        change_to_swap_s=reloaded[0] - t_change)
+    res.add(sc, "records reloaded / load seconds",
+            f"{loads[-1][2]['records']:,} / {loads[-1][2]['load_seconds']:.2f} s" if loads else "n/a")
+    res.add(sc, "ticks during the reload / whole run", f"{len(during)} / {len(ticks)}")
+    mx = max(during) if during else None
+    res.add(sc, "latest tick during the reload", f"{mx:.2f} ms" if mx is not None else "n/a", "<= 50 ms",
+            mx is not None and mx <= 50)
+    lost = (stopped.get("failed"), stopped.get("undelivered"))
+    res.add(sc, "failed / undelivered, exit", f"{lost[0]} / {lost[1]}, {rc}", "0 / 0",
+            lost == (0, 0) and rc == 0)
 
 
 # ---- scenario: schedule accuracy -------------------------------------------------------
@@ -644,7 +743,8 @@ def machine():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true", default=os.environ.get("BENCH_SHORT") == "1")
-    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", "load,schedule,pacing,shutdown,throughput"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY",
+                                                      "load,formats,sampled,reload,schedule,pacing,shutdown,throughput"))
     ap.add_argument("--broker", default=os.environ.get("BENCH_BROKER", ""))
     ap.add_argument("--datasets", default=os.environ.get("BENCH_DATASETS", ""),
                     help="comma list of label=path (run.sh passes them)")
@@ -658,15 +758,21 @@ def main():
     started = dt.datetime.now(dt.timezone.utc)
     log(f"machine {m}; broker {broker_choice}; short={short}")
     datasets = [(lbl, Path(p)) for lbl, p in (x.split("=", 1) for x in args.datasets.split(",") if x)]
+    formats = [(lbl, Path(p)) for lbl, p in (x.split("=", 1) for x in os.environ.get("BENCH_FORMATS", "").split(",") if x)]
+    sampled = os.environ.get("BENCH_SAMPLED", "")
+    big, keep = (Path(sampled.rsplit(":", 1)[0]), int(sampled.rsplit(":", 1)[1])) if sampled else (None, None)
+    uploads = list(datasets) + (formats if only & {"formats", "sampled", "reload"} else [])
+    if big is not None and "sampled" in only:
+        uploads.append(("big", big))
 
     s3proc = None
     failures = []
     try:
-        if "load" in only and datasets:
+        if only & {"load", "formats", "sampled", "reload"} and uploads:
             s3root = BENCH / "s3"
             bucket = s3root / S3_BUCKET
             bucket.mkdir(parents=True, exist_ok=True)
-            for _, p in datasets:
+            for _, p in uploads:
                 dst = bucket / p.name
                 if not dst.exists() or dst.stat().st_size != p.stat().st_size:
                     dst.unlink(missing_ok=True)
@@ -680,12 +786,32 @@ def main():
             if not s3proc.wait_line(lambda e: e[1].startswith("listening on"), 30):
                 raise RuntimeError(f"S3 server did not start:\n{s3proc.tail()}")
             s3 = {"endpoint": f"http://127.0.0.1:{s3port}"}
-            try:
-                run_load(res, broker_factory, datasets, s3,
-                         repeats=1 if short else int(os.environ.get("BENCH_LOAD_REPEATS", "3")))
-            except Exception as e:
-                failures.append(f"load: {e}")
-                log(f"load FAILED: {e}")
+            repeats = 1 if short else int(os.environ.get("BENCH_LOAD_REPEATS", "3"))
+            if "load" in only and datasets:
+                try:
+                    run_load(res, broker_factory, datasets, s3, repeats=repeats)
+                except Exception as e:
+                    failures.append(f"load: {e}")
+                    log(f"load FAILED: {e}")
+            if "formats" in only and formats:
+                try:
+                    run_formats(res, broker_factory, formats, s3, repeats=repeats)
+                except Exception as e:
+                    failures.append(f"formats: {e}")
+                    log(f"formats FAILED: {e}")
+            base = dict(formats).get("csv")
+            if "sampled" in only and big is not None and base is not None:
+                try:
+                    run_sampled(res, broker_factory, big, base, keep, s3)
+                except Exception as e:
+                    failures.append(f"sampled: {e}")
+                    log(f"sampled FAILED: {e}")
+            if "reload" in only and base is not None:
+                try:
+                    run_reload(res, broker_factory, base, s3root, s3, seconds=2 if short else 5)
+                except Exception as e:
+                    failures.append(f"reload: {e}")
+                    log(f"reload FAILED: {e}")
         secs = 5 if short else 60
         if "schedule" in only:
             for name, kw in (("normal preset", dict(interval=0.5, lo=1, hi=10, preset="normal")),

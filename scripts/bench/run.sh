@@ -7,6 +7,7 @@
 #   scripts/bench/run.sh                  # full run (~10 min + builds + dataset generation)
 #   scripts/bench/run.sh --short          # CI mode: a few seconds per scenario (or BENCH_SHORT=1)
 #   scripts/bench/run.sh --only load,throughput
+#   scripts/bench/run.sh --only formats,sampled,reload   # issue 12: datasets
 #
 # Settings (environment):
 #   BENCH_BROKER  auto (tansu if on PATH or BENCH_TANSU, else the mock), tansu, mock.
@@ -41,7 +42,7 @@ case $profile in
 esac
 step "$profile build (kafka-feeder, bare_producer, s3_server)"
 # shellcheck disable=SC2086
-cargo build $flag --locked --bin kafka-feeder --example bare_producer --example s3_server >&2
+cargo build $flag --locked --bin kafka-feeder --example bare_producer --example s3_server --example dataset_formats >&2
 export BENCH_FEEDER=$PWD/target/$profile/kafka-feeder
 export BENCH_BARE=$PWD/target/$profile/examples/bare_producer
 export BENCH_S3=$PWD/target/$profile/examples/s3_server
@@ -64,6 +65,28 @@ for n in ${rows//,/ }; do
   esac
   datasets="$datasets${datasets:+,}$label=$PWD/$f"
 done
+
+# Issue 12: the same records as CSV.gz, JSON Lines and Parquet (examples/dataset_formats),
+# from the 1M-row file (100k in short mode); and a file 10x that size for the
+# sampled load (DATASET_MAX_RECORDS = the smaller file's rows).
+if [ "$short" = 1 ]; then base=${BENCH_FORMAT_ROWS:-100000}; else base=${BENCH_FORMAT_ROWS:-1000000}; fi
+base_csv="$data/tx-$base.csv"
+if [ ! -s "$base_csv" ]; then
+  step "generating $base_csv ($base rows)"
+  python3 scripts/gen_transactions.py --rows "$base" --out "$base_csv.tmp" && mv "$base_csv.tmp" "$base_csv"
+fi
+if [ ! -s "$data/tx-$base.parquet" ] || [ "$data/tx-$base.parquet" -ot "$base_csv" ]; then
+  step "writing $base_csv as .csv.gz, .jsonl, .parquet"
+  "target/$profile/examples/dataset_formats" "$base_csv" >&2
+fi
+big=$((base * 10))
+big_csv="$data/tx-$big.csv"
+if [ ! -s "$big_csv" ]; then
+  step "generating $big_csv ($big rows, for the sampled load)"
+  python3 scripts/gen_transactions.py --rows "$big" --out "$big_csv.tmp" && mv "$big_csv.tmp" "$big_csv"
+fi
+export BENCH_FORMATS="csv=$PWD/$base_csv,csv.gz=$PWD/$data/tx-$base.csv.gz,jsonl=$PWD/$data/tx-$base.jsonl,parquet=$PWD/$data/tx-$base.parquet"
+export BENCH_SAMPLED="$PWD/$big_csv:$base"
 
 TANSU_VERSION=0.6.0
 if [ "${BENCH_INSTALL_TANSU:-0}" = 1 ] && [ ! -x target/bench/tansu/bin/tansu ]; then
