@@ -86,7 +86,8 @@ pub struct DatasetSettings {
     /// `DATASET_FORMAT`; `None`: by each object's suffix.
     pub format: Option<Format>,
     pub max_records: Option<usize>,
-    /// `DATASET_MAX_BYTES`; `None`: half the memory limit ([`crate::memory`]).
+    /// `DATASET_MAX_BYTES`, else half the memory limit ([`crate::memory`]);
+    /// `None` only where no limit can be read.
     pub max_bytes: Option<u64>,
     pub reload_interval: Option<Duration>,
 }
@@ -129,7 +130,12 @@ impl DatasetSettings {
             max_records: env.optional(&settings::DATASET_MAX_RECORDS, |r| {
                 env::positive_u64(r).and_then(|n| usize::try_from(n).map_err(|_| "too large".into()))
             })?,
-            max_bytes: env.optional(&settings::DATASET_MAX_BYTES, byte_size)?,
+            // Unset: half the memory limit seen now, shown in the effective configuration.
+            max_bytes: env.parse(
+                &settings::DATASET_MAX_BYTES,
+                || (crate::memory::detect().map(|l| l.default_max_bytes()), Origin::Default),
+                |r| byte_size(r).map(Some),
+            )?,
             reload_interval: env.optional(&settings::DATASET_RELOAD_INTERVAL, |r| env::seconds(r, false))?,
         })
     }

@@ -64,11 +64,9 @@ impl SourceError {
     }
 }
 
-/// The memory guard and sample a load runs under: `DATASET_MAX_BYTES`, else
-/// half the memory limit the process sees.
+/// The memory guard and sample a load runs under.
 pub fn limits(settings: &DatasetSettings) -> Limits {
-    let max_bytes = settings.max_bytes.or_else(|| crate::memory::detect().map(|l| l.default_max_bytes()));
-    Limits { max_records: settings.max_records, max_bytes, seed: None }
+    Limits { max_records: settings.max_records, max_bytes: settings.max_bytes, seed: None }
 }
 
 /// Loads the whole dataset, retrying transient failures. Cancelling `shutdown`
