@@ -332,3 +332,24 @@ async fn a_failed_reload_keeps_the_old_dataset() {
     assert!(values.iter().all(|v| v == &json!({"v": 1})), "only the old version is sent");
     assert_eq!(reloads(&stats, "swapped"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_encoding_gzip_is_decompressed_whatever_the_name() {
+    let s3 = S3Server::start().await;
+    s3.create_bucket("lake");
+    let (csv, expected) = crate::common::sample_csv();
+    let cfg = config(&s3_vars(&s3, "s3://lake/served.csv"));
+    let client = source::s3_client(&cfg.s3).await;
+    client
+        .put_object()
+        .bucket("lake")
+        .key("served.csv")
+        .content_encoding("gzip")
+        .body(gzip(csv).into())
+        .send()
+        .await
+        .unwrap();
+    let (d, s) = load(&cfg).await.unwrap();
+    assert_eq!(values(&d), expected);
+    assert_eq!(s.csv_bytes, csv.len() as u64, "counted after decompression");
+}
