@@ -34,7 +34,7 @@ async fn a_fatal_error_rebuilds_the_producer_and_deliveries_resume() {
     let (stop, run) = (CancellationToken::new(), CancellationToken::new());
     tokio::spawn(Arc::clone(&sink).recover(Arc::clone(&stats), stop.clone(), run.clone()));
     let (csv, _) = crate::common::sample_csv();
-    let dataset = Arc::new(kafka_feeder::dataset::load_csv(csv, "sample", None).unwrap().0);
+    let dataset = kafka_feeder::reload::Live::new(kafka_feeder::dataset::load_csv(csv, "sample", None).unwrap().0);
     let looping = {
         let (sink, stats, run) = (Arc::clone(&sink), Arc::clone(&stats), run.clone());
         tokio::spawn(async move {
