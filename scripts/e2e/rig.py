@@ -12,6 +12,7 @@ scenario prints one table of figures; the exit code is 1 if any guarantee failed
 Environment (all optional):
   E2E_SCENARIOS      comma-separated scenario numbers or names (default: all)
   E2E_TRIALS         SIGTERM trials in scenario 1 (default 20)
+  E2E_RELOAD_TRIALS  SIGTERM trials with reloads in scenario 9 (default 6)
   E2E_SOAK_SECONDS   soak duration in scenario 8 (default 600)
   E2E_STALL_SECONDS  broker stall in scenario 2 (default 15)
   E2E_SEED           seed for the random kill moments (default: random, printed)
@@ -985,6 +986,63 @@ def scenario_soak(ctx):
     return failures
 
 
+def scenario_reload(ctx):
+    """9. Reloads while SIGTERM trials run (issue 12): the object changes every 0.3 s,
+    DATASET_RELOAD_INTERVAL=0.2 swaps it in, SIGTERM at a random moment loses nothing."""
+    trials = int(os.environ.get("E2E_RELOAD_TRIALS", "6"))
+    rng = random.Random(ctx["seed"] + 9)
+    broker, s3 = ctx["broker"], ctx["s3"]
+    with open(os.path.join(REPO, "data/transactions.csv"), "rb") as f:
+        base = f.read()
+    header, rows = base.split(b"\n", 1)
+    failures, table_rows = [], []
+    for i in range(trials):
+        key = f"reload-{i}.csv"
+        s3.put(key, base)
+        topic = broker.create_topic(new_topic("reload"), 3)
+        d = start_daemon(daemon_env(broker, s3, topic, DATASET_URI=f"s3://{BUCKET}/{key}",
+                                    DATASET_RELOAD_INTERVAL="0.2", PRODUCE_INTERVAL="0.01",
+                                    MIN_RECORDS_PER_BATCH="10", MAX_RECORDS_PER_BATCH="100"))
+        kill_after = round(rng.uniform(1.5, 6.0), 2)
+        t_end = time.monotonic() + kill_after
+        version = 0
+        while time.monotonic() < t_end:
+            time.sleep(0.3)
+            version += 1
+            # Every version a different size: the first `n` rows.
+            n = 1000 + (version * 997) % 9000
+            # Replaced whole, as an S3 PUT is: a reload never sees half a file.
+            path = os.path.join(s3.root, BUCKET, key)
+            with open(path + ".next", "wb") as f:
+                f.write(header + b"\n" + b"\n".join(rows.split(b"\n")[:n]) + b"\n")
+            os.replace(path + ".next", path)
+        t0 = time.monotonic()
+        d.signal(signal.SIGTERM)
+        code = d.wait(40)
+        drain = time.monotonic() - t0
+        if code is None:
+            d.stop()
+        stopped = d.stopped_line()
+        delivered = int(stopped["delivered"]) if stopped else 0
+        failed = int(stopped["failed"]) if stopped else -1
+        undelivered = int(stopped["undelivered"]) if stopped else -1
+        swaps = len(d.find("dataset_reloaded", field="event"))
+        bad = len(d.find("dataset_reload_failed", field="event"))
+        found, _, invalid, _ = read_topic(broker.bootstrap, topic)
+        lost, dup = max(0, delivered - found), max(0, found - delivered)
+        ok = code == 0 and stopped is not None and lost == 0 and dup == 0 and invalid == 0 and failed == 0 \
+            and undelivered == 0 and swaps >= 1
+        log(f"reload trial {i + 1}/{trials}: {version} versions, {swaps} swapped, {bad} failed, kill at {kill_after}s "
+            f"exit={code} delivered={delivered} found={found} drain={drain:.2f}s")
+        table_rows.append([i + 1, version, swaps, bad, delivered, found, lost, dup, code, int(drain * 1000)])
+        if not ok:
+            failures.append(f"reload trial {i + 1}: exit={code} swaps={swaps} delivered={delivered} found={found} "
+                            f"failed={failed} undelivered={undelivered}\n{d.text()[-2000:]}")
+    table("9. Reloads during SIGTERM trials", ["trial", "versions", "swapped", "reload failed", "delivered",
+                                               "found", "lost", "duplicated", "exit", "drain ms"], table_rows)
+    return failures
+
+
 SCENARIOS = [
     ("1", "sigterm", scenario_sigterm),
     ("2", "stall", scenario_stall),
@@ -994,6 +1052,7 @@ SCENARIOS = [
     ("6", "bad-env", scenario_bad_env),
     ("7", "secrets", scenario_secrets),
     ("8", "soak", scenario_soak),
+    ("9", "reload", scenario_reload),
 ]
 
 
