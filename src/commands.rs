@@ -83,8 +83,7 @@ fn preview_line(line: &mut Vec<u8>, dataset: &Dataset, i: usize) {
 }
 
 async fn load(config: &Config, stats: &Stats, shutdown: &CancellationToken) -> Result<Arc<Dataset>, AppError> {
-    let (dataset, summary) =
-        source::load(&config.dataset, &config.s3, shutdown).await?;
+    let (dataset, summary) = source::load(&config.dataset, &config.s3, shutdown).await?;
     app::report_loaded(stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
     Ok(Arc::new(dataset))
 }

@@ -59,6 +59,15 @@ pub fn load_jsonl<R: Read>(
     source_name: &str,
     collector: &mut impl Offer,
 ) -> Result<JsonlSummary, JsonlError> {
+    load_jsonl_limited(reader, source_name, collector, MAX_LINE_BYTES)
+}
+
+fn load_jsonl_limited<R: Read>(
+    reader: R,
+    source_name: &str,
+    collector: &mut impl Offer,
+    max_line: usize,
+) -> Result<JsonlSummary, JsonlError> {
     let mut input = BufReader::with_capacity(256 * 1024, reader);
     let mut summary = JsonlSummary::default();
     let mut line = Vec::with_capacity(4096);
@@ -67,14 +76,14 @@ pub fn load_jsonl<R: Read>(
         number += 1;
         line.clear();
         let read_err = |cause| JsonlError::Read { source_name: source_name.into(), line: number, cause };
-        let n = (&mut input).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line).map_err(read_err)?;
+        let n = (&mut input).take(max_line as u64 + 1).read_until(b'\n', &mut line).map_err(read_err)?;
         if n == 0 {
             break;
         }
         summary.input_bytes += n as u64;
-        if line.len() > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+        if line.len() > max_line && line.last() != Some(&b'\n') {
             summary.input_bytes += input.skip_until(b'\n').map_err(read_err)? as u64;
-            skip(&mut summary, number, format!("longer than {} MiB", MAX_LINE_BYTES >> 20));
+            skip(&mut summary, number, format!("longer than {max_line} bytes"));
             continue;
         }
         let mut text = line.as_slice();
@@ -281,6 +290,16 @@ mod tests {
         let e = load_jsonl(Breaks(b"{}\n{}\n{\"a\""), "s3://b/k.jsonl", &mut c).unwrap_err();
         assert!(matches!(e, JsonlError::Read { line: 3, .. }), "{e}");
         assert!(e.to_string().contains("s3://b/k.jsonl"), "{e}");
+    }
+
+    #[test]
+    fn an_overlong_line_is_skipped_and_the_next_line_read() {
+        let mut c = Collector::new(&Limits::default());
+        let input = b"{\"a\":1}\n{\"long\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n{\"b\":2}\n";
+        let s = load_jsonl_limited(&input[..], "t", &mut c, 16).unwrap();
+        assert_eq!(records(&c.finish()), vec![br#"{"a":1}"#.as_slice(), br#"{"b":2}"#]);
+        assert_eq!(s.first_skips, vec![(2, "longer than 16 bytes".to_owned())]);
+        assert_eq!(s.input_bytes, input.len() as u64);
     }
 
     #[test]
