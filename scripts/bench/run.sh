@@ -67,9 +67,9 @@ for n in ${rows//,/ }; do
 done
 
 # Issue 12: the same records as CSV.gz, JSON Lines and Parquet (examples/dataset_formats),
-# from the 1M-row file (100k in short mode); and a file 10x that size for the
+# from the 1M-row file (20k in short mode); and a file 10x that size for the
 # sampled load (DATASET_MAX_RECORDS = the smaller file's rows).
-if [ "$short" = 1 ]; then base=${BENCH_FORMAT_ROWS:-100000}; else base=${BENCH_FORMAT_ROWS:-1000000}; fi
+if [ "$short" = 1 ]; then base=${BENCH_FORMAT_ROWS:-20000}; else base=${BENCH_FORMAT_ROWS:-1000000}; fi
 base_csv="$data/tx-$base.csv"
 if [ ! -s "$base_csv" ]; then
   step "generating $base_csv ($base rows)"
