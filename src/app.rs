@@ -19,8 +19,8 @@ use crate::exit;
 use crate::http;
 use crate::pacing::config::Mode;
 use crate::pacing::replay::{self, ReplayError, ReplayPlan};
-use crate::schedule::{self, Outcome, Pacing, Schedule};
 use crate::reload::{self, Live};
+use crate::schedule::{self, Outcome, Pacing, Schedule};
 use crate::sink::{CheckError, KafkaSink, SinkError};
 use crate::source::{self, SourceError};
 

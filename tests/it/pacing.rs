@@ -290,7 +290,14 @@ async fn a_slow_rate_stays_alive_between_messages() {
             seen
         })
     };
-    let outcome = schedule::run(&schedule, Arc::new(dataset), sink, Arc::clone(&stats), CancellationToken::new()).await;
+    let outcome = schedule::run(
+        &schedule,
+        kafka_feeder::reload::Live::new(dataset),
+        sink,
+        Arc::clone(&stats),
+        CancellationToken::new(),
+    )
+    .await;
     // Messages at 0 and 100 s.
     assert_eq!(outcome.totals.scheduled, 2);
     for status in watcher.await.unwrap() {
