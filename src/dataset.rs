@@ -1,5 +1,6 @@
-//! The dataset in memory: every CSV row serialized once, at load, to the JSON
-//! bytes that will be sent.
+//! The dataset in memory: every record serialized once, at load, to the JSON
+//! bytes that will be sent; and the CSV parser (JSON Lines and Parquet have
+//! their own modules, all writing through [`crate::collect`]).
 //!
 //! All records live in one contiguous buffer with an end offset per record, so a
 //! dataset of millions of rows is two allocations, and the send loop hands

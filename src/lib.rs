@@ -1,5 +1,5 @@
 //! kafka-feeder: keeps a Kafka topic fed with realistic traffic sampled from a
-//! CSV dataset held in memory.
+//! dataset (CSV, JSON Lines or Parquet) held in memory.
 //!
 //! Modules follow the data flow:
 //!
@@ -7,8 +7,15 @@
 //!   [`env`]: reading and parsing them; [`config`]: one validated
 //!   [`config::Config`], one settings struct per group; [`docs`]: `--help`,
 //!   README.md's tables and `.env.example`, generated from the table
-//! - [`source`]: the dataset's bytes from S3/MinIO, a file, or the bundled sample
-//! - [`dataset`]: CSV → JSON records in one contiguous buffer
+//! - [`source`]: the dataset's objects from S3/MinIO (one, or all under a
+//!   prefix), files, or the bundled sample; [`memory`]: the limit the guard
+//!   defaults to
+//! - [`format`]: an object's format and compression, and the streaming
+//!   decompressor; [`decode`]: one object's bytes through it to a parser:
+//!   [`dataset`] (CSV), [`jsonl`], [`parquet_rows`]
+//! - [`collect`]: records into one buffer as they stream, all or a reservoir
+//!   sample, under the memory guard; [`dataset`]: that buffer, the records sent
+//! - [`reload`]: the dataset in use, swapped between batches by a reload
 //! - [`sampler`]: batch sizes and record picks for each tick
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
 //!   replay, replica shares (pure, clock injected)

@@ -1,8 +1,9 @@
-//! Where the dataset comes from: an S3 (or MinIO) object, a local file, or the
-//! sample compiled into the binary.
+//! Where the dataset comes from: an S3 (or MinIO) object or every object under
+//! a prefix, a local file or folder, or the sample compiled into the binary.
 //!
-//! The object is streamed straight into the CSV parser (never held whole), on a
-//! blocking thread bridged to the async body. Failures are classified so the
+//! Each object is streamed through its decompressor into its parser (never
+//! held whole; Parquet from S3 excepted, see [`crate::decode`]), on a blocking
+//! thread bridged to the async body. Failures are classified so the
 //! user gets the endpoint, bucket and key, the cause and a fix, and a distinct
 //! exit code per class; transient failures (connection refused, timeouts, 5xx,
 //! a body cut off mid-read) are retried with exponential backoff for
