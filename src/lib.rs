@@ -10,7 +10,7 @@
 //! - [`source`]: the dataset's objects from S3/MinIO (one, or all under a
 //!   prefix), files, or the bundled sample; [`memory`]: the limit the guard
 //!   defaults to
-//! - [`format`]: an object's format and compression, and the streaming
+//! - [`format`](mod@format): an object's format and compression, and the streaming
 //!   decompressor; [`decode`]: one object's bytes through it to a parser:
 //!   [`dataset`] (CSV), [`jsonl`], [`parquet_rows`]
 //! - [`collect`]: records into one buffer as they stream, all or a reservoir
