@@ -258,11 +258,12 @@ impl Config {
     /// Validates raw variables into a typed config, one group at a time.
     pub fn from_env(env: Env) -> Result<Self, ConfigError> {
         let kafka = KafkaSettings::from_env(&env)?;
-        let dataset = DatasetSettings::from_env(&env)?;
+        let mut dataset = DatasetSettings::from_env(&env)?;
         let s3 = S3Settings::from_env(&env)?;
         let schedule = ScheduleSettings::from_env(&env)?;
         let pacing = PacingSettings::from_env(&env)?;
         let logs = LogSettings::from_env(&env)?;
+        dataset.sample_seed = pacing.seed;
         Ok(Config {
             kafka,
             dataset,

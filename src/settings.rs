@@ -259,7 +259,7 @@ settings! {
     RANDOM_SEED {
         group: Group::Schedule, default: "(random)",
         accepted: "a whole number from 0 to 18446744073709551615",
-        meaning: "Seeds batch sizes, record picks and Poisson gaps for a reproducible run; mixed with REPLICA_INDEX so replicas differ.",
+        meaning: "Seeds batch sizes, record picks, Poisson gaps and the DATASET_MAX_RECORDS sample for a reproducible run; mixed with REPLICA_INDEX so replicas differ (the sample is not: every replica keeps the same records).",
     }
     SHUTDOWN_TIMEOUT {
         group: Group::Schedule, default: "20",

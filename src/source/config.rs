@@ -90,6 +90,9 @@ pub struct DatasetSettings {
     /// `None` only where no limit can be read.
     pub max_bytes: Option<u64>,
     pub reload_interval: Option<Duration>,
+    /// `RANDOM_SEED` (parsed with the pacing group): a seeded
+    /// `DATASET_MAX_RECORDS` sample keeps the same records.
+    pub sample_seed: Option<u64>,
 }
 
 impl Show for Format {
@@ -137,6 +140,7 @@ impl DatasetSettings {
                 |r| byte_size(r).map(Some),
             )?,
             reload_interval: env.optional(&settings::DATASET_RELOAD_INTERVAL, |r| env::seconds(r, false))?,
+            sample_seed: None,
         })
     }
 }

@@ -67,7 +67,7 @@ impl SourceError {
 
 /// The memory guard and sample a load runs under.
 pub fn limits(settings: &DatasetSettings) -> Limits {
-    Limits { max_records: settings.max_records, max_bytes: settings.max_bytes, seed: None }
+    Limits { max_records: settings.max_records, max_bytes: settings.max_bytes, seed: settings.sample_seed }
 }
 
 /// Loads the whole dataset, retrying transient failures. Cancelling `shutdown`
@@ -467,7 +467,15 @@ mod tests {
     }
 
     fn ds(uri: DatasetUri, retry_timeout: Duration) -> DatasetSettings {
-        DatasetSettings { uri, retry_timeout, format: None, max_records: None, max_bytes: None, reload_interval: None }
+        DatasetSettings {
+            uri,
+            retry_timeout,
+            format: None,
+            max_records: None,
+            max_bytes: None,
+            reload_interval: None,
+            sample_seed: None,
+        }
     }
 
     fn no_s3() -> S3Settings {

@@ -211,6 +211,16 @@ async fn the_memory_guard_stops_with_a_hint_and_a_sample_fits() {
     // A uniform sample of 1000 from 0..20000 has its mean near 10000 (sd ~ 183).
     let mean = ids.iter().sum::<i64>() as f64 / 1000.0;
     assert!((mean - 9999.5).abs() < 5.0 * 183.0, "mean id {mean}");
+
+    // RANDOM_SEED makes the sample repeatable; another seed gives another one.
+    let seeded = |seed: &'static str| {
+        let mut v = vars.clone();
+        v.push(("RANDOM_SEED", seed));
+        config(&v)
+    };
+    let a = values(&load(&seeded("7")).await.unwrap().0);
+    assert_eq!(a, values(&load(&seeded("7")).await.unwrap().0));
+    assert_ne!(a, values(&load(&seeded("8")).await.unwrap().0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
