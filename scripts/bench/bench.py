@@ -19,14 +19,16 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import harness  # noqa: E402
+from harness import (Proc, cpu_seconds, event_is, free_port, http_get, metric,  # noqa: E402,F401
+                     peak_rss_bytes, render_table)
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("BENCH_WORK", ROOT / "target" / "bench"))
@@ -36,70 +38,10 @@ S3_BIN = Path(os.environ.get("BENCH_S3", ROOT / "target" / "release" / "examples
 TOPIC = "bench"
 PARTITIONS = 6
 S3_KEY, S3_SECRET, S3_BUCKET = "bench", "bench-secret-key", "bench"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def log(msg):
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def cpu_seconds(pid):
-    """user + sys of a live process, from /proc/PID/stat (clock ticks)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def peak_rss_bytes(pid):
-    """VmHWM: the process's peak resident set, from /proc/PID/status."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def http_get(port, path, timeout=1.0):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, ""
-    except (OSError, ValueError):
-        return None, ""
-
-
-def metric(text, name):
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            try:
-                return float(line.rsplit(" ", 1)[1])
-            except ValueError:
-                return None
-    return None
 
 
 def pct(values, p):
@@ -111,101 +53,7 @@ def pct(values, p):
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-class Proc:
-    """A child process whose stdout lines are timestamped (monotonic) as they arrive.
-    JSON lines are parsed. `on_line(entry)` hooks run in the reader thread, so a
-    figure that must be taken the moment a line appears (CPU at ready) is exact."""
-
-    def __init__(self, argv, env=None, name="proc", stdin=subprocess.DEVNULL, hooks=None):
-        self.name = name
-        self.lines = []  # (t_monotonic, text, parsed-or-None)
-        self.hooks = list(hooks or [])
-        self.cond = threading.Condition()
-        self.t_start = time.monotonic()
-        self.p = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, bufsize=1)
-        self.rusage = None
-        self.t_exit = None
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for text in self.p.stdout:
-            t = time.monotonic()
-            text = text.rstrip("\n")
-            parsed = None
-            if text.startswith("{"):
-                try:
-                    parsed = json.loads(text)
-                except ValueError:
-                    pass
-            entry = (t, text, parsed)
-            for h in self.hooks:
-                try:
-                    h(entry)
-                except Exception as e:  # a hook must never kill the reader
-                    log(f"{self.name}: hook failed: {e}")
-            with self.cond:
-                self.lines.append(entry)
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def find(self, pred):
-        with self.cond:
-            return [e for e in self.lines if pred(e)]
-
-    def wait_line(self, pred, timeout):
-        end = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for e in self.lines:
-                    if pred(e):
-                        return e
-                left = end - time.monotonic()
-                if left <= 0 or (self.p.poll() is not None and not self.reader.is_alive()):
-                    return None
-                self.cond.wait(min(left, 0.05))
-
-    def wait_exit(self, timeout):
-        """Reaps the child with wait4 so its rusage (user+sys of all its threads) is known."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
-            if pid == self.p.pid:
-                self.t_exit = time.monotonic()
-                self.rusage = ru
-                self.p.returncode = os.waitstatus_to_exitcode(status)
-                self.reader.join(5)
-                return self.p.returncode
-            time.sleep(0.002)
-        return None
-
-    def cpu_total(self):
-        return self.rusage.ru_utime + self.rusage.ru_stime if self.rusage else None
-
-    def signal(self, sig):
-        if self.p.returncode is None:
-            try:
-                os.kill(self.p.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def stop(self, timeout=10):
-        if self.p.returncode is not None:
-            return self.p.returncode
-        self.signal(signal.SIGTERM)
-        rc = self.wait_exit(timeout)
-        if rc is None:
-            self.signal(signal.SIGKILL)
-            rc = self.wait_exit(5)
-        return rc
-
-    def tail(self, n=30):
-        with self.cond:
-            return "\n".join(t for _, t, _ in self.lines[-n:])
-
-
+# Kept for rounds written against the message text; new code matches the stable event field (event_is).
 def message_is(msg):
     return lambda e: e[2] is not None and e[2].get("message") == msg
 
@@ -233,50 +81,18 @@ class MockBroker:
         self.proc.stop(5)
 
 
-class TansuBroker:
+class TansuBroker(harness.Tansu):
     def __init__(self, binary):
-        self.binary = binary
-        self.kind = f"tansu ({tansu_build(binary)}, memory storage)"
+        super().__init__(binary=binary)
+        self.kind = f"tansu ({self.build_profile()}, memory storage)"
 
     def start(self):
-        port = free_port()
-        url = f"tcp://127.0.0.1:{port}"
-        env = dict(os.environ)
-        env.setdefault("RUST_LOG", "warn")
-        self.proc = Proc([self.binary, "broker", "--storage-engine", "memory://tansu/",
-                          "--listener-url", url, "--advertised-listener-url", url], env=env, name="tansu")
-        if not wait_port(port, 60):
-            raise RuntimeError(f"tansu did not listen on {port}:\n{self.proc.tail()}")
-        r = subprocess.run([self.binary, "topic", "create", TOPIC, "--partitions", str(PARTITIONS), "--broker", url],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError(f"tansu topic create failed: {r.stdout}{r.stderr}")
-        self.bootstrap = f"127.0.0.1:{port}"
+        super().start(timeout=60, rss_every=None)
+        self.create_topic(TOPIC, PARTITIONS)
         return self
 
     def stop(self):
-        self.proc.stop(10)
-
-
-def tansu_build(binary):
-    """A debug tansu is several times slower than a release one, so the table
-    must say which it measured: `cargo install` records the profile it used in
-    .crates2.json beside bin/."""
-    try:
-        installs = json.loads((Path(binary).resolve().parent.parent / ".crates2.json").read_text())["installs"]
-        for key, entry in installs.items():
-            if key.startswith("tansu "):
-                return {"dev": "debug build", "release": "release build"}.get(entry.get("profile"),
-                                                                             f"{entry.get('profile')} build")
-    except (OSError, ValueError, KeyError):
-        pass
-    try:
-        out = subprocess.run(["file", "-L", binary], capture_output=True, text=True, timeout=10).stdout
-        if "with debug_info" in out:
-            return "debug build?"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "build profile unknown"
+        super().stop(10)
 
 
 def make_broker(choice):
@@ -320,15 +136,7 @@ class Results:
         self.rows.append((scenario, metric, value, target, verdict))
 
     def table(self):
-        head = ("scenario", "figure", "value", "target", "verdict")
-        rows = [head] + [tuple(str(c) for c in r) for r in self.rows]
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        out = []
-        for n, r in enumerate(rows):
-            out.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-            if n == 0:
-                out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-        return "\n".join(out)
+        return render_table(("scenario", "figure", "value", "target", "verdict"), self.rows, markdown=True)
 
 
 def fmt(x, digits=2):
@@ -349,11 +157,11 @@ def load_once(broker_factory, label, path, s3, **extra):
     f = None
     try:
         def mark_cpu(entry):
-            if entry[2] is not None and entry[2].get("message") == "dataset loaded" and "cpu" not in cpu_at:
+            if entry[2] is not None and entry[2].get("event") == "dataset_loaded" and "cpu" not in cpu_at:
                 cpu_at["cpu"] = cpu_seconds(f.p.pid)
         f = start_feeder(env, name=f"feeder-load-{label}", hooks=[mark_cpu])
         t0 = f.t_start
-        loaded = f.wait_line(message_is("dataset loaded"), 600)
+        loaded = f.wait_line(event_is("dataset_loaded"), 600)
         if not loaded:
             raise RuntimeError(f"no 'dataset loaded' line:\n{f.tail()}")
         t_ready = t_first = None
@@ -547,7 +355,7 @@ def run_schedule(res, broker_factory, name, interval, lo, hi, seconds, preset=No
     env = feeder_env(broker.bootstrap, port, **extra)
     try:
         f = start_feeder(env, name=f"feeder-{name}")
-        if not f.wait_line(message_is("connected to Kafka"), 120):
+        if not f.wait_line(event_is("broker_connected"), 120):
             raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
         time.sleep(seconds)
         t_term = time.monotonic()
@@ -558,8 +366,8 @@ def run_schedule(res, broker_factory, name, interval, lo, hi, seconds, preset=No
         if f.p.returncode is None:
             f.stop()
         broker.stop()
-    ticks = [e[2] for e in f.find(message_is("batch sent"))]
-    stopped = f.find(message_is("stopped"))
+    ticks = [e[2] for e in f.find(event_is("batch_sent"))]
+    stopped = f.find(event_is("stopped"))
     stopped = stopped[-1][2] if stopped else {}
     if len(ticks) < 3:
         raise RuntimeError(f"{name}: only {len(ticks)} 'batch sent' lines:\n{f.tail()}")
@@ -626,7 +434,7 @@ def run_shutdown(res, broker_factory, seconds, interval, batch):
                      MAX_RECORDS_PER_BATCH=batch)
     try:
         f = start_feeder(env, name="feeder-shutdown")
-        if not f.wait_line(message_is("connected to Kafka"), 120):
+        if not f.wait_line(event_is("broker_connected"), 120):
             raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
         time.sleep(seconds)
         code, body = http_get(port, "/metrics")
@@ -639,7 +447,7 @@ def run_shutdown(res, broker_factory, seconds, interval, batch):
         if f.p.returncode is None:
             f.stop()
         broker.stop()
-    stopped = f.find(message_is("stopped"))
+    stopped = f.find(event_is("stopped"))
     stopped = stopped[-1][2] if stopped else {}
     sc = "shutdown under load"
     rate = batch / interval
@@ -698,8 +506,8 @@ def run_throughput(res, broker_factory, messages, rounds, dataset):
                                      PRODUCE_INTERVAL="0.001", MIN_RECORDS_PER_BATCH=10000,
                                      MAX_RECORDS_PER_BATCH=10000, MAX_MESSAGES=messages)
                     p = start_feeder(env, name="feeder-throughput")
-                    secs, cpu, rc = measure(p, message_is("connected to Kafka"), 600)
-                    st = p.find(message_is("stopped"))
+                    secs, cpu, rc = measure(p, event_is("broker_connected"), 600)
+                    st = p.find(event_is("stopped"))
                     delivered = st[-1][2]["delivered"] if st else 0
                 cpu_b = cpu_seconds(broker.proc.p.pid) - cpu_b0
             finally:
@@ -787,12 +595,9 @@ def main():
                         os.link(p, dst)
                     except OSError:
                         shutil.copyfile(p, dst)
-            s3port = free_port()
-            s3proc = Proc([str(S3_BIN), "--root", str(s3root), "--port", str(s3port), "--access-key", S3_KEY,
-                           "--secret-key", S3_SECRET], name="s3")
-            if not s3proc.wait_line(lambda e: e[1].startswith("listening on"), 30):
-                raise RuntimeError(f"S3 server did not start:\n{s3proc.tail()}")
-            s3 = {"endpoint": f"http://127.0.0.1:{s3port}"}
+            s3proc = harness.S3(s3root, binary=S3_BIN, access_key=S3_KEY, secret_key=S3_SECRET,
+                                bucket=S3_BUCKET).start()
+            s3 = {"endpoint": s3proc.endpoint}
             repeats = 1 if short else int(os.environ.get("BENCH_LOAD_REPEATS", "3"))
             if "load" in only and datasets:
                 try:

@@ -19,20 +19,22 @@ Environment (all optional):
   E2E_WORK           work folder (default target/e2e/work)
 """
 
+import functools
 import json
 import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness  # noqa: E402
+from harness import PROCS, Proc, Tansu, free_port, table  # noqa: E402,F401
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("E2E_BIN", os.path.join(REPO, "target/release/kafka-feeder"))
@@ -47,219 +49,13 @@ BUCKET = "e2e"
 DATASET_KEY = "transactions.csv"
 DATASET_ROWS = 10_000  # data/transactions.csv
 
-PROCS = []  # every child started, so an interrupted run leaves none behind
-
 
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
-def rss_kib(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def table(title, header, rows):
-    cols = [str(h) for h in header]
-    srows = [[str(c) for c in r] for r in rows]
-    widths = [max(len(cols[i]), *(len(r[i]) for r in srows)) if srows else len(cols[i]) for i in range(len(cols))]
-    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
-    out = [f"\n== {title}", line, "| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths)) + " |", line]
-    for r in srows:
-        out.append("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-    out.append(line)
-    print("\n".join(out), flush=True)
-
-
-# ---- processes -------------------------------------------------------------------
-
-
-class Proc:
-    """A child process whose merged output is collected line by line, with the
-    time each line arrived, and whose resident memory is sampled."""
-
-    def __init__(self, argv, env, name, rss_every=None):
-        self.name = name
-        self.started = time.monotonic()
-        self.p = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        PROCS.append(self)
-        self.lines = []  # (monotonic time, text)
-        self.rss = []  # (monotonic time, KiB)
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if rss_every:
-            threading.Thread(target=self._sample, args=(rss_every,), daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            text = raw.decode("utf-8", "replace").rstrip("\n")
-            with self._lock:
-                self.lines.append((time.monotonic(), text))
-
-    def _sample(self, every):
-        while self.p.poll() is None:
-            kib = rss_kib(self.p.pid)
-            if kib is not None:
-                self.rss.append((time.monotonic(), kib))
-            time.sleep(every)
-
-    @property
-    def pid(self):
-        return self.p.pid
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def signal(self, sig):
-        if self.alive():
-            os.kill(self.p.pid, sig)
-
-    def wait(self, timeout):
-        try:
-            code = self.p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self._reader.join(timeout=5)
-        return code
-
-    def stop(self, timeout=10):
-        if self.alive():
-            self.signal(signal.SIGTERM)
-            if self.wait(timeout) is None:
-                self.signal(signal.SIGKILL)
-                self.wait(5)
-        return self.p.returncode
-
-    def text(self):
-        with self._lock:
-            return "\n".join(t for _, t in self.lines)
-
-    def json_lines(self):
-        with self._lock:
-            snapshot = list(self.lines)
-        out = []
-        for t, text in snapshot:
-            try:
-                obj = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                obj["_t"] = t
-                out.append(obj)
-        return out
-
-    def find(self, message_part, field="message"):
-        return [j for j in self.json_lines() if message_part in str(j.get(field, ""))]
-
-    def wait_for(self, message_part, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            hits = self.find(message_part)
-            if hits:
-                return hits[0]
-            if not self.alive():
-                return None
-            time.sleep(0.05)
-        return None
-
-    def stopped_line(self):
-        hits = self.find("stopped")
-        hits = [h for h in hits if h.get("message") == "stopped"]
-        return hits[-1] if hits else None
-
-
-class Tansu:
-    """The tansu broker on 127.0.0.1, in-memory storage."""
-
-    def __init__(self, port=None):
-        self.port = port or free_port()
-        self.proc = None
-        self.url = f"tcp://127.0.0.1:{self.port}"
-        self.bootstrap = f"127.0.0.1:{self.port}"
-
-    def start(self):
-        env = dict(os.environ)
-        env.setdefault("RUST_LOG", "warn")
-        self.proc = Proc(
-            [TANSU, "broker", "--storage-engine", "memory://tansu/",
-             "--listener-url", self.url, "--advertised-listener-url", self.url],
-            env, "tansu", rss_every=1.0,
-        )
-        if not wait_port(self.port, 30):
-            raise RuntimeError(f"tansu did not listen on {self.port}:\n{self.proc.text()[-3000:]}")
-        return self
-
-    def create_topic(self, name, partitions=3):
-        r = subprocess.run(
-            [TANSU, "topic", "create", name, "--partitions", str(partitions), "--broker", self.url],
-            capture_output=True, text=True, timeout=60,
-        )
-        if r.returncode != 0:
-            raise RuntimeError(f"tansu topic create {name} failed: {r.stdout}{r.stderr}")
-        return name
-
-    def stop(self):
-        if self.proc:
-            self.proc.signal(signal.SIGCONT)
-            self.proc.stop(5)
-
-
-class S3:
-    """The s3s-fs example server over a folder, credentials enforced."""
-
-    def __init__(self, root, port=None):
-        self.root = root
-        self.port = port or free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-
-    def start(self, wait=True):
-        os.makedirs(self.root, exist_ok=True)
-        self.proc = Proc(
-            [S3_BIN, "--root", self.root, "--port", str(self.port),
-             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY],
-            {"PATH": os.environ.get("PATH", "")}, "s3",
-        )
-        if wait and not wait_port(self.port, 30):
-            raise RuntimeError(f"s3 server did not listen on {self.port}:\n{self.proc.text()}")
-        return self
-
-    def put(self, key, body, bucket=BUCKET):
-        path = os.path.join(self.root, bucket, key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(body)
-
-    def stop(self):
-        if self.proc:
-            self.proc.stop(5)
+# The S3 server with this run's credentials; the broker and processes are harness's.
+S3 = functools.partial(harness.S3, binary=S3_BIN, access_key=ACCESS_KEY, secret_key=SECRET_KEY, bucket=BUCKET)
 
 
 def daemon_env(broker, s3, topic, **extra):
@@ -386,7 +182,7 @@ def scenario_sigterm(ctx):
         kill_after = round(rng.uniform(0.01, 0.1) if i < 2 else rng.uniform(0.3, 8.0), 2)
         d = start_daemon(daemon_env(broker, s3, topic, **vars_))
         time.sleep(kill_after)
-        phase = "running" if d.find("connected to Kafka") else ("loading/connecting" if d.alive() else "exited early")
+        phase = "running" if d.events("broker_connected") else ("loading/connecting" if d.alive() else "exited early")
         t0 = time.monotonic()
         d.signal(signal.SIGTERM)
         code = d.wait(40)
@@ -461,7 +257,7 @@ def scenario_stall(ctx):
         try:
             topic = broker.create_topic(new_topic("stall"), 3)
             d = start_daemon(daemon_env(broker, s3, topic, **vars_), rss_every=0.25)
-            if not d.wait_for("connected to Kafka", 30):
+            if not d.wait_event("broker_connected", 30):
                 failures.append(f"{name}: never connected\n{d.text()[-2000:]}")
                 d.stop()
                 continue
@@ -488,13 +284,13 @@ def scenario_stall(ctx):
             found, _, _, _ = read_topic(broker.bootstrap, topic)
             lines = d.json_lines()
             during = [j for j in lines if t_stop <= j["_t"] < t_cont + 1]
-            said_unreachable = [j for j in during if "not acknowledging" in str(j.get("message", ""))
-                                or "Kafka client error" in str(j.get("message", ""))]
+            said_unreachable = [j for j in during if j.get("event") in ("broker_not_acknowledging",
+                                                                        "kafka_client_error")]
             first_said = (min(j["_t"] for j in said_unreachable) - t_stop) if said_unreachable else None
             ack_lag = max((int(j.get("stalled_s", 0)) for j in lines
-                           if "not acknowledging" in str(j.get("message", ""))), default=0)
-            resumed = [j for j in lines if j.get("message") == "Kafka broker acknowledging again"]
-            progress_lag = max((float(j.get("max_lag_ms", 0)) for j in lines if j.get("message") == "progress"),
+                           if j.get("event") == "broker_not_acknowledging"), default=0)
+            resumed = [j for j in lines if j.get("event") == "broker_acknowledging"]
+            progress_lag = max((float(j.get("max_lag_ms", 0)) for j in lines if j.get("event") == "progress"),
                                default=0)
             rss_before = rss_between(d, t_stop - 6, t_stop)
             rss_during = rss_between(d, t_stop, t_cont)
@@ -550,12 +346,12 @@ def scenario_stall(ctx):
 
 
 def last_progress(d):
-    p = [j for j in d.json_lines() if j.get("message") == "progress"]
+    p = [j for j in d.json_lines() if j.get("event") == "progress"]
     return p[-1] if p else {}
 
 
 def tail_json(d, n):
-    return "\n".join(t for _, t in d.lines[-n:])
+    return d.tail(n)
 
 
 def scenario_late_broker(ctx):
@@ -568,7 +364,7 @@ def scenario_late_broker(ctx):
     try:
         time.sleep(10)
         alive_at_10 = d.alive()
-        waiting = d.find("waiting for the Kafka broker")
+        waiting = d.events("waiting_for_broker")
         t_start = time.monotonic()
         broker.start()
         broker.create_topic(topic, 3)
@@ -580,7 +376,7 @@ def scenario_late_broker(ctx):
                 first = p["_t"] - t_start
                 break
             time.sleep(0.1)
-        connected = d.find("connected to Kafka")
+        connected = d.events("broker_connected")
         time.sleep(3)
         d.signal(signal.SIGTERM)
         code = d.wait(30)
@@ -613,15 +409,12 @@ def error_line(d):
 
 
 def scenario_s3(ctx):
-    """4. S3 failures: each ends in its documented message and exit code, or recovers."""
+    """4. S3 endpoint down for the whole retry budget, and up late: timing only a
+    separate server process shows (the error classes are tests/it/pipeline.rs's)."""
     broker, s3 = ctx["broker"], ctx["s3"]
     dead_port = free_port()
     cases = [
         # name, env overrides, expected exit, text the error must contain, time bound (s)
-        ("missing bucket", {"DATASET_URI": "s3://no-such-bucket/transactions.csv"}, 3, "not found", 5),
-        ("missing key", {"DATASET_URI": f"s3://{BUCKET}/no/such/key.csv"}, 3, "not found", 5),
-        ("wrong secret", {"AWS_SECRET_ACCESS_KEY": "wrong-" + uuid.uuid4().hex}, 4, "access denied", 5),
-        ("unknown access key", {"AWS_ACCESS_KEY_ID": "nobody"}, 4, "access denied", 5),
         ("endpoint down (retry 5 s)", {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead_port}",
                                        "DATASET_RETRY_TIMEOUT": "5"}, 5, "unreachable", 10),
     ]
@@ -635,7 +428,7 @@ def scenario_s3(ctx):
         secs = time.monotonic() - t0
         if code is None:
             d.stop()
-        err = error_line(d)
+        err = d.last_event("failed") or {}
         msg = f"{err.get('message', '')} {err.get('error', '')}"
         ok = code == want and text in msg.lower() and secs <= bound
         rows.append([name, want, code, f"{secs:.1f}", "yes" if text in msg.lower() else "no",
@@ -650,10 +443,10 @@ def scenario_s3(ctx):
     d = start_daemon(daemon_env(broker, late, topic, DATASET_RETRY_TIMEOUT="30"))
     time.sleep(4)
     late.start()
-    loaded = d.wait_for("dataset loaded", 30)
+    loaded = d.wait_event("dataset_loaded", 30)
     secs = time.monotonic() - t0
-    retries = len(d.find("dataset source not reachable"))
-    d.wait_for("progress", 10)
+    retries = len(d.events("dataset_retry"))
+    d.wait_event("progress", 10)
     d.signal(signal.SIGTERM)
     code = d.wait(30)
     late.stop()
@@ -717,7 +510,7 @@ def scenario_datasets(ctx):
         secs = time.monotonic() - t0
         if code is None:
             d.stop()
-        loaded = d.find("dataset loaded")
+        loaded = d.events("dataset_loaded")
         loaded = loaded[0] if loaded else {}
         got = (loaded.get("records"), loaded.get("skipped")) if loaded else None
         peak = max((k for _, k in d.rss), default=None)
@@ -753,127 +546,6 @@ def scenario_datasets(ctx):
             os.remove(os.path.join(s3.root, BUCKET, key))
     table("5. Dataset faults (loaded/skipped from the 'dataset loaded' line)",
           ["case", "bytes", "want loaded/skipped", "got", "seconds", "peak RSS MiB", "", "detail"], rows)
-    return failures
-
-
-class ConnCounter:
-    """A listener that counts connections: the daemon must never reach it."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.count = 0
-        self.stop_flag = False
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while not self.stop_flag:
-            try:
-                conn, _ = self.sock.accept()
-                self.count += 1
-                conn.close()
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop_flag = True
-        self.t.join(2)
-        self.sock.close()
-
-
-def scenario_bad_env(ctx):
-    """6. Each variable with each class of bad value: exit 2, names it, within 1 s, no network."""
-    cases = [
-        ("KAFKA_BOOTSTRAP_SERVERS", "missing", None),
-        ("KAFKA_BOOTSTRAP_SERVERS", "blank", "   "),
-        ("KAFKA_BOOTSTRAP_SERVERS", "no port", "localhost"),
-        ("KAFKA_BOOTSTRAP_SERVERS", "bad port", "a:9092,b:99999"),
-        ("KAFKA_TOPIC", "illegal char", "has space"),
-        ("KAFKA_TOPIC", "too long", "t" * 250),
-        ("DATASET_URI", "bad scheme", "gs://bucket/key.csv"),
-        ("DATASET_URI", "no key", "s3://bucket"),
-        ("DATASET_URI", "folder key", "s3://bucket/dir/"),
-        ("DATASET_RETRY_TIMEOUT", "not a number", "soon"),
-        ("DATASET_RETRY_TIMEOUT", "negative", "-1"),
-        ("DATASET_RETRY_TIMEOUT", "infinite", "inf"),
-        ("DATASET_RETRY_TIMEOUT", "too large", "1e9"),
-        ("PRESET", "unknown", "extreme"),
-        ("PRODUCE_INTERVAL", "zero", "0"),
-        ("PRODUCE_INTERVAL", "not a number", "fast"),
-        ("PRODUCE_INTERVAL", "NaN", "NaN"),
-        ("PRODUCE_INTERVAL", "too small", "0.00001"),
-        ("PRODUCE_INTERVAL", "comma decimal", "0,5"),
-        ("MIN_RECORDS_PER_BATCH", "zero", "0"),
-        ("MIN_RECORDS_PER_BATCH", "negative", "-3"),
-        ("MIN_RECORDS_PER_BATCH", "fraction", "2.5"),
-        ("MAX_RECORDS_PER_BATCH", "too large", "100001"),
-        ("MAX_RECORDS_PER_BATCH", "overflow", "99999999999999999999"),
-        ("MIN_RECORDS_PER_BATCH", "min > max", "50", {"MAX_RECORDS_PER_BATCH": "10"}),
-        ("MAX_MESSAGES", "zero", "0"),
-        ("MAX_MESSAGES", "word", "many"),
-        ("SHUTDOWN_TIMEOUT", "negative", "-5"),
-        ("SHUTDOWN_TIMEOUT", "not a number", "later"),
-        ("PROGRESS_INTERVAL", "zero", "0"),
-        ("LOG_LEVEL", "unknown", "loud"),
-        ("RUST_LOG", "bad filter", "kafka_feeder=["),
-        ("LOG_FORMAT", "unknown", "xml"),
-        ("HTTP_PORT", "not a number", "http"),
-        ("HTTP_PORT", "out of range", "65536"),
-        ("AWS_ENDPOINT_URL", "no scheme", "minio:9000"),
-        ("AWS_SECRET_ACCESS_KEY", "key without secret", None),
-        ("AWS_ACCESS_KEY_ID", "secret without key", None),
-        ("KAFKA_PRODUCER_LINGER_MS", "bad value", "soon"),
-        ("KAFKA_PRODUCER_NO_SUCH_PROPERTY", "unknown property", "1"),
-        ("KAFKA_PRODUCER_COMPRESSION_TYPE", "bad enum", "brotli"),
-    ]
-    kafka_l, s3_l = ConnCounter(), ConnCounter()
-    rows = []
-    failures = []
-    slowest = 0.0
-    try:
-        for case in cases:
-            var, klass, value = case[0], case[1], case[2]
-            extra = case[3] if len(case) > 3 else {}
-            env = daemon_env(None, None, "e2e-bad-env",
-                             KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka_l.port}",
-                             AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3_l.port}", **extra)
-            env[var] = value
-            if value is None:
-                env.pop(var, None)
-            t0 = time.monotonic()
-            r = subprocess.run([BIN], env={k: v for k, v in env.items() if v is not None},
-                               capture_output=True, timeout=10)
-            secs = time.monotonic() - t0
-            slowest = max(slowest, secs)
-            out = (r.stdout + r.stderr).decode("utf-8", "replace")
-            named = var.split(" ")[0] in out
-            ok = r.returncode == 2 and named and secs < 1.0
-            rows.append([var, klass, r.returncode, f"{secs * 1000:.0f}", "yes" if named else "NO"])
-            if not ok:
-                failures.append(f"{var} ({klass}={value!r}): exit {r.returncode} in {secs:.2f}s named={named}: {out[-500:]}")
-        # Control: a valid configuration does reach the listeners, so the zero above means something.
-        env = daemon_env(None, None, "e2e-bad-env", KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{kafka_l.port}",
-                         AWS_ENDPOINT_URL=f"http://127.0.0.1:{s3_l.port}", DATASET_RETRY_TIMEOUT="1")
-        bad_conns = kafka_l.count + s3_l.count
-        d = start_daemon(env)
-        d.wait(15)
-        d.stop()
-        control = s3_l.count - 0
-    finally:
-        kafka_l.close()
-        s3_l.close()
-    if bad_conns != 0:
-        failures.append(f"bad configurations opened {bad_conns} connections")
-    if control == 0:
-        failures.append("control run with a valid configuration made no connection: the listener check is blind")
-    print_rows = rows
-    table(f"6. Bad environment ({len(cases)} cases; connections made by them: {bad_conns}; "
-          f"control run connections: {control}; slowest {slowest * 1000:.0f} ms)",
-          ["variable", "bad value class", "exit", "ms", "named"], print_rows)
     return failures
 
 
@@ -941,7 +613,7 @@ def scenario_soak(ctx):
     rate_vars = {"PRODUCE_INTERVAL": "0.01", "MIN_RECORDS_PER_BATCH": "10", "MAX_RECORDS_PER_BATCH": "30"}
     d = start_daemon(daemon_env(broker, s3, topic, PROGRESS_INTERVAL="10", **rate_vars), rss_every=1.0)
     failures = []
-    if not d.wait_for("connected to Kafka", 30):
+    if not d.wait_event("broker_connected", 30):
         d.stop()
         return [f"soak: never connected\n{d.text()[-2000:]}"]
     t0 = time.monotonic()
@@ -964,8 +636,8 @@ def scenario_soak(ctx):
     rss_start = max(start_vals) if start_vals else None
     rss_end = max(end_vals) if end_vals else None
     rss_peak = max((k for _, k in d.rss), default=None)
-    lags = [float(j.get("max_lag_ms", 0)) for j in d.json_lines() if j.get("message") == "progress"]
-    behind = len(d.find("falling behind"))
+    lags = [float(j.get("max_lag_ms", 0)) for j in d.json_lines() if j.get("event") == "progress"]
+    behind = len(d.events("behind_schedule"))
     broker_rss = max((k for _, k in broker.proc.rss), default=None)
     marks["rate"] = delivered / max(1.0, t_end - t0)
     table("8. Soak", ["seconds", "rate msg/s", "delivered", "found", "failed", "undelivered", "RSS MiB start",
@@ -1049,7 +721,6 @@ SCENARIOS = [
     ("3", "late-broker", scenario_late_broker),
     ("4", "s3", scenario_s3),
     ("5", "datasets", scenario_datasets),
-    ("6", "bad-env", scenario_bad_env),
     ("7", "secrets", scenario_secrets),
     ("8", "soak", scenario_soak),
     ("9", "reload", scenario_reload),
@@ -1073,8 +744,7 @@ def main():
     s3 = S3(os.path.join(WORK, "s3")).start()
     with open(os.path.join(REPO, "data/transactions.csv"), "rb") as f:
         s3.put(DATASET_KEY, f.read())
-    # Scenario 6 never reaches a broker; the others share this one.
-    broker = Tansu().start() if any(num != "6" for num, _, _ in chosen) else None
+    broker = Tansu().start()
     ctx = {"s3": s3, "broker": broker, "seed": seed}
     summary = []
     overall = time.monotonic()
