@@ -15,6 +15,10 @@ Environment (all optional):
   E2E_RELOAD_TRIALS  SIGTERM trials with reloads in scenario 9 (default 6)
   E2E_SOAK_SECONDS   soak duration in scenario 8 (default 600)
   E2E_STALL_SECONDS  broker stall in scenario 2 (default 15)
+  E2E_OUTAGE_SECONDS broker outage in scenario 9 (default 15; the message timeout is 5 s)
+  E2E_KILL_DOWN_SECONDS  how long the killed broker stays down in scenario 10 (default 3)
+  E2E_TOPIC_GONE_SECONDS how long the topic stays deleted in scenario 11 (default 3)
+  E2E_CHAOS_SECONDS  chaos run in scenario 12 (default 600)
   E2E_SEED           seed for the random kill moments (default: random, printed)
   E2E_WORK           work folder (default target/e2e/work)
 """
@@ -90,11 +94,11 @@ def new_topic(prefix):
 # ---- the independent consumer ------------------------------------------------------
 
 
-def read_topic(bootstrap, topic, timeout=120.0, keep_payloads=False):
+def read_topic(bootstrap, topic, timeout=120.0, keep_payloads=False, conf=None):
     """Reads every message of `topic` from the beginning to the end of each
     partition (the producer has stopped). Returns (count, Counter of payloads or None,
-    invalid JSON count, per-partition counts)."""
-    c = Consumer({
+    invalid JSON count, per-partition counts). `conf` adds client settings (TLS, SASL)."""
+    c = Consumer(dict({
         "bootstrap.servers": bootstrap,
         "group.id": "e2e-" + uuid.uuid4().hex,
         "enable.auto.commit": False,
@@ -102,7 +106,7 @@ def read_topic(bootstrap, topic, timeout=120.0, keep_payloads=False):
         "enable.partition.eof": True,
         "fetch.wait.max.ms": 100,
         "log_level": 2,  # the broker is sometimes gone on purpose
-    })
+    }, **(conf or {})))
     try:
         md = c.list_topics(topic, timeout=15)
         tmd = md.topics.get(topic)
@@ -726,6 +730,13 @@ SCENARIOS = [
     ("9", "reload", scenario_reload),
 ]
 
+# Broker faults (9-12) and TLS/SASL (13) live in their own modules; they reach this
+# module's helpers through ctx["rig"].
+import faults  # noqa: E402
+import tls  # noqa: E402
+
+SCENARIOS += faults.SCENARIOS + tls.SCENARIOS
+
 
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -745,7 +756,7 @@ def main():
     with open(os.path.join(REPO, "data/transactions.csv"), "rb") as f:
         s3.put(DATASET_KEY, f.read())
     broker = Tansu().start()
-    ctx = {"s3": s3, "broker": broker, "seed": seed}
+    ctx = {"s3": s3, "broker": broker, "seed": seed, "rig": sys.modules[__name__]}
     summary = []
     overall = time.monotonic()
     try:

@@ -1,0 +1,532 @@
+"""Broker faults under load (issue 14): scenarios 9-12 of scripts/e2e/rig.py.
+
+9  outage: the broker stopped (SIGSTOP) longer than the message timeout;
+   deliveries must resume within 10 s of its return.
+10 broker-kill: the broker SIGKILLed under load and restarted on the same port.
+11 topic-recreate: the topic deleted under load and created again.
+12 chaos: random stalls, kills and restarts every 20-60 s; SIGTERM at a random moment.
+
+tansu keeps its topics in memory, so a killed broker comes back empty: the topic is
+created again and what each life of the broker (or of the topic) holds is read by a
+consumer that follows it (`Tail`) before that life ends. To read a life to its very
+end, the daemon is frozen (SIGSTOP) for the moment it takes the follower to reach the
+end (well under a second once it has kept up); the daemon's counts are reconciled
+with the sum over the lives. Every helper of rig.py comes through ctx["rig"].
+"""
+
+import os
+import random
+import signal
+import threading
+import time
+from collections import Counter
+
+from confluent_kafka import Consumer, TopicPartition
+
+import harness
+from harness import http_get, metric, table
+
+RESUME_BOUND_S = 10.0  # deliveries resume within this of the broker's (or topic's) return
+# About 200 msg/s: enough traffic to have messages in flight at every fault, little
+# enough for a debug tansu to keep up on two shared cores.
+RATE = {"PRODUCE_INTERVAL": "0.05", "MIN_RECORDS_PER_BATCH": "5", "MAX_RECORDS_PER_BATCH": "15"}
+# batch_sent (debug) lines count what was sent, independently of the delivery counters.
+LOGS = {"RUST_LOG": "info,kafka_feeder=debug"}
+
+
+class Tail:
+    """Follows one life of a topic from offset 0, counting what it holds."""
+
+    def __init__(self, bootstrap, topic, conf=None, timeout=30):
+        self.topic = topic
+        self.c = Consumer(dict({
+            "bootstrap.servers": bootstrap, "group.id": "e2e-tail-" + os.urandom(6).hex(),
+            "enable.auto.commit": False, "auto.offset.reset": "earliest", "enable.partition.eof": True,
+            "fetch.wait.max.ms": 100, "log_level": 2,  # the broker is killed on purpose
+        }, **(conf or {})))
+        deadline = time.monotonic() + timeout
+        while True:
+            md = self.c.list_topics(topic, timeout=10).topics.get(topic)
+            if md is not None and md.error is None and md.partitions:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {topic} has no partitions: {md and md.error}")
+            time.sleep(0.2)
+        self.parts = sorted(md.partitions)
+        self.c.assign([TopicPartition(topic, p, 0) for p in self.parts])
+        self.count = 0
+        self.invalid = 0
+        self.next_offset = {p: 0 for p in self.parts}
+        self.eof_at = {}
+        self.last_msg = time.monotonic()
+        self.lock = threading.Lock()
+        self.stop_flag = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop_flag:
+            try:
+                msgs = self.c.consume(num_messages=10_000, timeout=0.2)
+            except Exception:  # the broker died under it: nothing more to read from this life
+                time.sleep(0.2)
+                continue
+            with self.lock:
+                for m in msgs:
+                    if m.error():
+                        if m.error().code() == -191:  # _PARTITION_EOF
+                            self.eof_at[m.partition()] = m.offset()
+                        continue
+                    self.count += 1
+                    self.next_offset[m.partition()] = m.offset() + 1
+                    v = m.value()
+                    if not (v and v[:1] == b"{" and v[-1:] == b"}"):
+                        self.invalid += 1
+                    self.last_msg = time.monotonic()
+
+    def settle(self, timeout=30, quiet=1.0):
+        """Waits until every partition reported its end at the position read and nothing
+        arrived for `quiet` seconds (tansu's high watermark can trail for a moment)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                at_end = all(self.eof_at.get(p, -1) >= self.next_offset[p] for p in self.parts)
+                idle = time.monotonic() - self.last_msg
+            if at_end and idle >= quiet:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        self.stop_flag = True
+        self.t.join(5)
+        self.c.close()
+        return self.count
+
+
+class Probe:
+    """Polls /healthz, /readyz and /metrics every 0.25 s: health states and the
+    delivered/failed counters over time."""
+
+    def __init__(self, port):
+        self.port = port
+        self.samples = []  # (t, healthz, readyz, readyz body, delivered, failed, restarts)
+        self.stop_flag = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop_flag:
+            t = time.monotonic()
+            h, _ = http_get(self.port, "/healthz", 0.5)
+            r, body = http_get(self.port, "/readyz", 0.5)
+            m, text = http_get(self.port, "/metrics", 0.5)
+            if m == 200:
+                restarts = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                               if line.startswith("kafka_feeder_producer_restarts_total"))
+                self.samples.append((t, h, r, body.strip()[:120], metric(text, "kafka_feeder_messages_delivered_total"),
+                                     sum_metric(text, "kafka_feeder_messages_failed_total"), restarts))
+            time.sleep(max(0.0, 0.25 - (time.monotonic() - t)))
+
+    def delivered_at(self, t):
+        before = [s[4] for s in self.samples if s[0] <= t and s[4] is not None]
+        return before[-1] if before else 0
+
+    def first_delivery_after(self, t):
+        """Seconds from t to the first sample whose delivered count is above the count at t."""
+        base = self.delivered_at(t)
+        for s in self.samples:
+            if s[0] > t and s[4] is not None and s[4] > base:
+                return s[0] - t
+        return None
+
+    def states(self, t0, t1):
+        """'healthz/readyz' codes seen between t0 and t1, with the last /readyz body."""
+        seen = [s for s in self.samples if t0 <= s[0] < t1]
+        codes = sorted({f"{s[1]}/{s[2]}" for s in seen})
+        bodies = [s[3] for s in seen if s[2] not in (200, None)]
+        return " ".join(codes) or "-", (bodies[-1] if bodies else "")
+
+    def restarts(self):
+        return max((s[6] for s in self.samples), default=0)
+
+    def close(self):
+        self.stop_flag = True
+        self.t.join(2)
+
+
+def sum_metric(text, name):
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def reasons_of(stopped):
+    return {k: int(v) for k, v in (kv.split("=") for kv in str(stopped.get("failure_reasons", "")).split(",")
+                                   if "=" in kv)}
+
+
+def sent_of(d):
+    """Messages handed to librdkafka: the sum of the batch_sent sizes."""
+    return sum(int(j.get("size", 0)) for j in d.events("batch_sent"))
+
+
+def freeze_and_settle(d, tail):
+    """Freezes the daemon and lets the follower reach the end of the topic; returns the
+    seconds the daemon stayed frozen so far (the caller continues it)."""
+    t0 = time.monotonic()
+    d.signal(signal.SIGSTOP)
+    time.sleep(0.3)  # requests already sent land and are acknowledged
+    settled = tail.settle(timeout=30)
+    return time.monotonic() - t0, settled
+
+
+def reconcile(errs, stopped, sent, found, invalid, code):
+    """The counts at the end: every delivered message found, every other one failed with
+    a reason, nothing counted twice. Returns the row cells."""
+    delivered = int(stopped.get("delivered", 0))
+    failed = int(stopped.get("failed", -1))
+    undelivered = int(stopped.get("undelivered", -1))
+    reasons = reasons_of(stopped)
+    r = rig_check
+    r(errs, bool(stopped), "no stopped line")
+    r(errs, found >= delivered, f"lost {delivered - found} delivered messages (found {found})")
+    r(errs, found <= delivered + failed, f"found {found} > delivered {delivered} + failed {failed}: duplicates")
+    r(errs, sum(reasons.values()) == failed, f"failure reasons {reasons} do not add up to failed={failed}")
+    r(errs, delivered + failed + undelivered == sent,
+      f"delivered {delivered} + failed {failed} + undelivered {undelivered} != sent {sent}")
+    r(errs, invalid == 0, f"{invalid} messages are not JSON objects")
+    r(errs, code == (0 if failed == 0 and undelivered == 0 else 8), f"exit {code} for failed={failed}")
+    return [sent, delivered, found, failed, ",".join(f"{k}={v}" for k, v in reasons.items()) or "-", undelivered,
+            code]
+
+
+def rig_check(errs, cond, what):
+    if not cond:
+        errs.append(what)
+    return cond
+
+
+def stop_daemon(d, timeout=40):
+    d.signal(signal.SIGCONT)
+    d.signal(signal.SIGTERM)
+    code = d.wait(timeout)
+    if code is None:
+        d.stop()
+    return code
+
+
+def fault_events(d):
+    """What the daemon said about the producer: rebuild lines, fatal errors."""
+    c = Counter(j.get("event") for j in d.json_lines()
+                if str(j.get("event", "")).startswith("producer_") or j.get("event") == "delivery_failed")
+    return ",".join(f"{k}={v}" for k, v in sorted(c.items())) or "-"
+
+
+# ---- 9. outage longer than the message timeout ------------------------------------------
+
+
+def scenario_outage(ctx):
+    """9. The broker stopped (SIGSTOP) longer than the message timeout (5 s): deliveries
+    resume within 10 s of its return."""
+    rig = ctx["rig"]
+    outage = float(os.environ.get("E2E_OUTAGE_SECONDS", "15"))
+    broker = rig.Tansu().start()
+    failures, errs = [], []
+    port = harness.free_port()
+    try:
+        topic = broker.create_topic(rig.new_topic("outage"), 3)
+        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port,
+                                            KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="5000", **RATE, **LOGS))
+        probe = Probe(port)
+        if not d.wait_event("broker_connected", 30):
+            d.stop()
+            return [f"outage: never connected\n{d.tail(20)}"]
+        time.sleep(5)
+        t_stop = time.monotonic()
+        broker.pause()
+        time.sleep(outage)
+        broker.resume()
+        t_back = time.monotonic()
+        deadline = t_back + 20
+        while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
+            time.sleep(0.1)
+        resume = probe.first_delivery_after(t_back)
+        time.sleep(5)
+        during, during_body = probe.states(t_stop + 6, t_back)
+        after, _ = probe.states(t_back + (resume or 0) + 1, time.monotonic())
+        alive = d.alive()
+        code = stop_daemon(d)
+        probe.close()
+        stopped = d.stopped_line() or {}
+        found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic)
+        row = reconcile(errs, stopped, sent_of(d), found, invalid, code)
+        rig_check(errs, alive, "the daemon exited during the run")
+        rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
+                  f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
+        table("9. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
+              ["outage s", "first delivery after return", "restarts", "producer events", "healthz/readyz during",
+               "readyz said", "after", "sent", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
+              [[f"{outage:.0f}", f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}",
+                fault_events(d), during, during_body or "-", after] + row])
+        if errs:
+            failures.append("; ".join(errs) + "\n" + d.tail(25))
+    finally:
+        broker.stop()
+    return failures
+
+
+# ---- 10. broker SIGKILLed and restarted on the same port ---------------------------------
+
+
+def scenario_broker_kill(ctx):
+    """10. The broker SIGKILLed under load and restarted on the same port 3 s later:
+    deliveries resume; what was acknowledged is in the topic (summed over both lives)."""
+    rig = ctx["rig"]
+    down = float(os.environ.get("E2E_KILL_DOWN_SECONDS", "3"))
+    broker = rig.Tansu().start()
+    failures, errs = [], []
+    port = harness.free_port()
+    tails = []
+    try:
+        topic = broker.create_topic(rig.new_topic("kill"), 3)
+        tails.append(Tail(broker.bootstrap, topic))
+        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **RATE, **LOGS))
+        probe = Probe(port)
+        if not d.wait_event("broker_connected", 30):
+            d.stop()
+            return [f"broker-kill: never connected\n{d.tail(20)}"]
+        time.sleep(6)
+        frozen, settled = freeze_and_settle(d, tails[0])
+        rig_check(errs, settled, "the follower did not reach the end of the first life")
+        broker.kill()
+        d.signal(signal.SIGCONT)
+        t_kill = time.monotonic()
+        time.sleep(down)
+        delivered_life1 = probe.delivered_at(time.monotonic())
+        broker = rig.Tansu(port=broker.port).start()
+        broker.create_topic(topic, 3)
+        t_back = time.monotonic()
+        tails.append(Tail(broker.bootstrap, topic))
+        deadline = t_back + 20
+        while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
+            time.sleep(0.1)
+        resume = probe.first_delivery_after(t_back)
+        time.sleep(5)
+        during, during_body = probe.states(t_kill, t_back)
+        alive = d.alive()
+        code = stop_daemon(d)
+        probe.close()
+        tails[-1].settle(timeout=60)
+        founds = [t.close() for t in tails]
+        invalid = sum(t.invalid for t in tails)
+        stopped = d.stopped_line() or {}
+        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code)
+        rig_check(errs, alive, "the daemon exited during the run")
+        rig_check(errs, founds[0] >= delivered_life1,
+                  f"first life: {delivered_life1} delivered but {founds[0]} in the topic")
+        rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
+                  f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
+        table("10. Broker SIGKILLed under load, restarted on the same port",
+              ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
+               "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said",
+               "sent", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
+              [[f"{down:.0f}", f"{frozen:.1f}", f"{delivered_life1:.0f} / {founds[0]}", founds[1],
+                f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}", fault_events(d),
+                during, during_body or "-"] + row])
+        if errs:
+            failures.append("; ".join(errs) + "\n" + d.tail(25))
+    finally:
+        for t in tails:
+            if not t.stop_flag:
+                t.close()
+        broker.stop()
+    return failures
+
+
+# ---- 11. topic deleted and recreated ------------------------------------------------------
+
+
+def scenario_topic_recreate(ctx):
+    """11. The topic deleted under load and created again 3 s later: deliveries resume,
+    the messages sent meanwhile fail with a reason."""
+    rig = ctx["rig"]
+    gone = float(os.environ.get("E2E_TOPIC_GONE_SECONDS", "3"))
+    broker = rig.Tansu().start()
+    failures, errs = [], []
+    port = harness.free_port()
+    tails = []
+    try:
+        topic = broker.create_topic(rig.new_topic("recreate"), 3)
+        tails.append(Tail(broker.bootstrap, topic))
+        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **RATE, **LOGS))
+        probe = Probe(port)
+        if not d.wait_event("broker_connected", 30):
+            d.stop()
+            return [f"topic-recreate: never connected\n{d.tail(20)}"]
+        time.sleep(6)
+        frozen, settled = freeze_and_settle(d, tails[0])
+        rig_check(errs, settled, "the follower did not reach the end of the first topic")
+        founds = [tails[0].close()]
+        broker.delete_topic(topic)
+        d.signal(signal.SIGCONT)
+        t_del = time.monotonic()
+        time.sleep(gone)
+        try:
+            broker.create_topic(topic, 3)
+            recreated = "by the test"
+        except RuntimeError as e:  # tansu may have created it on a producer's metadata request
+            recreated = f"already there ({str(e).strip()[-60:]})"
+        t_back = time.monotonic()
+        tails.append(Tail(broker.bootstrap, topic))
+        deadline = t_back + 20
+        while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
+            time.sleep(0.1)
+        resume = probe.first_delivery_after(t_back)
+        time.sleep(5)
+        during, during_body = probe.states(t_del, t_back)
+        alive = d.alive()
+        code = stop_daemon(d)
+        probe.close()
+        tails[-1].settle(timeout=60)
+        founds.append(tails[-1].close())
+        invalid = sum(t.invalid for t in tails)
+        stopped = d.stopped_line() or {}
+        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code)
+        rig_check(errs, alive, "the daemon exited during the run")
+        rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
+                  f"no delivery within {RESUME_BOUND_S:.0f} s of the topic's return (resumed after {resume})")
+        table("11. Topic deleted under load and created again",
+              ["gone s", "recreated", "topic 1 found", "topic 2 found", "first delivery after return", "restarts",
+               "producer events", "healthz/readyz gone", "readyz said", "sent", "delivered", "found", "failed",
+               "reasons", "undelivered", "exit"],
+              [[f"{gone:.0f}", recreated, founds[0], founds[1], f"{resume:.1f}s" if resume is not None else "never",
+                f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"] + row])
+        if errs:
+            failures.append("; ".join(errs) + "\n" + d.tail(25))
+    finally:
+        for t in tails:
+            if not t.stop_flag:
+                t.close()
+        broker.stop()
+    return failures
+
+
+# ---- 12. chaos -----------------------------------------------------------------------------
+
+
+def scenario_chaos(ctx):
+    """12. Every 20-60 s the broker is stalled (SIGSTOP 2-15 s) or killed and restarted
+    (down 1-8 s); SIGTERM ends the daemon at a random moment of the second half. The
+    counts are reconciled over every life of the broker."""
+    rig = ctx["rig"]
+    seconds = float(os.environ.get("E2E_CHAOS_SECONDS", "600"))
+    rng = random.Random(ctx["seed"] + 12)
+    broker = rig.Tansu().start()
+    failures, errs = [], []
+    port = harness.free_port()
+    tails = []
+    faults = []  # (kind, length s, first delivery after the return or None)
+    try:
+        topic = broker.create_topic(rig.new_topic("chaos"), 3)
+        tails.append(Tail(broker.bootstrap, topic))
+        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port,
+                                            KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="10000", **RATE, **LOGS),
+                             rss_every=1.0)
+        probe = Probe(port)
+        if not d.wait_event("broker_connected", 30):
+            d.stop()
+            return [f"chaos: never connected\n{d.tail(20)}"]
+        t0 = time.monotonic()
+        t_term = t0 + rng.uniform(seconds / 2, seconds)
+        next_fault = t0 + rng.uniform(20, 60)
+        term_during = "traffic"
+        code = None
+        while True:
+            now = time.monotonic()
+            if now >= t_term:
+                break
+            if now < next_fault:
+                time.sleep(min(0.1, next_fault - now, t_term - now))
+                continue
+            if rng.random() < 0.5:
+                length = rng.uniform(2, 15)
+                broker.pause()
+                end = time.monotonic() + length
+                while time.monotonic() < min(end, t_term):
+                    time.sleep(0.05)
+                if time.monotonic() >= t_term:
+                    term_during = "stall"
+                    code = stop_daemon(d)  # SIGTERM while the broker is stopped
+                    broker.resume()
+                    faults.append(("stall", length, None))
+                    break
+                broker.resume()
+                faults.append(("stall", length, time.monotonic()))
+            else:
+                length = rng.uniform(1, 8)
+                frozen, settled = freeze_and_settle(d, tails[-1])
+                rig_check(errs, settled, f"fault {len(faults) + 1}: the follower did not reach the end")
+                tails[-1].close()
+                broker.kill()
+                d.signal(signal.SIGCONT)
+                end = time.monotonic() + length
+                while time.monotonic() < min(end, t_term):
+                    time.sleep(0.05)
+                broker = rig.Tansu(port=broker.port).start()
+                broker.create_topic(topic, 3)
+                tails.append(Tail(broker.bootstrap, topic))
+                if time.monotonic() >= t_term:
+                    term_during = "restart"
+                    faults.append(("kill", length, None))
+                    break
+                faults.append(("kill", length, time.monotonic()))
+            next_fault = time.monotonic() + rng.uniform(20, 60)
+        elapsed = time.monotonic() - t0
+        alive = d.alive()
+        if code is None:
+            code = stop_daemon(d)
+        probe.close()
+        tails[-1].settle(timeout=60)
+        founds = [t.count for t in tails]
+        for t in tails:
+            if not t.stop_flag:
+                t.close()
+        invalid = sum(t.invalid for t in tails)
+        stopped = d.stopped_line() or {}
+        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code)
+        rig_check(errs, alive, "the daemon exited during the run")
+        resumes = []
+        for i, (kind, length, t_back) in enumerate(faults):
+            if t_back is None:
+                continue
+            r = probe.first_delivery_after(t_back)
+            resumes.append(r)
+            rig_check(errs, r is not None and r <= RESUME_BOUND_S,
+                      f"fault {i + 1} ({kind} {length:.0f} s): no delivery within {RESUME_BOUND_S:.0f} s "
+                      f"of the return ({r})")
+        rss = [k for _, k in d.rss]
+        shown = " ".join(f"{k}{ln:.0f}s" for k, ln, _ in faults) or "none"
+        worst = max((r for r in resumes if r is not None), default=None)
+        table(f"12. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
+              ["faults", "SIGTERM during", "longest return -> delivery", "never resumed", "restarts",
+               "producer events", "lives found", "RSS MiB max", "sent", "delivered", "found", "failed", "reasons",
+               "undelivered", "exit"],
+              [[shown, term_during, f"{worst:.1f}s" if worst is not None else "-",
+                sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d),
+                "+".join(str(f) for f in founds), f"{max(rss, default=0) / 1024:.1f}"] + row])
+        if errs:
+            failures.append("; ".join(errs) + "\n" + d.tail(25))
+    finally:
+        for t in tails:
+            if not t.stop_flag:
+                t.close()
+        broker.stop()
+    return failures
+
+
+SCENARIOS = [
+    ("9", "outage", scenario_outage),
+    ("10", "broker-kill", scenario_broker_kill),
+    ("11", "topic-recreate", scenario_topic_recreate),
+    ("12", "chaos", scenario_chaos),
+]
