@@ -313,23 +313,25 @@ class Proc:
 
 class Tansu:
     """The tansu broker on 127.0.0.1 with in-memory storage (a restart loses every
-    topic). `cert`/`key` serve TLS; `authentication` requires SASL."""
+    topic). `authentication` requires SASL. `advertised_port` makes it tell clients
+    to connect elsewhere (a TLS proxy in front of it); `bootstrap` is that address.
+    (tansu 0.6.0 cannot serve TLS itself: its --cert and --key are declared in one
+    clap group, which makes them mutually exclusive.)"""
 
-    def __init__(self, port=None, binary=None, cert=None, key=None, authentication=False):
+    def __init__(self, port=None, binary=None, authentication=False, advertised_port=None):
         self.binary = binary or TANSU
         self.port = port or free_port()
-        self.cert, self.key, self.authentication = cert, key, authentication
+        self.authentication = authentication
         self.proc = None
         self.url = f"tcp://127.0.0.1:{self.port}"
-        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.advertised = f"tcp://127.0.0.1:{advertised_port or self.port}"
+        self.bootstrap = f"127.0.0.1:{advertised_port or self.port}"
 
     def start(self, timeout=30, rss_every=1.0):
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "warn")
         argv = [self.binary, "broker", "--storage-engine", "memory://tansu/",
-                "--listener-url", self.url, "--advertised-listener-url", self.url]
-        if self.cert:
-            argv += ["--cert", self.cert, "--key", self.key]
+                "--listener-url", self.url, "--advertised-listener-url", self.advertised]
         if self.authentication:
             argv.append("--authentication")
         self.proc = Proc(argv, env, "tansu", rss_every=rss_every)

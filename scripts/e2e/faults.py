@@ -215,6 +215,14 @@ def stop_daemon(d, timeout=40):
     return code
 
 
+def keep_log(rig, d, name):
+    """The daemon's whole output, for a failed scenario: the tail in the report is short."""
+    path = os.path.join(rig.WORK, f"{name}-daemon.log")
+    with open(path, "w") as f:
+        f.write(d.text())
+    return path
+
+
 def fault_events(d):
     """What the daemon said about the producer: rebuild lines, fatal errors."""
     c = Counter(j.get("event") for j in d.json_lines()
@@ -269,7 +277,7 @@ def scenario_outage(ctx):
               [[f"{outage:.0f}", f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}",
                 fault_events(d), during, during_body or "-", after] + row])
         if errs:
-            failures.append("; ".join(errs) + "\n" + d.tail(25))
+            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'outage')})\n" + d.tail(25))
     finally:
         broker.stop()
     return failures
@@ -334,7 +342,7 @@ def scenario_broker_kill(ctx):
                 f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}", fault_events(d),
                 during, during_body or "-"] + row])
         if errs:
-            failures.append("; ".join(errs) + "\n" + d.tail(25))
+            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'broker-kill')})\n" + d.tail(25))
     finally:
         for t in tails:
             if not t.stop_flag:
@@ -371,12 +379,15 @@ def scenario_topic_recreate(ctx):
         d.signal(signal.SIGCONT)
         t_del = time.monotonic()
         time.sleep(gone)
+        delivered_at_del = probe.delivered_at(t_del)
         try:
             broker.create_topic(topic, 3)
             recreated = "by the test"
         except RuntimeError as e:  # tansu may have created it on a producer's metadata request
             recreated = f"already there ({str(e).strip()[-60:]})"
         t_back = time.monotonic()
+        # Acknowledged while no topic existed: tansu's answer to a produce for a deleted topic.
+        delivered_gone = probe.delivered_at(t_back) - delivered_at_del
         tails.append(Tail(broker.bootstrap, topic))
         deadline = t_back + 20
         while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
@@ -396,13 +407,14 @@ def scenario_topic_recreate(ctx):
         rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
                   f"no delivery within {RESUME_BOUND_S:.0f} s of the topic's return (resumed after {resume})")
         table("11. Topic deleted under load and created again",
-              ["gone s", "recreated", "topic 1 found", "topic 2 found", "first delivery after return", "restarts",
+              ["gone s", "recreated", "delivered while gone", "topic 1 found", "topic 2 found",
+               "first delivery after return", "restarts",
                "producer events", "healthz/readyz gone", "readyz said", "sent", "delivered", "found", "failed",
                "reasons", "undelivered", "exit"],
-              [[f"{gone:.0f}", recreated, founds[0], founds[1], f"{resume:.1f}s" if resume is not None else "never",
+              [[f"{gone:.0f}", recreated, f"{delivered_gone:.0f}", founds[0], founds[1], f"{resume:.1f}s" if resume is not None else "never",
                 f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"] + row])
         if errs:
-            failures.append("; ".join(errs) + "\n" + d.tail(25))
+            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'topic-recreate')})\n" + d.tail(25))
     finally:
         for t in tails:
             if not t.stop_flag:
@@ -515,7 +527,7 @@ def scenario_chaos(ctx):
                 sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d),
                 "+".join(str(f) for f in founds), f"{max(rss, default=0) / 1024:.1f}"] + row])
         if errs:
-            failures.append("; ".join(errs) + "\n" + d.tail(25))
+            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'chaos')})\n" + d.tail(25))
     finally:
         for t in tails:
             if not t.stop_flag:

@@ -733,9 +733,9 @@ SCENARIOS = [
 # Broker faults (9-12) and TLS/SASL (13) live in their own modules; they reach this
 # module's helpers through ctx["rig"].
 import faults  # noqa: E402
-import tls  # noqa: E402
+import tls_sasl  # noqa: E402
 
-SCENARIOS += faults.SCENARIOS + tls.SCENARIOS
+SCENARIOS += faults.SCENARIOS + tls_sasl.SCENARIOS
 
 
 def main():
