@@ -180,16 +180,19 @@ def freeze_and_settle(d, tail):
     return time.monotonic() - t0, settled
 
 
-def reconcile(errs, stopped, sent, found, invalid, code):
+def reconcile(errs, stopped, sent, found, invalid, code, vanished_ok=0):
     """The counts at the end: every delivered message found, every other one failed with
-    a reason, nothing counted twice. Returns the row cells."""
+    a reason, nothing counted twice. `vanished_ok`: acknowledgements the broker gave for
+    a topic that did not exist (tansu's, scenario 11), which no topic can hold. Returns
+    the row cells."""
     delivered = int(stopped.get("delivered", 0))
     failed = int(stopped.get("failed", -1))
     undelivered = int(stopped.get("undelivered", -1))
     reasons = reasons_of(stopped)
     r = rig_check
     r(errs, bool(stopped), "no stopped line")
-    r(errs, found >= delivered, f"lost {delivered - found} delivered messages (found {found})")
+    r(errs, found >= delivered - vanished_ok, f"lost {delivered - found} delivered messages (found {found}; "
+                                                 f"{vanished_ok} acknowledged while the topic did not exist)")
     r(errs, found <= delivered + failed, f"found {found} > delivered {delivered} + failed {failed}: duplicates")
     r(errs, sum(reasons.values()) == failed, f"failure reasons {reasons} do not add up to failed={failed}")
     r(errs, delivered + failed + undelivered == sent,
@@ -198,6 +201,11 @@ def reconcile(errs, stopped, sent, found, invalid, code):
     r(errs, code == (0 if failed == 0 and undelivered == 0 else 8), f"exit {code} for failed={failed}")
     return [sent, delivered, found, failed, ",".join(f"{k}={v}" for k, v in reasons.items()) or "-", undelivered,
             code]
+
+
+def log_note(ctx, where, note):
+    print(f"[{time.strftime('%H:%M:%S')}] {where}: {note}", flush=True)
+    ctx.setdefault("notes", []).append(f"{where}: {note}")
 
 
 def rig_check(errs, cond, what):
@@ -402,10 +410,17 @@ def scenario_topic_recreate(ctx):
         founds.append(tails[-1].close())
         invalid = sum(t.invalid for t in tails)
         stopped = d.stopped_line() or {}
-        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code)
+        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code, vanished_ok=delivered_gone)
         rig_check(errs, alive, "the daemon exited during the run")
         rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
                   f"no delivery within {RESUME_BOUND_S:.0f} s of the topic's return (resumed after {resume})")
+        missing = int(stopped.get("delivered", 0)) - sum(founds)
+        if missing > 0 and missing <= delivered_gone:
+            # tansu 0.6.0 acknowledges produce requests for a deleted topic; Apache Kafka
+            # answers UNKNOWN_TOPIC_OR_PARTITION. See docs/reliability.md.
+            note = (f"known tansu limitation: {delivered_gone:.0f} messages acknowledged while the topic did not "
+                    f"exist, {missing} of them in no topic")
+            log_note(ctx, "11 topic-recreate", note)
         table("11. Topic deleted under load and created again",
               ["gone s", "recreated", "delivered while gone", "topic 1 found", "topic 2 found",
                "first delivery after return", "restarts",
