@@ -509,6 +509,7 @@ def scenario_chaos(ctx):
                 faults.append(("kill", length, time.monotonic()))
             next_fault = time.monotonic() + rng.uniform(20, 60)
         elapsed = time.monotonic() - t0
+        seen, said = probe.states(t0, time.monotonic())
         alive = d.alive()
         if code is None:
             code = stop_daemon(d)
@@ -536,10 +537,10 @@ def scenario_chaos(ctx):
         worst = max((r for r in resumes if r is not None), default=None)
         table(f"12. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
               ["faults", "SIGTERM during", "longest return -> delivery", "never resumed", "restarts",
-               "producer events", "lives found", "RSS MiB max", "sent", "delivered", "found", "failed", "reasons",
+               "producer events", "healthz/readyz seen", "last readyz 503", "lives found", "RSS MiB max", "sent", "delivered", "found", "failed", "reasons",
                "undelivered", "exit"],
               [[shown, term_during, f"{worst:.1f}s" if worst is not None else "-",
-                sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d),
+                sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d), seen, said or "-",
                 "+".join(str(f) for f in founds), f"{max(rss, default=0) / 1024:.1f}"] + row])
         if errs:
             failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'chaos')})\n" + d.tail(25))
