@@ -146,7 +146,7 @@ class Proc:
         self.rusage = None
         self.t_exit = None
         self._reap_lock = threading.Lock()
-        self.t_start = self.started = time.monotonic()
+        self.t_start = time.monotonic()
         self.p = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         PROCS.append(self)
