@@ -53,11 +53,6 @@ def pct(values, p):
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-# Kept for rounds written against the message text; new code matches the stable event field (event_is).
-def message_is(msg):
-    return lambda e: e[2] is not None and e[2].get("message") == msg
-
-
 # ---- brokers ---------------------------------------------------------------------------
 
 class MockBroker:

@@ -2,7 +2,7 @@
 and how exactly a replay keeps the original spacing. Called by bench.py with
 the bench module itself as `b` (its process, broker and result helpers).
 
-Figures come from the daemon's `batch sent` debug lines: each carries the
+Figures come from the daemon's `batch_sent` debug lines: each carries the
 loop's own lateness (`lag_ms`) and is timestamped by the OS clock when the
 batch has been handed to librdkafka, so both the schedule's own view and the
 wall clock's are measured.
@@ -14,7 +14,7 @@ import time
 
 def _batches(b, f):
     """(OS time, size, lag ms) of every batch the daemon logged."""
-    return [(b.parse_ts(e[2]["timestamp"]), e[2]["size"], e[2]["lag_ms"]) for e in f.find(b.message_is("batch sent"))]
+    return [(b.parse_ts(e[2]["timestamp"]), e[2]["size"], e[2]["lag_ms"]) for e in f.find(b.event_is("batch_sent"))]
 
 
 def _run(b, broker_factory, name, seconds, extra, wait_exit=False):
@@ -23,7 +23,7 @@ def _run(b, broker_factory, name, seconds, extra, wait_exit=False):
     f = None
     try:
         f = b.start_feeder(env, name=f"feeder-{name}")
-        if not f.wait_line(b.message_is("connected to Kafka"), 120):
+        if not f.wait_line(b.event_is("broker_connected"), 120):
             raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
         if wait_exit:
             rc = f.wait_exit(seconds + 60)
@@ -35,7 +35,7 @@ def _run(b, broker_factory, name, seconds, extra, wait_exit=False):
         if f is not None and f.p.returncode is None:
             f.stop()
         broker.stop()
-    stopped = f.find(b.message_is("stopped"))
+    stopped = f.find(b.event_is("stopped"))
     return f, rc, (stopped[-1][2] if stopped else {})
 
 
