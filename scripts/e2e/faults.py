@@ -166,7 +166,8 @@ def reasons_of(stopped):
 
 
 def sent_of(d):
-    """Messages handed to librdkafka: the sum of the batch_sent sizes."""
+    """Messages handed to librdkafka: the sum of the batch_sent sizes (a message the
+    producer refused at once, e.g. while fatally broken, is scheduled but not handed)."""
     return sum(int(j.get("size", 0)) for j in d.events("batch_sent"))
 
 
@@ -180,11 +181,14 @@ def freeze_and_settle(d, tail):
     return time.monotonic() - t0, settled
 
 
-def reconcile(errs, stopped, sent, found, invalid, code, vanished_ok=0):
+def reconcile(errs, stopped, handed, found, invalid, code, vanished_ok=0):
     """The counts at the end: every delivered message found, every other one failed with
-    a reason, nothing counted twice. `vanished_ok`: acknowledgements the broker gave for
-    a topic that did not exist (tansu's, scenario 11), which no topic can hold. Returns
-    the row cells."""
+    a reason, nothing counted twice. `scheduled` (the stopped line's, counted when a batch
+    is drawn, apart from the delivery reports) must equal delivered + failed + undelivered;
+    `handed` (the batch_sent sizes) cannot exceed it. `vanished_ok`: acknowledgements
+    the broker gave for a topic that did not exist (tansu's, scenario 11), which no topic
+    can hold. Returns the row cells."""
+    scheduled = int(stopped.get("scheduled", handed))
     delivered = int(stopped.get("delivered", 0))
     failed = int(stopped.get("failed", -1))
     undelivered = int(stopped.get("undelivered", -1))
@@ -195,12 +199,13 @@ def reconcile(errs, stopped, sent, found, invalid, code, vanished_ok=0):
                                                  f"{vanished_ok} acknowledged while the topic did not exist)")
     r(errs, found <= delivered + failed, f"found {found} > delivered {delivered} + failed {failed}: duplicates")
     r(errs, sum(reasons.values()) == failed, f"failure reasons {reasons} do not add up to failed={failed}")
-    r(errs, delivered + failed + undelivered == sent,
-      f"delivered {delivered} + failed {failed} + undelivered {undelivered} != sent {sent}")
+    r(errs, delivered + failed + undelivered == scheduled,
+      f"delivered {delivered} + failed {failed} + undelivered {undelivered} != scheduled {scheduled}")
+    r(errs, handed <= scheduled, f"handed to librdkafka {handed} > scheduled {scheduled}")
     r(errs, invalid == 0, f"{invalid} messages are not JSON objects")
     r(errs, code == (0 if failed == 0 and undelivered == 0 else 8), f"exit {code} for failed={failed}")
-    return [sent, delivered, found, failed, ",".join(f"{k}={v}" for k, v in reasons.items()) or "-", undelivered,
-            code]
+    shown = ",".join(f"{k}={v}" for k, v in reasons.items()) or "-"
+    return [scheduled, handed, delivered, found, failed, shown, undelivered, code]
 
 
 def log_note(ctx, where, note):
@@ -281,7 +286,8 @@ def scenario_outage(ctx):
                   f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
         table("9. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
               ["outage s", "first delivery after return", "restarts", "producer events", "healthz/readyz during",
-               "readyz said", "after", "sent", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
+               "readyz said", "after", "scheduled", "handed", "delivered", "found", "failed", "reasons",
+               "undelivered", "exit"],
               [[f"{outage:.0f}", f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}",
                 fault_events(d), during, during_body or "-", after] + row])
         if errs:
@@ -345,7 +351,7 @@ def scenario_broker_kill(ctx):
         table("10. Broker SIGKILLed under load, restarted on the same port",
               ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
                "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said",
-               "sent", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
+               "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
               [[f"{down:.0f}", f"{frozen:.1f}", f"{delivered_life1:.0f} / {founds[0]}", founds[1],
                 f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}", fault_events(d),
                 during, during_body or "-"] + row])
@@ -423,10 +429,10 @@ def scenario_topic_recreate(ctx):
             log_note(ctx, "11 topic-recreate", note)
         table("11. Topic deleted under load and created again",
               ["gone s", "recreated", "delivered while gone", "topic 1 found", "topic 2 found",
-               "first delivery after return", "restarts",
-               "producer events", "healthz/readyz gone", "readyz said", "sent", "delivered", "found", "failed",
-               "reasons", "undelivered", "exit"],
-              [[f"{gone:.0f}", recreated, f"{delivered_gone:.0f}", founds[0], founds[1], f"{resume:.1f}s" if resume is not None else "never",
+               "first delivery after return", "restarts", "producer events", "healthz/readyz gone", "readyz said",
+               "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
+              [[f"{gone:.0f}", recreated, f"{delivered_gone:.0f}", founds[0], founds[1],
+                f"{resume:.1f}s" if resume is not None else "never",
                 f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"] + row])
         if errs:
             failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'topic-recreate')})\n" + d.tail(25))
@@ -537,7 +543,8 @@ def scenario_chaos(ctx):
         worst = max((r for r in resumes if r is not None), default=None)
         table(f"12. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
               ["faults", "SIGTERM during", "longest return -> delivery", "never resumed", "restarts",
-               "producer events", "healthz/readyz seen", "last readyz 503", "lives found", "RSS MiB max", "sent", "delivered", "found", "failed", "reasons",
+               "producer events", "healthz/readyz seen", "last readyz 503", "lives found", "RSS MiB max",
+               "scheduled", "handed", "delivered", "found", "failed", "reasons",
                "undelivered", "exit"],
               [[shown, term_during, f"{worst:.1f}s" if worst is not None else "-",
                 sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d), seen, said or "-",

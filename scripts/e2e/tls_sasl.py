@@ -223,8 +223,8 @@ def scenario_tls(ctx):
         found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic,
                                               conf=client_conf(broker.bootstrap, certs["ca.pem"], password))
         ok = connected and code == 0 and delivered > 0 and found == delivered and invalid == 0
-        rows.append(["SASL_SSL, PLAIN, CA and host name verified", code, health, f"{delivered} delivered, {found} found",
-                     len(said(d)), "-"])
+        rows.append(["SASL_SSL, PLAIN, CA and host name verified", code, health,
+                     f"{delivered} delivered, {found} found", len(said(d)), "-"])
         if not ok:
             failures.append(f"SASL_SSL: connected={bool(connected)} exit={code} delivered={delivered} "
                             f"found={found}\n{d.tail(20)}")
