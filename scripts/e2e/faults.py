@@ -1,10 +1,10 @@
-"""Broker faults under load (issue 14): scenarios 9-12 of scripts/e2e/rig.py.
+"""Broker faults under load (issue 14): scenarios 10-13 of scripts/e2e/rig.py.
 
-9  outage: the broker stopped (SIGSTOP) longer than the message timeout;
+10 outage: the broker stopped (SIGSTOP) longer than the message timeout;
    deliveries must resume within 10 s of its return.
-10 broker-kill: the broker SIGKILLed under load and restarted on the same port.
-11 topic-recreate: the topic deleted under load and created again.
-12 chaos: random stalls, kills and restarts every 20-60 s; SIGTERM at a random moment.
+11 broker-kill: the broker SIGKILLed under load and restarted on the same port.
+12 topic-recreate: the topic deleted under load and created again.
+13 chaos: random stalls, kills and restarts every 20-60 s; SIGTERM at a random moment.
 
 tansu keeps its topics in memory, so a killed broker comes back empty: the topic is
 created again and what each life of the broker (or of the topic) holds is read by a
@@ -186,7 +186,7 @@ def reconcile(errs, stopped, handed, found, invalid, code, vanished_ok=0):
     a reason, nothing counted twice. `scheduled` (the stopped line's, counted when a batch
     is drawn, apart from the delivery reports) must equal delivered + failed + undelivered;
     `handed` (the batch_sent sizes) cannot exceed it. `vanished_ok`: acknowledgements
-    the broker gave for a topic that did not exist (tansu's, scenario 11), which no topic
+    the broker gave for a topic that did not exist (tansu's, scenario 12), which no topic
     can hold. Returns the row cells."""
     scheduled = int(stopped.get("scheduled", handed))
     delivered = int(stopped.get("delivered", 0))
@@ -243,11 +243,11 @@ def fault_events(d):
     return ",".join(f"{k}={v}" for k, v in sorted(c.items())) or "-"
 
 
-# ---- 9. outage longer than the message timeout ------------------------------------------
+# ---- 10. outage longer than the message timeout ------------------------------------------
 
 
 def scenario_outage(ctx):
-    """9. The broker stopped (SIGSTOP) longer than the message timeout (5 s): deliveries
+    """10. The broker stopped (SIGSTOP) longer than the message timeout (5 s): deliveries
     resume within 10 s of its return."""
     rig = ctx["rig"]
     outage = float(os.environ.get("E2E_OUTAGE_SECONDS", "15"))
@@ -284,7 +284,7 @@ def scenario_outage(ctx):
         rig_check(errs, alive, "the daemon exited during the run")
         rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
                   f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
-        table("9. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
+        table("10. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
               ["outage s", "first delivery after return", "restarts", "producer events", "healthz/readyz during",
                "readyz said", "after", "scheduled", "handed", "delivered", "found", "failed", "reasons",
                "undelivered", "exit"],
@@ -297,11 +297,11 @@ def scenario_outage(ctx):
     return failures
 
 
-# ---- 10. broker SIGKILLed and restarted on the same port ---------------------------------
+# ---- 11. broker SIGKILLed and restarted on the same port ---------------------------------
 
 
 def scenario_broker_kill(ctx):
-    """10. The broker SIGKILLed under load and restarted on the same port 3 s later:
+    """11. The broker SIGKILLed under load and restarted on the same port 3 s later:
     deliveries resume; what was acknowledged is in the topic (summed over both lives)."""
     rig = ctx["rig"]
     down = float(os.environ.get("E2E_KILL_DOWN_SECONDS", "3"))
@@ -348,7 +348,7 @@ def scenario_broker_kill(ctx):
                   f"first life: {delivered_life1} delivered but {founds[0]} in the topic")
         rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
                   f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
-        table("10. Broker SIGKILLed under load, restarted on the same port",
+        table("11. Broker SIGKILLed under load, restarted on the same port",
               ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
                "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said",
                "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
@@ -365,11 +365,11 @@ def scenario_broker_kill(ctx):
     return failures
 
 
-# ---- 11. topic deleted and recreated ------------------------------------------------------
+# ---- 12. topic deleted and recreated ------------------------------------------------------
 
 
 def scenario_topic_recreate(ctx):
-    """11. The topic deleted under load and created again 3 s later: deliveries resume,
+    """12. The topic deleted under load and created again 3 s later: deliveries resume,
     the messages sent meanwhile fail with a reason."""
     rig = ctx["rig"]
     gone = float(os.environ.get("E2E_TOPIC_GONE_SECONDS", "3"))
@@ -426,8 +426,8 @@ def scenario_topic_recreate(ctx):
             # answers UNKNOWN_TOPIC_OR_PARTITION. See docs/reliability.md.
             note = (f"known tansu limitation: {delivered_gone:.0f} messages acknowledged while the topic did not "
                     f"exist, {missing} of them in no topic")
-            log_note(ctx, "11 topic-recreate", note)
-        table("11. Topic deleted under load and created again",
+            log_note(ctx, "12 topic-recreate", note)
+        table("12. Topic deleted under load and created again",
               ["gone s", "recreated", "delivered while gone", "topic 1 found", "topic 2 found",
                "first delivery after return", "restarts", "producer events", "healthz/readyz gone", "readyz said",
                "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
@@ -444,11 +444,11 @@ def scenario_topic_recreate(ctx):
     return failures
 
 
-# ---- 12. chaos -----------------------------------------------------------------------------
+# ---- 13. chaos -----------------------------------------------------------------------------
 
 
 def scenario_chaos(ctx):
-    """12. Every 20-60 s the broker is stalled (SIGSTOP 2-15 s) or killed and restarted
+    """13. Every 20-60 s the broker is stalled (SIGSTOP 2-15 s) or killed and restarted
     (down 1-8 s); SIGTERM ends the daemon at a random moment of the second half. The
     counts are reconciled over every life of the broker."""
     rig = ctx["rig"]
@@ -541,7 +541,7 @@ def scenario_chaos(ctx):
         rss = [k for _, k in d.rss]
         shown = " ".join(f"{k}{ln:.0f}s" for k, ln, _ in faults) or "none"
         worst = max((r for r in resumes if r is not None), default=None)
-        table(f"12. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
+        table(f"13. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
               ["faults", "SIGTERM during", "longest return -> delivery", "never resumed", "restarts",
                "producer events", "healthz/readyz seen", "last readyz 503", "lives found", "RSS MiB max",
                "scheduled", "handed", "delivered", "found", "failed", "reasons",
@@ -560,8 +560,8 @@ def scenario_chaos(ctx):
 
 
 SCENARIOS = [
-    ("9", "outage", scenario_outage),
-    ("10", "broker-kill", scenario_broker_kill),
-    ("11", "topic-recreate", scenario_topic_recreate),
-    ("12", "chaos", scenario_chaos),
+    ("10", "outage", scenario_outage),
+    ("11", "broker-kill", scenario_broker_kill),
+    ("12", "topic-recreate", scenario_topic_recreate),
+    ("13", "chaos", scenario_chaos),
 ]

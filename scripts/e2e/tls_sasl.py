@@ -1,4 +1,4 @@
-"""TLS and SASL against a real broker (issue 14): scenario 13 of scripts/e2e/rig.py.
+"""TLS and SASL against a real broker (issue 14): scenario 14 of scripts/e2e/rig.py.
 
 tansu 0.6.0 cannot be the TLS and SASL end here, so `SecureFront` is: Python's ssl
 module (OpenSSL) on its own port, in front of tansu's plaintext listener, with tansu
@@ -195,7 +195,7 @@ def describe(j):
 
 
 def scenario_tls(ctx):
-    """13. SASL_SSL with a CA made by the test: delivers; a wrong password, an unknown CA
+    """14. SASL_SSL with a CA made by the test: delivers; a wrong password, an unknown CA
     and a plaintext client against the TLS port each end in one clear line and the
     right health state."""
     rig = ctx["rig"]
@@ -267,7 +267,7 @@ def scenario_tls(ctx):
                 errs.append("exit 0")
             if errs:
                 failures.append(f"{name}: " + "; ".join(errs) + "\n" + d.tail(15))
-        table("13. TLS and SASL/PLAIN (the test's front before tansu; the daemon's side is librdkafka's)",
+        table("14. TLS and SASL/PLAIN (the test's front before tansu; the daemon's side is librdkafka's)",
               ["case", "exit", "healthz/readyz", "first clear line", "warn/error lines", "naming the cause"], rows)
     finally:
         broker.stop()
@@ -275,4 +275,4 @@ def scenario_tls(ctx):
     return failures
 
 
-SCENARIOS = [("13", "tls", scenario_tls)]
+SCENARIOS = [("14", "tls", scenario_tls)]
