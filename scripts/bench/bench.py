@@ -278,7 +278,7 @@ def run_reload(res, broker_factory, base, s3root, s3, seconds):
     f = None
     try:
         f = start_feeder(env, name="feeder-reload")
-        if not f.wait_line(message_is("connected to Kafka"), 300):
+        if not f.wait_line(event_is("broker_connected"), 300):
             raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
         time.sleep(seconds)
         # A new version: the same rows plus a copy of the last one, so the ETag changes.
@@ -301,9 +301,9 @@ def run_reload(res, broker_factory, base, s3root, s3, seconds):
         if f is not None and f.p.returncode is None:
             f.stop()
         broker.stop()
-    ticks = [e[2] for e in f.find(message_is("batch sent"))]
+    ticks = [e[2] for e in f.find(event_is("batch_sent"))]
     loads = [e for e in f.find(lambda e: e[2] is not None and e[2].get("event") == "dataset_loaded")]
-    stopped = f.find(message_is("stopped"))
+    stopped = f.find(event_is("stopped"))
     stopped = stopped[-1][2] if stopped else {}
     lags = [t["lag_ms"] for t in ticks]
     # Ticks from the reload's start (the change) to its end.
