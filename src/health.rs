@@ -89,6 +89,11 @@ impl Health {
         self.last_broker_ms.store(self.now_ms(), Relaxed);
     }
 
+    /// How long ago a broker last answered (a metadata probe or a delivery).
+    pub fn broker_age(&self) -> Option<Duration> {
+        self.age(&self.last_broker_ms)
+    }
+
     /// The loop starts: from now on a missing tick counts.
     pub fn loop_started(&self, interval: Duration) {
         let stall = (interval * STALL_INTERVALS).max(MIN_STALL);

@@ -267,7 +267,10 @@ pub async fn run(
                     stats.health.tick();
                 }
                 match ack_watch.observe(stats.totals(), Instant::now()) {
-                    Some(AckEvent::Stalled { quiet, in_flight, failed }) => events::broker_not_acknowledging(quiet, in_flight, failed),
+                    Some(AckEvent::Stalled { quiet, in_flight, failed }) => {
+                        events::broker_not_acknowledging(quiet, in_flight, failed);
+                        sink.check_stuck(quiet, stats.health.broker_age(), Instant::now());
+                    }
                     Some(AckEvent::Resumed { quiet }) => events::broker_acknowledging_again(quiet),
                     None => {}
                 }

@@ -171,6 +171,8 @@ pub struct KafkaSink {
     idempotent: bool,
     /// Rebuilding did not help: the run ends with [`crate::exit::PRODUCER_FATAL`].
     gave_up: AtomicBool,
+    /// When the producer was last rebuilt.
+    last_rebuild: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl KafkaSink {
@@ -213,6 +215,7 @@ impl KafkaSink {
             servers: bootstrap.to_owned(),
             idempotent,
             gave_up: AtomicBool::new(false),
+            last_rebuild: std::sync::Mutex::new(None),
         })
     }
 

@@ -47,6 +47,22 @@ pub fn needs_new_producer(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// No delivery for this long while the broker answers metadata: the producer
+/// is stuck (a restarted broker that forgot its producer id answers
+/// `UNKNOWN_PRODUCER_ID`, which librdkafka retries silently, with neither a
+/// delivery report nor a fatal error).
+pub const STUCK_AFTER: Duration = Duration::from_secs(20);
+/// The broker counts as answering when a metadata probe (every 10 s) or a
+/// delivery came back this recently.
+pub const BROKER_ANSWERING: Duration = Duration::from_secs(15);
+
+/// Is a producer with no delivery for `quiet` (counted from its last rebuild
+/// at the latest) stuck, given the broker last answered `broker_age` ago? A
+/// broker that is down is not: a new producer would not help it.
+pub fn stuck(quiet: Duration, broker_age: Option<Duration>) -> bool {
+    quiet >= STUCK_AFTER && broker_age.is_some_and(|age| age <= BROKER_ANSWERING)
+}
+
 /// Raised from librdkafka's threads when the producer is broken for good.
 #[derive(Debug, Default)]
 pub struct FatalSignal {
@@ -177,10 +193,21 @@ impl super::KafkaSink {
         }
     }
 
+    /// Called by the loop while deliveries have stalled for `quiet`: raises the
+    /// signal when the producer is [`stuck`]. A rebuild restarts the count.
+    pub fn check_stuck(&self, quiet: Duration, broker_age: Option<Duration>, now: Instant) {
+        let since_rebuild = self.last_rebuild.lock().unwrap_or_else(|p| p.into_inner()).map(|t| now - t);
+        let quiet = since_rebuild.map_or(quiet, |s| s.min(quiet));
+        if stuck(quiet, broker_age) {
+            self.shared.fatal.raise("NotAcknowledging");
+        }
+    }
+
     /// Builds a new producer with the same configuration and swaps it in;
     /// returns the old one.
     fn rebuild(&self) -> Result<Arc<ThreadedProducer<FeederContext>>, SinkError> {
         let new = super::build(&self.client_config, &self.shared, &self.servers)?;
+        *self.last_rebuild.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         Ok(self.producer.swap(Arc::new(new)))
     }
 
@@ -252,6 +279,15 @@ mod tests {
         ] {
             assert!(!needs_new_producer(code), "{code:?}: a broker problem, not the producer's");
         }
+    }
+
+    #[test]
+    fn stuck_only_when_the_broker_answers_and_nothing_is_acknowledged_for_long() {
+        let s = Duration::from_secs;
+        assert!(stuck(s(20), Some(s(3))));
+        assert!(!stuck(s(19), Some(s(3))), "not yet");
+        assert!(!stuck(s(60), None), "no broker ever answered: a broker problem");
+        assert!(!stuck(s(60), Some(s(16))), "the broker is down: a new producer would not help");
     }
 
     #[tokio::test]

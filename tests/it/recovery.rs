@@ -126,3 +126,42 @@ async fn rebuilds_without_a_delivery_fail_liveness_then_give_up() {
     recovering.await.unwrap();
     stop.cancel();
 }
+
+/// A producer the broker keeps answering without ever acknowledging (here:
+/// every Produce request refused with a retriable error, as a restarted broker
+/// that forgot the producer id answers `UNKNOWN_PRODUCER_ID`) is stuck: librdkafka
+/// retries silently, so after `STUCK_AFTER` with the broker answering metadata
+/// the sink rebuilds it, and deliveries resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_stuck_while_the_broker_answers_is_rebuilt() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let cfg = config(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("PRODUCE_INTERVAL", "0.1"),
+        ("KAFKA_PRODUCER_RETRY_BACKOFF_MS", "100"),
+        ("KAFKA_PRODUCER_RETRY_BACKOFF_MAX_MS", "100"),
+    ]);
+    let stats = Arc::new(Stats::new("none"));
+    let token = CancellationToken::new();
+    let drive = async {
+        until("first deliveries", Duration::from_secs(10), || stats.totals().delivered > 5).await;
+        // About 25 s of refusals at 10 retries a second.
+        let errors = vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 250];
+        kafka.cluster.request_errors(RDKafkaApiKey::Produce, &errors);
+        let stalled_at = stats.totals().delivered;
+        let restarts = || {
+            let text = stats.metrics.encode(Format::OpenMetrics);
+            text.contains("kafka_feeder_producer_restarts_total{reason=\"NotAcknowledging\"}")
+        };
+        until("a rebuild of the stuck producer", Duration::from_secs(40), restarts).await;
+        until("deliveries after it", Duration::from_secs(30), || stats.totals().delivered > stalled_at + 5).await;
+        token.cancel();
+    };
+    let (outcome, ()) = tokio::join!(kafka_feeder::app::run(&cfg, Arc::clone(&stats), token.clone()), drive);
+    let outcome = outcome.unwrap();
+    let t = outcome.totals;
+    assert_eq!(t.sent, t.delivered + t.failed + outcome.undelivered, "{t:?}");
+}
