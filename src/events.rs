@@ -126,6 +126,7 @@ static FAILURE_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BEHIND_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static ACK_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BROKER_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
+static PROTOCOL_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
 
 // ---- configuration and startup -------------------------------------------------
 //
@@ -353,6 +354,19 @@ pub fn topic_missing(topic: &str) {
 pub fn broker_error(code: &str, reason: &str) {
     if let Some(suppressed) = BROKER_LOG.check() {
         warn!(event = "kafka_client_error", code = %code, reason = %reason, suppressed, "Kafka client error (broker unreachable or refusing us)");
+    }
+}
+
+/// The broker closed the connection during the first request: a plaintext
+/// client against a TLS or SASL listener.
+pub fn broker_protocol_mismatch(detail: &str) {
+    if let Some(suppressed) = PROTOCOL_LOG.check() {
+        error!(
+            event = "broker_protocol_mismatch",
+            detail = %detail,
+            suppressed,
+            "the broker closed the connection during the first request: its listener probably expects TLS or SASL; set KAFKA_PRODUCER_SECURITY_PROTOCOL=SSL (or SASL_SSL, SASL_PLAINTEXT) to match it"
+        );
     }
 }
 

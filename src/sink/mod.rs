@@ -64,6 +64,8 @@ struct Shared {
     /// The idempotent producer's state from librdkafka's statistics (only
     /// when they are enabled, as `check` does).
     idempotence: std::sync::Mutex<Option<String>>,
+    /// `security.protocol` is not plaintext.
+    tls: AtomicBool,
 }
 
 impl FeederContext {
@@ -93,9 +95,15 @@ impl ClientContext for FeederContext {
                 tracing::Level::ERROR
             }
             RDKafkaLogLevel::Warning => tracing::Level::WARN,
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => tracing::Level::INFO,
-            RDKafkaLogLevel::Debug => tracing::Level::DEBUG,
+            // librdkafka's info lines are a connection's life story: debugging detail.
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug => tracing::Level::DEBUG,
         };
+        // A broker that hangs up on the very first request (ApiVersion) almost
+        // always speaks TLS or SASL to a plaintext client; librdkafka says so
+        // only at info level, so say it plainly.
+        if log_message.contains("APIVERSION_QUERY") && !self.shared.tls.load(Relaxed) {
+            events::broker_protocol_mismatch(log_message);
+        }
         events::librdkafka_log(level, fac, log_message);
     }
 
@@ -158,6 +166,10 @@ impl ProducerContext for FeederContext {
     }
 }
 
+/// How often the running daemon asks the broker for metadata: readiness, and
+/// telling a stuck producer from a broker that is down.
+pub const PROBE_EVERY: Duration = Duration::from_secs(3);
+
 /// The producer and the topic it writes to.
 pub struct KafkaSink {
     /// Swapped for a new one when the producer is broken for good.
@@ -198,14 +210,16 @@ impl KafkaSink {
         // Our own `log` forwards to tracing; keep librdkafka's chatter at warnings
         // unless debugging.
         // `KAFKA_PRODUCER_DEBUG=...` asks librdkafka for debug contexts: let them through.
+        // Info, not only warnings: the connection-level lines tell a protocol
+        // mismatch (see `log`); they are logged at debug.
         cc.set_log_level(if config.kafka.producer_properties.0.contains_key("debug") {
             RDKafkaLogLevel::Debug
-        } else if config.logs.filter.contains("debug") || config.logs.filter.contains("trace") {
-            RDKafkaLogLevel::Info
         } else {
-            RDKafkaLogLevel::Warning
+            RDKafkaLogLevel::Info
         });
         let shared = Arc::new(Shared::default());
+        let protocol = cc.get("security.protocol").unwrap_or("plaintext").to_ascii_lowercase();
+        shared.tls.store(protocol != "plaintext", Relaxed);
         let producer = build(&cc, &shared, bootstrap)?;
         Ok(Self {
             producer: ArcSwap::from_pointee(producer),
@@ -288,7 +302,7 @@ impl KafkaSink {
     pub async fn watch_broker(self: Arc<Self>, stats: Arc<Stats>, stop: CancellationToken) {
         loop {
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(10)) => {}
+                () = tokio::time::sleep(PROBE_EVERY) => {}
                 () = stop.cancelled() => return,
             }
             let producer = self.producer.load_full();

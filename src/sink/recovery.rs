@@ -30,7 +30,8 @@ use crate::events::{self, Stats};
 
 /// Rebuilds in a row, without a successful delivery between them, before giving up.
 pub const MAX_REBUILDS_IN_A_ROW: u32 = 5;
-/// The first backoff; it doubles with each rebuild in a row.
+/// The backoff before the second rebuild in a row; it doubles with each
+/// one after. The first rebuild is immediate: deliveries have stopped already.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -51,10 +52,12 @@ pub fn needs_new_producer(code: RDKafkaErrorCode) -> bool {
 /// is stuck (a restarted broker that forgot its producer id answers
 /// `UNKNOWN_PRODUCER_ID`, which librdkafka retries silently, with neither a
 /// delivery report nor a fatal error).
-pub const STUCK_AFTER: Duration = Duration::from_secs(20);
-/// The broker counts as answering when a metadata probe (every 10 s) or a
-/// delivery came back this recently.
-pub const BROKER_ANSWERING: Duration = Duration::from_secs(15);
+pub const STUCK_AFTER: Duration = Duration::from_secs(8);
+/// The broker counts as answering when a metadata probe (every
+/// [`super::PROBE_EVERY`]) or a delivery came back this recently. Shorter than
+/// `STUCK_AFTER` less a second, so a broker that went down with the last
+/// delivery never counts as answering by the time the producer looks stuck.
+pub const BROKER_ANSWERING: Duration = Duration::from_secs(5);
 
 /// Is a producer with no delivery for `quiet` (counted from its last rebuild
 /// at the latest) stuck, given the broker last answered `broker_age` ago? A
@@ -114,7 +117,7 @@ pub enum Decision {
     GiveUp { attempts: u32 },
 }
 
-/// The rebuild policy: backoff doubling from [`FIRST_BACKOFF`] to
+/// The rebuild policy: the first rebuild at once, then a backoff doubling from [`FIRST_BACKOFF`] to
 /// [`MAX_BACKOFF`], reset by a successful delivery; give up after
 /// [`MAX_REBUILDS_IN_A_ROW`].
 #[derive(Debug, Default)]
@@ -128,7 +131,10 @@ impl Recovery {
         if self.in_a_row >= MAX_REBUILDS_IN_A_ROW {
             return Decision::GiveUp { attempts: self.in_a_row };
         }
-        let backoff = FIRST_BACKOFF.saturating_mul(1 << self.in_a_row.min(16)).min(MAX_BACKOFF);
+        let backoff = match self.in_a_row {
+            0 => Duration::ZERO,
+            n => FIRST_BACKOFF.saturating_mul(1 << (n - 1).min(16)).min(MAX_BACKOFF),
+        };
         self.in_a_row += 1;
         Decision::Rebuild { at: now + backoff, attempt: self.in_a_row }
     }
@@ -238,9 +244,9 @@ mod tests {
         let t0 = Instant::now();
         let mut r = Recovery::default();
         let s = Duration::from_secs;
-        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0 + s(1), attempt: 1 });
+        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0, attempt: 1 });
         assert!(!r.rebuilding_has_not_helped());
-        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0 + s(2), attempt: 2 });
+        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0 + s(1), attempt: 2 });
         assert!(r.rebuilding_has_not_helped());
         r.on_delivered();
         assert!(!r.rebuilding_has_not_helped());
@@ -251,7 +257,7 @@ mod tests {
                 d => panic!("gave up early: {d:?}"),
             }
         }
-        assert_eq!(ats, [s(1), s(2), s(4), s(8), s(16)]);
+        assert_eq!(ats, [s(0), s(1), s(2), s(4), s(8)]);
         assert_eq!(r.on_broken(t0), Decision::GiveUp { attempts: MAX_REBUILDS_IN_A_ROW });
     }
 
@@ -284,10 +290,13 @@ mod tests {
     #[test]
     fn stuck_only_when_the_broker_answers_and_nothing_is_acknowledged_for_long() {
         let s = Duration::from_secs;
-        assert!(stuck(s(20), Some(s(3))));
-        assert!(!stuck(s(19), Some(s(3))), "not yet");
+        assert!(stuck(s(8), Some(s(3))));
+        assert!(!stuck(s(7), Some(s(3))), "not yet");
         assert!(!stuck(s(60), None), "no broker ever answered: a broker problem");
-        assert!(!stuck(s(60), Some(s(16))), "the broker is down: a new producer would not help");
+        assert!(!stuck(s(60), Some(s(6))), "the broker is down: a new producer would not help");
+        // A broker that went down with the last delivery (refreshed about once
+        // a second) is never taken for answering when the producer looks stuck.
+        assert!(BROKER_ANSWERING + s(1) < STUCK_AFTER);
     }
 
     #[tokio::test]
