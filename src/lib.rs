@@ -47,6 +47,7 @@ pub mod http;
 pub mod jsonl;
 pub mod logging;
 pub mod memory;
+pub mod message;
 pub mod metrics;
 pub mod pacing;
 pub mod parquet_rows;
