@@ -64,7 +64,8 @@ pub enum IndexError {
     },
     #[error("record {record} is {len} bytes; at most 4 GiB is supported")]
     TooLarge { record: usize, len: usize },
-    #[error("`{field}` is not a column of the dataset (columns: {})", columns.join(", "))]
+    /// Checked right after loading: exit 2, like any invalid setting.
+    #[error("MESSAGE_KEY_FIELD={field:?} is invalid: no record has this field; expected a column of the dataset ({}) or a field set by MESSAGE_FIELDS", columns.join(", "))]
     UnknownColumn { field: String, columns: Vec<String> },
 }
 

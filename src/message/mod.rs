@@ -14,6 +14,7 @@
 //! from the sampler's, so a run is repeatable and adding a `uuid()` field does
 //! not change which records are picked.
 
+pub mod config;
 pub mod index;
 pub mod spec;
 
@@ -107,6 +108,9 @@ enum KeyAt {
 /// Builds each message into reused buffers. One per send loop.
 pub struct MessageBuilder {
     index: RecordIndex,
+    /// What the index is built for, to rebuild it for a reloaded dataset.
+    names: Vec<String>,
+    index_key: Option<String>,
     fields: Vec<Field>,
     headers: Vec<Header>,
     key: KeyFrom,
@@ -165,6 +169,7 @@ impl MessageBuilder {
         };
         let index_key = if matches!(key, KeyFrom::Record) { key_field } else { None };
         let index = RecordIndex::build(records, &names, index_key)?;
+        let (names, index_key) = (names.iter().map(|n| n.to_string()).collect(), index_key.map(str::to_owned));
 
         let fields: Vec<Field> = spec
             .fields
@@ -183,17 +188,14 @@ impl MessageBuilder {
             spec.headers.iter().map(|a| Header { name: a.name.clone(), value: a.value.clone() }).collect();
 
         // Sized once for the largest message, so no send ever grows them.
-        let payload = if fields.is_empty() {
-            Vec::new()
-        } else {
-            let longest = (0..records.count()).map(|i| records.record(i).len()).max().unwrap_or(0);
-            Vec::with_capacity(longest + fields.iter().map(|f| f.member.len() + f.json.len() + 40).sum::<usize>())
-        };
+        let payload = Vec::with_capacity(payload_capacity(&fields, records));
         let header_values = Vec::with_capacity(headers.iter().map(|h| h.value.to_string().len() + 40).sum());
         let header_ends = Vec::with_capacity(headers.len());
 
         Ok(Self {
             index,
+            names,
+            index_key,
             fields,
             headers,
             key,
@@ -204,6 +206,17 @@ impl MessageBuilder {
             header_values,
             header_ends,
         })
+    }
+
+    /// Indexes a reloaded dataset in place of the one before. On an error
+    /// (the key column is gone, a record is no object) the builder is
+    /// unchanged and still fits the previous dataset.
+    pub fn reindex<R: Records + ?Sized>(&mut self, records: &R) -> Result<(), IndexError> {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        self.index = RecordIndex::build(records, &names, self.index_key.as_deref())?;
+        let capacity = payload_capacity(&self.fields, records);
+        self.payload.reserve(capacity.saturating_sub(self.payload.len()));
+        Ok(())
     }
 
     /// The index built for the dataset (for the load summary).
@@ -276,6 +289,15 @@ impl MessageBuilder {
             headers: Headers { specs: &self.headers, values: &self.header_values, ends: &self.header_ends },
         }
     }
+}
+
+/// Room for the largest record with every field spliced in or appended.
+fn payload_capacity<R: Records + ?Sized>(fields: &[Field], records: &R) -> usize {
+    if fields.is_empty() {
+        return 0;
+    }
+    let longest = (0..records.count()).map(|i| records.record(i).len()).max().unwrap_or(0);
+    longest + fields.iter().map(|f| f.member.len() + f.json.len() + 40).sum::<usize>()
 }
 
 /// Records the key's place when `field` is the key field.

@@ -206,7 +206,11 @@ fn an_unknown_key_column_lists_the_columns() {
     let records = [r#"{"a":1,"b":2}"#, r#"{"b":3,"c":null}"#];
     let e = MessageBuilder::new(&spec(Some("x"), "", ""), &records[..], 0).err().unwrap();
     assert!(matches!(&e, IndexError::UnknownColumn { field, columns } if field == "x" && columns == &["a", "b", "c"]));
-    assert_eq!(e.to_string(), "`x` is not a column of the dataset (columns: a, b, c)");
+    assert_eq!(
+        e.to_string(),
+        "MESSAGE_KEY_FIELD=\"x\" is invalid: no record has this field; \
+         expected a column of the dataset (a, b, c) or a field set by MESSAGE_FIELDS"
+    );
     // A column some records lack is not unknown: those records have no key.
     let mut b = builder(&records, Some("c"), "", "");
     assert_eq!((key(&mut b, &records, 0), key(&mut b, &records, 1)), (None, None));
@@ -365,4 +369,18 @@ fn every_record_of_the_bundled_sample() {
         want["source"] = json!("feeder");
         assert_eq!(got, want, "record {i}");
     }
+}
+
+#[test]
+fn a_reloaded_dataset_is_reindexed_and_one_that_does_not_fit_changes_nothing() {
+    let old = [r#"{"k":"a","id":1}"#];
+    let mut b = builder(&old, Some("k"), "id=seq()", "");
+    let new = [r#"{"x":0,"id":"long old value","k":"b"}"#, r#"{"k":"c"}"#];
+    b.reindex(&new[..]).unwrap();
+    assert_eq!(payload(&mut b, &new, 0, T), r#"{"x":0,"id":1,"k":"b"}"#);
+    assert_eq!(key(&mut b, &new, 1).as_deref(), Some("c"));
+    assert_eq!(payload(&mut b, &new, 1, T), r#"{"k":"c","id":3}"#);
+    let keyless = [r#"{"id":1}"#];
+    assert!(matches!(b.reindex(&keyless[..]), Err(IndexError::UnknownColumn { .. })));
+    assert_eq!(key(&mut b, &new, 0).as_deref(), Some("b"), "still fits the dataset before");
 }

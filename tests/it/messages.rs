@@ -60,3 +60,274 @@ fn murmur2_matches_javas_known_values() {
     }
     assert_eq!(java_partition(b"foobar", 6), (-790_332_482i32 & 0x7fff_ffff) % 6);
 }
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use kafka_feeder::app::{self, AppError};
+use kafka_feeder::events::Stats;
+use kafka_feeder::exit;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers as _;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{config, write_file, Kafka};
+
+/// A message as a consumer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Consumed {
+    partition: i32,
+    key: Option<String>,
+    headers: Vec<(String, String)>,
+    payload: String,
+}
+
+impl Consumed {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.payload).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.payload))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every message of the topic, in partition order, once `expected` have come
+/// and nothing more arrives for a moment.
+async fn consume(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<Consumed> {
+    let (bootstrap, topic) = (kafka.bootstrap(), kafka.topic.clone());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "kafka-feeder-tests")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let started = std::time::Instant::now();
+        let mut last_new = std::time::Instant::now();
+        let mut out = Vec::new();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        while started.elapsed() < Duration::from_secs(30) {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    let headers = m.headers().map_or_else(Vec::new, |h| {
+                        h.iter().map(|h| (h.key.to_owned(), text(h.value.unwrap_or_default()))).collect()
+                    });
+                    out.push(Consumed {
+                        partition: m.partition(),
+                        key: m.key().map(text),
+                        headers,
+                        payload: text(m.payload().unwrap_or_default()),
+                    });
+                    last_new = std::time::Instant::now();
+                }
+                Some(Err(e)) => panic!("consumer error: {e}"),
+                None if out.len() >= expected && last_new.elapsed() > Duration::from_millis(700) => break,
+                None => {}
+            }
+        }
+        out.sort_by_key(|c| c.partition); // stable: order within a partition is kept
+        out
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs the daemon to `MAX_MESSAGES` with `vars` on top of a fast schedule.
+async fn run(kafka: &Kafka, dataset: &str, max: u64, vars: &[(&str, &str)]) -> kafka_feeder::schedule::Outcome {
+    let bootstrap = kafka.bootstrap();
+    let max = max.to_string();
+    let mut all = vec![
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
+        ("KAFKA_TOPIC", kafka.topic.as_str()),
+        ("DATASET_URI", dataset),
+        ("PRODUCE_INTERVAL", "0.002"),
+        ("MIN_RECORDS_PER_BATCH", "100"),
+        ("MAX_RECORDS_PER_BATCH", "900"),
+        ("MAX_MESSAGES", max.as_str()),
+    ];
+    all.extend_from_slice(vars);
+    let outcome = app::run(&config(&all), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
+    assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
+    outcome
+}
+
+fn is_v4(s: &str) -> bool {
+    uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4 && u.hyphenated().to_string() == s)
+}
+
+fn rfc3339_ms(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    (s.len() == 24 && s.ends_with('Z')).then_some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_fresh_ids_timestamps_and_headers_on_every_message() {
+    let kafka = Kafka::start(3);
+    let n = 10_000;
+    let start = epoch_ms(SystemTime::now());
+    run(
+        &kafka,
+        "bundled",
+        n,
+        &[
+            ("MESSAGE_KEY_FIELD", "transaction_id"),
+            ("MESSAGE_FIELDS", "transaction_id=uuid(),timestamp=now(),seq=seq(),source=kafka-feeder"),
+            ("MESSAGE_HEADERS", "run=it-1,message_id=uuid(),sent_ms=now_ms(),seq=seq()"),
+        ],
+    )
+    .await;
+    let end = epoch_ms(SystemTime::now());
+    let messages = consume(&kafka, 3, n as usize).await;
+    assert_eq!(messages.len(), n as usize);
+
+    let mut ids = HashSet::new();
+    let mut seqs = HashSet::new();
+    for m in &messages {
+        let v = m.json();
+        let id = v["transaction_id"].as_str().unwrap();
+        assert_eq!(m.key.as_deref(), Some(id), "the key is the message's field");
+        assert!(is_v4(id), "{id}");
+        assert!(ids.insert(id.to_owned()), "{id} repeats");
+        let ts = rfc3339_ms(v["timestamp"].as_str().unwrap()).unwrap_or_else(|| panic!("{v}"));
+        assert!((start..=end).contains(&ts), "{ts} outside {start}..={end}");
+        assert_eq!(v["source"], "kafka-feeder");
+        assert!(v["merchant"].is_string() && v["amount"].is_number(), "the record's other fields stay: {v}");
+
+        let names: Vec<&str> = m.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["run", "message_id", "sent_ms", "seq"]);
+        assert_eq!(m.header("run"), Some("it-1"));
+        let header_id = m.header("message_id").unwrap();
+        assert!(is_v4(header_id) && header_id != id);
+        let sent: i64 = m.header("sent_ms").unwrap().parse().unwrap();
+        assert!((start..=end).contains(&sent));
+        assert_eq!(sent, ts, "one clock reading per message");
+        assert_eq!(m.header("seq").unwrap(), v["seq"].to_string());
+        assert!(seqs.insert(v["seq"].as_u64().unwrap()));
+    }
+    assert_eq!(seqs, (1..=n).collect::<HashSet<_>>(), "seq() is 1..=n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_seed_repeats_a_run_and_another_does_not() {
+    let mut runs = Vec::new();
+    for seed in ["7", "7", "8"] {
+        let kafka = Kafka::start(1);
+        run(&kafka, "bundled", 3_000, &[("RANDOM_SEED", seed), ("MESSAGE_FIELDS", "transaction_id=uuid()")]).await;
+        let messages: Vec<String> = consume(&kafka, 1, 3_000).await.into_iter().map(|m| m.payload).collect();
+        assert_eq!(messages.len(), 3_000);
+        runs.push(messages);
+    }
+    // One partition keeps the order: the same records in the same order, the same uuids.
+    assert!(runs[0] == runs[1], "seed 7 twice gave different runs");
+    let multiset = |r: &[String]| {
+        let mut m: HashMap<String, usize> = HashMap::new();
+        for p in r {
+            let mut v: Value = serde_json::from_str(p).unwrap();
+            v["transaction_id"] = Value::Null;
+            *m.entry(v.to_string()).or_default() += 1;
+        }
+        m
+    };
+    assert_ne!(multiset(&runs[0]), multiset(&runs[2]), "seed 8 picked the same records as seed 7");
+    assert_ne!(runs[0][0], runs[2][0]);
+}
+
+/// A dataset with many keys: 500 accounts, some rows with none.
+fn accounts_csv(dir: &std::path::Path) -> String {
+    let mut csv = String::from("account,amount\n");
+    for i in 0..2_000 {
+        if i % 100 == 7 {
+            csv.push_str(",1.00\n"); // an empty cell is null: no key
+        } else {
+            csv.push_str(&format!("acct-{:03},{}.50\n", i % 500, i));
+        }
+    }
+    let dir = dir.to_owned();
+    write_file(&dir, "accounts.csv", csv.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_lands_in_the_partition_the_java_client_picks() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = accounts_csv(dir.path());
+    let partitions = 6;
+    let kafka = Kafka::start(partitions);
+    run(&kafka, &dataset, 5_000, &[("MESSAGE_KEY_FIELD", "account")]).await;
+    let messages = consume(&kafka, partitions, 5_000).await;
+    assert_eq!(messages.len(), 5_000);
+    let mut placed: HashMap<String, HashSet<i32>> = HashMap::new();
+    let mut unkeyed = 0;
+    for m in &messages {
+        let v = m.json();
+        match &m.key {
+            Some(k) => {
+                assert_eq!(v["account"], k.as_str());
+                placed.entry(k.clone()).or_default().insert(m.partition);
+            }
+            None => {
+                assert_eq!(v["account"], Value::Null);
+                unkeyed += 1;
+            }
+        }
+    }
+    assert!(unkeyed > 0, "rows with an empty account are sent without a key");
+    assert!(placed.len() > 400, "{} keys seen", placed.len());
+    for (key, parts) in &placed {
+        let want = java_partition(key.as_bytes(), partitions);
+        assert_eq!(parts, &HashSet::from([want]), "key {key}");
+    }
+    // And the partitions are all used.
+    let used: HashSet<i32> = placed.values().flatten().copied().collect();
+    assert_eq!(used.len(), partitions as usize);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_producer_partitioner_still_overrides_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = accounts_csv(dir.path());
+    let partitions = 6;
+    let kafka = Kafka::start(partitions);
+    run(&kafka, &dataset, 2_000, &[("MESSAGE_KEY_FIELD", "account"), ("KAFKA_PRODUCER_PARTITIONER", "consistent")])
+        .await;
+    let messages = consume(&kafka, partitions, 2_000).await;
+    // librdkafka's `consistent` is CRC32: still one partition per key, but not Java's.
+    let moved = messages
+        .iter()
+        .filter_map(|m| m.key.as_ref().map(|k| (k, m.partition)))
+        .filter(|(k, p)| java_partition(k.as_bytes(), partitions) != *p)
+        .count();
+    assert!(moved > 0, "every key landed where murmur2 would put it: the override was ignored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_key_column_is_a_config_error_listing_the_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write_file(dir.path(), "t.csv", b"id,amount\n1,2\n");
+    let cfg = config(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
+        ("DATASET_URI", &dataset),
+        ("MESSAGE_KEY_FIELD", "acount"),
+    ]);
+    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    assert_eq!(e.exit_code(), exit::CONFIG, "{e}");
+    let msg = e.to_string();
+    assert_eq!(
+        msg,
+        "MESSAGE_KEY_FIELD=\"acount\" is invalid: no record has this field; \
+         expected a column of the dataset (id, amount) or a field set by MESSAGE_FIELDS"
+    );
+    assert!(matches!(e, AppError::Messages(_)), "{e:?}");
+}
