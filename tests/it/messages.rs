@@ -331,3 +331,83 @@ async fn an_unknown_key_column_is_a_config_error_listing_the_columns() {
     );
     assert!(matches!(e, AppError::Messages(_)), "{e:?}");
 }
+
+/// The binary, configured by `vars`, run to exit: its JSON log lines and exit code.
+async fn run_binary(vars: Vec<(String, String)>) -> (Vec<Value>, Option<i32>) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-feeder"))
+            .env_clear()
+            .env("HTTP_PORT", "0")
+            .env("LOG_FORMAT", "json")
+            .envs(vars)
+            .output()
+            .unwrap();
+        let lines = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        (lines, out.status.code())
+    })
+    .await
+    .unwrap()
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logged_seed_repeats_a_run() {
+    let run = |kafka: &Kafka, seed: Option<&str>| {
+        let (bootstrap, topic) = (kafka.bootstrap(), kafka.topic.clone());
+        let mut v = vars(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+            ("KAFKA_TOPIC", &topic),
+            ("PRODUCE_INTERVAL", "0.005"),
+            ("MIN_RECORDS_PER_BATCH", "1"),
+            ("MAX_RECORDS_PER_BATCH", "50"),
+            ("MAX_MESSAGES", "500"),
+            ("MESSAGE_FIELDS", "transaction_id=uuid(),timestamp=now_s()"),
+        ]);
+        v.extend(seed.map(|s| ("RANDOM_SEED".to_owned(), s.to_owned())));
+        run_binary(v)
+    };
+    let first = Kafka::start(1);
+    let (lines, code) = run(&first, None).await;
+    assert_eq!(code, Some(0));
+    let seeded = lines.iter().find(|l| l["event"] == "random_seed").expect("a random_seed line");
+    assert_eq!(seeded["origin"], "os");
+    let seed = seeded["seed"].as_u64().unwrap().to_string();
+    let indexed = lines.iter().find(|l| l["event"] == "messages_indexed").expect("a messages_indexed line");
+    assert_eq!(indexed["fields"], "transaction_id (replaced), timestamp (replaced)");
+    let effective = lines.iter().find(|l| l["event"] == "effective_config").unwrap()["settings"].to_string();
+    assert!(effective.contains("MESSAGE_FIELDS=transaction_id=uuid(),timestamp=now_s() (env)"), "{effective}");
+    assert!(effective.contains("RANDOM_SEED=unset (default)"), "{effective}");
+    assert!(effective.contains("producer.partitioner=murmur2_random (default)"), "{effective}");
+
+    let second = Kafka::start(1);
+    let (lines, code) = run(&second, Some(&seed)).await;
+    assert_eq!(code, Some(0));
+    let seeded = lines.iter().find(|l| l["event"] == "random_seed").unwrap();
+    assert_eq!((seeded["origin"].as_str(), seeded["seed"].to_string()), (Some("RANDOM_SEED"), seed));
+
+    // The records and their ids repeat; now_s() need not (a run may straddle a second).
+    let records = |ms: Vec<Consumed>| -> Vec<Value> {
+        ms.into_iter()
+            .map(|m| {
+                let mut v = m.json();
+                v["timestamp"] = Value::Null;
+                v
+            })
+            .collect()
+    };
+    let (a, b) = (records(consume(&first, 1, 500).await), records(consume(&second, 1, 500).await));
+    assert_eq!(a.len(), 500);
+    assert!(a == b, "the logged seed did not repeat the run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_key_column_exits_2_from_the_binary() {
+    let (lines, code) =
+        run_binary(vars(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"), ("MESSAGE_KEY_FIELD", "acount_id")])).await;
+    assert_eq!(code, Some(2));
+    let failed = lines.iter().find(|l| l["level"] == "ERROR").expect("an error line").to_string();
+    assert!(failed.contains("MESSAGE_KEY_FIELD=") && failed.contains("account_id, merchant"), "{failed}");
+}
