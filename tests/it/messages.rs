@@ -223,9 +223,11 @@ async fn keys_fresh_ids_timestamps_and_headers_on_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_seed_repeats_a_run_and_another_does_not() {
     let mut runs = Vec::new();
-    for seed in ["7", "7", "8"] {
+    for (seed, fields) in
+        [("7", "transaction_id=uuid()"), ("7", "transaction_id=uuid()"), ("8", "transaction_id=uuid()"), ("7", "")]
+    {
         let kafka = Kafka::start(1);
-        run(&kafka, "bundled", 3_000, &[("RANDOM_SEED", seed), ("MESSAGE_FIELDS", "transaction_id=uuid()")]).await;
+        run(&kafka, "bundled", 3_000, &[("RANDOM_SEED", seed), ("MESSAGE_FIELDS", fields)]).await;
         let messages: Vec<String> = consume(&kafka, 1, 3_000).await.into_iter().map(|m| m.payload).collect();
         assert_eq!(messages.len(), 3_000);
         runs.push(messages);
@@ -243,6 +245,17 @@ async fn the_same_seed_repeats_a_run_and_another_does_not() {
     };
     assert_ne!(multiset(&runs[0]), multiset(&runs[2]), "seed 8 picked the same records as seed 7");
     assert_ne!(runs[0][0], runs[2][0]);
+    // uuid() has its own random stream: without it, seed 7 picks the same records.
+    let without_ids = |r: &[String]| -> Vec<Value> {
+        r.iter()
+            .map(|p| {
+                let mut v: Value = serde_json::from_str(p).unwrap();
+                v["transaction_id"] = Value::Null;
+                v
+            })
+            .collect()
+    };
+    assert!(without_ids(&runs[0]) == without_ids(&runs[3]), "adding uuid() changed the records picked");
 }
 
 /// A dataset with many keys: 500 accounts, some rows with none.
