@@ -285,6 +285,7 @@ async fn each_key_lands_in_the_partition_the_java_client_picks() {
     let mut unkeyed = 0;
     for m in &messages {
         let v = m.json();
+        assert!(m.headers.is_empty(), "headers without MESSAGE_HEADERS: {:?}", m.headers);
         match &m.key {
             Some(k) => {
                 assert_eq!(v["account"], k.as_str());
