@@ -256,6 +256,23 @@ async fn the_same_seed_repeats_a_run_and_another_does_not() {
             .collect()
     };
     assert!(without_ids(&runs[0]) == without_ids(&runs[3]), "adding uuid() changed the records picked");
+    // `preview` with the same settings shows what the run sent.
+    let shown = tokio::task::spawn_blocking(|| {
+        preview(
+            "3000",
+            &[
+                ("RANDOM_SEED", "7"),
+                ("MESSAGE_FIELDS", "transaction_id=uuid()"),
+                ("MIN_RECORDS_PER_BATCH", "100"),
+                ("MAX_RECORDS_PER_BATCH", "900"),
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    let shown: Vec<Value> = shown.into_iter().map(|l| l["value"].clone()).collect();
+    let sent: Vec<Value> = runs[0].iter().map(|p| serde_json::from_str(p).unwrap()).collect();
+    assert!(shown == sent, "preview differs from the run with the same seed");
 }
 
 /// A dataset with many keys: 500 accounts, some rows with none.
@@ -424,4 +441,49 @@ async fn an_unknown_key_column_exits_2_from_the_binary() {
     assert_eq!(code, Some(2));
     let failed = lines.iter().find(|l| l["level"] == "ERROR").expect("an error line").to_string();
     assert!(failed.contains("MESSAGE_KEY_FIELD=") && failed.contains("account_id, merchant"), "{failed}");
+}
+
+/// `kafka-feeder preview N` with `vars`: its JSON lines.
+fn preview(n: &str, vars: &[(&str, &str)]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-feeder"))
+        .env_clear()
+        .env("KAFKA_BOOTSTRAP_SERVERS", "embedded")
+        .envs(vars.iter().copied())
+        .args(["preview", n])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+#[test]
+fn preview_shows_keys_headers_and_generated_fields_and_follows_the_seed() {
+    let vars = [
+        ("RANDOM_SEED", "5"),
+        ("MESSAGE_KEY_FIELD", "transaction_id"),
+        ("MESSAGE_FIELDS", "transaction_id=uuid(),timestamp=now(),source=kafka-feeder"),
+        ("MESSAGE_HEADERS", "run=r\"1,seq=seq()"),
+    ];
+    let lines = preview("20", &vars);
+    assert_eq!(lines.len(), 20);
+    for (n, l) in lines.iter().enumerate() {
+        let value = &l["value"];
+        assert_eq!(l["key"], value["transaction_id"], "{l}");
+        assert!(is_v4(l["key"].as_str().unwrap()));
+        assert!(rfc3339_ms(value["timestamp"].as_str().unwrap()).is_some(), "{l}");
+        assert_eq!(value["source"], "kafka-feeder");
+        assert_eq!(l["headers"], serde_json::json!({"run": "r\"1", "seq": (n + 1).to_string()}));
+    }
+    // The same seed shows the same messages (times aside).
+    let strip = |ls: Vec<Value>| -> Vec<Value> {
+        ls.into_iter()
+            .map(|mut l| {
+                l["value"]["timestamp"] = Value::Null;
+                l
+            })
+            .collect()
+    };
+    assert!(strip(lines) == strip(preview("20", &vars)));
+    // Without MESSAGE_KEY_FIELD: no key.
+    assert!(preview("3", &[]).iter().all(|l| l["key"].is_null() && l["headers"] == serde_json::json!({})));
 }
