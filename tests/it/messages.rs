@@ -484,6 +484,14 @@ fn preview_shows_keys_headers_and_generated_fields_and_follows_the_seed() {
             .collect()
     };
     assert!(strip(lines) == strip(preview("20", &vars)));
+    // Replicas sharing one RANDOM_SEED generate different ids.
+    let ids = |index: &str| -> Vec<Value> {
+        let vars = [("REPLICAS", "2"), ("REPLICA_INDEX", index), vars[0], vars[2]];
+        preview("5", &vars).into_iter().map(|l| l["value"]["transaction_id"].clone()).collect()
+    };
+    let (zero, one) = (ids("0"), ids("1"));
+    assert!(zero == ids("0"));
+    assert!(zero.iter().all(|id| !one.contains(id)), "{zero:?} {one:?}");
     // Without MESSAGE_KEY_FIELD: no key.
     assert!(preview("3", &[]).iter().all(|l| l["key"].is_null() && l["headers"] == serde_json::json!({})));
 }
