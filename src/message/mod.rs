@@ -219,6 +219,13 @@ impl MessageBuilder {
         Ok(())
     }
 
+    /// Whether any value is a time (`now()`, `now_ms()`, `now_s()`): if not,
+    /// the sender need not read the clock for each message.
+    pub fn needs_time(&self) -> bool {
+        let time = |g: &Generator| matches!(g, Generator::Now | Generator::NowMs | Generator::NowS);
+        self.fields.iter().any(|f| time(&f.value)) || self.headers.iter().any(|h| time(&h.value))
+    }
+
     /// The index built for the dataset (for the load summary).
     pub fn index(&self) -> &RecordIndex {
         &self.index

@@ -248,6 +248,15 @@ fn headers_in_every_form() {
 }
 
 #[test]
+fn needs_time_only_for_time_values() {
+    let records = [r#"{"a":1}"#];
+    assert!(!builder(&records, Some("a"), "id=uuid(),n=seq(),c=x", "h=uuid()").needs_time());
+    for (fields, headers) in [("t=now()", ""), ("t=now_ms()", ""), ("t=now_s()", ""), ("", "t=now_ms()")] {
+        assert!(builder(&records, None, fields, headers).needs_time(), "{fields} {headers}");
+    }
+}
+
+#[test]
 fn without_fields_the_payload_is_the_record_itself() {
     let records = [r#"{"a":1}"#];
     let mut b = builder(&records, Some("a"), "", "h=1");

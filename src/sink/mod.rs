@@ -327,8 +327,10 @@ impl KafkaSink {
         let batch = Arc::new(Batch::new(tick, std::time::Instant::now()));
         // One load per batch: a rebuild swaps producers between batches.
         let producer = self.producer.load_full();
+        // One clock read per message, only when a value is a time.
+        let clock = messages.needs_time();
         for &i in indices {
-            let m = messages.build(dataset, i, SystemTime::now());
+            let m = messages.build(dataset, i, if clock { SystemTime::now() } else { SystemTime::UNIX_EPOCH });
             let mut record: BaseRecord<'_, [u8], [u8], Arc<Batch>> =
                 BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).payload(m.payload);
             if let Some(key) = m.key {
