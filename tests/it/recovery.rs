@@ -45,7 +45,7 @@ async fn a_fatal_error_rebuilds_the_producer_and_deliveries_resume() {
                 seed: Some(1),
                 ..Schedule::interval(Duration::from_millis(10), 5, 5)
             };
-            let plain = MessageBuilder::new(&MessageSpec::default(), &*dataset, 1).unwrap();
+            let plain = MessageBuilder::new(&MessageSpec::default(), &*dataset.current(), 1).unwrap();
             schedule::run(&schedule, dataset, sink, plain, stats, run).await
         })
     };
