@@ -495,3 +495,57 @@ fn preview_shows_keys_headers_and_generated_fields_and_follows_the_seed() {
     // Without MESSAGE_KEY_FIELD: no key.
     assert!(preview("3", &[]).iter().all(|l| l["key"].is_null() && l["headers"] == serde_json::json!({})));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reload_keys_and_fields_follow_the_new_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "live.jsonl", b"{\"k\":\"old-1\",\"n\":0}\n{\"k\":\"old-2\",\"n\":0}\n");
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let cfg = config(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("DATASET_URI", &path),
+        ("PRODUCE_INTERVAL", "0.01"),
+        ("MIN_RECORDS_PER_BATCH", "5"),
+        ("MAX_RECORDS_PER_BATCH", "5"),
+        ("DATASET_RELOAD_INTERVAL", "0.1"),
+        ("MESSAGE_KEY_FIELD", "k"),
+        ("MESSAGE_FIELDS", "n=seq()"),
+    ]);
+    let stats = Arc::new(Stats::new("none"));
+    let token = CancellationToken::new();
+    let script = async {
+        let wait = |what: &'static str, cond: Box<dyn Fn() -> bool>| async move {
+            let t = std::time::Instant::now();
+            while !cond() {
+                assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let s = Arc::clone(&stats);
+        wait("first deliveries", Box::new(move || s.delivered() >= 100)).await;
+        // The new version: other keys, the replaced field elsewhere, a longer record.
+        let new = "{\"extra\":\"a \\\"quoted\\\" value\",\"n\":\"x\",\"k\":\"new-1\"}\n{\"n\":1,\"k\":\"new-2\",\"z\":[1,2]}\n";
+        std::fs::write(&path, new).unwrap();
+        let s = Arc::clone(&stats);
+        let at = stats.delivered();
+        wait("deliveries after the reload", Box::new(move || s.delivered() >= at + 300)).await;
+        token.cancel();
+    };
+    let (outcome, ()) = tokio::join!(app::run(&cfg, Arc::clone(&stats), token.clone()), script);
+    let outcome = outcome.unwrap();
+    assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
+    let messages = consume(&kafka, 1, outcome.totals.delivered as usize).await;
+    let mut new_keys = HashSet::new();
+    for m in &messages {
+        let v = m.json();
+        assert_eq!(m.key.as_deref(), v["k"].as_str(), "{v}");
+        assert!(v["n"].is_u64(), "the seq() field is spliced in every version: {v}");
+        if let Some(k) = m.key.as_deref().filter(|k| k.starts_with("new")) {
+            new_keys.insert(k.to_owned());
+            assert_eq!(v.as_object().unwrap().len(), 3, "{v}");
+        }
+    }
+    assert_eq!(new_keys.len(), 2, "the reloaded records were sent: {new_keys:?}");
+}
