@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! bare_producer produce --bootstrap HOST:PORT --topic T --dataset FILE.csv --messages N
+//!               [--key-field F --fields LIST]
 //! bare_producer mock-broker --topic T --partitions 6
 //! ```
 //!
@@ -13,7 +14,10 @@
 //! broker's metadata, prints `ready`, then sends N payloads (a cheap xorshift
 //! picks each record) from one thread as fast as librdkafka's queue accepts
 //! them: no schedule, no sampler, no metrics, no tokio. On `QueueFull` it sleeps
-//! 100 µs and retries. It flushes, prints `done delivered=… failed=… seconds=…
+//! 100 µs and retries. With `--key-field` and `--fields` (as `MESSAGE_KEY_FIELD`
+//! and `MESSAGE_FIELDS`), each record is turned once, before `ready`, into the
+//! message kafka-feeder would send (same bytes, same key sizes), and those are
+//! sent keyed: the yardstick for the feeder's per-message building. It flushes, prints `done delivered=… failed=… seconds=…
 //! rate_per_s=…` and exits 0 if every message was delivered, 1 otherwise.
 //!
 //! `mock-broker` runs librdkafka's mock cluster in its own process (so the
@@ -26,7 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use kafka_feeder::config::PRODUCER_DEFAULTS;
-use kafka_feeder::dataset::load_csv;
+use kafka_feeder::dataset::{load_csv, Dataset};
+use kafka_feeder::message::{parse_fields, MessageBuilder, MessageSpec};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;
@@ -54,7 +59,7 @@ impl ProducerContext for Counts {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "bare_producer: {problem}\nusage:\n  bare_producer produce --bootstrap HOST:PORT --topic T --dataset FILE.csv --messages N\n  bare_producer mock-broker [--topic T] [--partitions N] [--brokers N]"
+        "bare_producer: {problem}\nusage:\n  bare_producer produce --bootstrap HOST:PORT --topic T --dataset FILE.csv --messages N [--key-field F --fields LIST]\n  bare_producer mock-broker [--topic T] [--partitions N] [--brokers N]"
     );
     std::process::exit(2);
 }
@@ -87,6 +92,8 @@ fn main() {
             &get("topic", Some("transactions")),
             &get("dataset", None),
             get("messages", None).parse().unwrap_or_else(|_| usage("--messages is a number")),
+            opts.get("key-field").map(String::as_str),
+            opts.get("fields").map(String::as_str).unwrap_or(""),
         ),
         other => usage(&format!("unknown mode {other}")),
     }
@@ -113,7 +120,31 @@ fn mock_broker(topic: &str, partitions: i32, brokers: i32) {
     }
 }
 
-fn produce(bootstrap: &str, topic: &str, dataset_path: &str, messages: u64) {
+/// Each record as kafka-feeder would send it (payload and key), built once.
+type Prebuilt = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn prebuilt(dataset: &Dataset, key_field: Option<&str>, fields: &str) -> Option<Prebuilt> {
+    if key_field.is_none() && fields.is_empty() {
+        return None;
+    }
+    let spec = MessageSpec {
+        key_field: key_field.map(str::to_owned),
+        fields: parse_fields(fields).unwrap_or_else(|e| usage(&format!("--fields: {e}"))),
+        headers: Vec::new(),
+    };
+    let mut b = MessageBuilder::new(&spec, dataset, 1).unwrap_or_else(|e| usage(&format!("--key-field: {e}")));
+    let now = std::time::SystemTime::now();
+    Some(
+        (0..dataset.len())
+            .map(|i| {
+                let m = b.build(dataset, i, now);
+                (m.payload.to_vec(), m.key.map(<[u8]>::to_vec))
+            })
+            .collect(),
+    )
+}
+
+fn produce(bootstrap: &str, topic: &str, dataset_path: &str, messages: u64, key_field: Option<&str>, fields: &str) {
     let file = std::fs::File::open(dataset_path).unwrap_or_else(|e| {
         eprintln!("bare_producer: cannot open {dataset_path}: {e}");
         std::process::exit(1);
@@ -124,6 +155,7 @@ fn produce(bootstrap: &str, topic: &str, dataset_path: &str, messages: u64) {
         std::process::exit(1);
     });
     eprintln!("bare_producer: {} records, {} bytes of JSON", summary.records, summary.json_bytes);
+    let keyed = prebuilt(&dataset, key_field, fields);
 
     let mut cc = ClientConfig::new();
     for (k, v) in PRODUCER_DEFAULTS {
@@ -152,8 +184,18 @@ fn produce(bootstrap: &str, topic: &str, dataset_path: &str, messages: u64) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let payload = dataset.get((x % n) as usize);
-        let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(payload);
+        let i = (x % n) as usize;
+        let mut record: BaseRecord<'_, [u8], [u8]> = match &keyed {
+            None => BaseRecord::to(topic).payload(dataset.get(i)),
+            Some(k) => {
+                let (payload, key) = &k[i];
+                let record = BaseRecord::to(topic).payload(&payload[..]);
+                match key {
+                    Some(key) => record.key(&key[..]),
+                    None => record,
+                }
+            }
+        };
         loop {
             match producer.send(record) {
                 Ok(()) => break,

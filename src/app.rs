@@ -17,8 +17,10 @@ use crate::dataset::{Dataset, LoadSummary};
 use crate::events::{self, Stats};
 use crate::exit;
 use crate::http;
+use crate::message::{self, IndexError, MessageBuilder};
 use crate::pacing::config::Mode;
 use crate::pacing::replay::{self, ReplayError, ReplayPlan};
+use crate::pacing::replicas::mix_seed;
 use crate::reload::{self, Live};
 use crate::schedule::{self, Outcome, Pacing, Schedule};
 use crate::sink::{CheckError, KafkaSink, SinkError};
@@ -43,6 +45,9 @@ pub enum AppError {
     ProducerGaveUp,
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The `MESSAGE_*` settings do not fit the loaded dataset.
+    #[error(transparent)]
+    Messages(#[from] IndexError),
 }
 
 impl AppError {
@@ -75,6 +80,8 @@ impl AppError {
             AppError::ProducerGaveUp => exit::PRODUCER_FATAL,
             AppError::Replay(ReplayError::NoColumn { .. }) => exit::CONFIG,
             AppError::Replay(ReplayError::NoTimes { .. }) => exit::DATASET_INVALID,
+            AppError::Messages(IndexError::UnknownColumn { .. }) => exit::CONFIG,
+            AppError::Messages(_) => exit::DATASET_INVALID,
         }
     }
 
@@ -178,6 +185,37 @@ pub fn embedded_broker(config: &Config) -> Result<Option<MockCluster<'static, De
     Ok(Some(cluster))
 }
 
+/// Indexes the dataset for the `MESSAGE_*` settings, right after loading (an
+/// unknown key column stops the daemon before it connects), and says what
+/// each message will carry.
+pub fn build_messages(
+    config: &Config,
+    dataset: &crate::dataset::Dataset,
+    seed: u64,
+) -> Result<MessageBuilder, AppError> {
+    let spec = &config.messages.spec;
+    let started = std::time::Instant::now();
+    // Replicas sharing one RANDOM_SEED must not generate the same ids.
+    let messages = MessageBuilder::new(spec, dataset, mix_seed(seed, config.pacing.replica))?;
+    if *spec != message::MessageSpec::default() {
+        let index = messages.index();
+        let generated_key = spec.key_field.as_ref().is_some_and(|k| spec.fields.iter().any(|f| &f.name == k));
+        let fields: Vec<(&str, u64)> =
+            spec.fields.iter().zip(index.present()).map(|(f, &n)| (f.name.as_str(), n)).collect();
+        let headers: Vec<&str> = spec.headers.iter().map(|h| h.name.as_str()).collect();
+        events::messages_indexed(
+            spec.key_field.as_deref(),
+            (!generated_key && spec.key_field.is_some()).then_some(index.keyed()),
+            &fields,
+            dataset.len() as u64,
+            &headers,
+            index.allocated_bytes(),
+            started.elapsed(),
+        );
+    }
+    Ok(messages)
+}
+
 /// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
 /// or `MAX_MESSAGES`.
 pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken) -> Result<Outcome, AppError> {
@@ -187,6 +225,8 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     for (name, closest) in &config.near_misses {
         events::unknown_variable(name, closest);
     }
+    let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
+    events::random_seed(seed, config.pacing.seed.is_some());
 
     // The mock cluster must outlive the producer; it lives in this frame.
     let embedded = embedded_broker(config)?;
@@ -211,7 +251,8 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
-    let schedule = schedule_for(config, &dataset)?;
+    let schedule = Schedule { seed: Some(seed), ..schedule_for(config, &dataset)? };
+    let messages = build_messages(config, &dataset, seed)?;
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -236,7 +277,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     }
 
     stats.health.set_not_delivering_after(config.logs.not_delivering_after);
-    let outcome = schedule::run(&schedule, live, Arc::clone(&sink), Arc::clone(&stats), run).await;
+    let outcome = schedule::run(&schedule, live, Arc::clone(&sink), messages, Arc::clone(&stats), run).await;
     let failures = stats.failures_by_reason();
     let gave_up = sink.gave_up();
     // Teardown in order: the tasks, then the producer, then the broker it talks to.

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,6 +12,8 @@ use crate::app::{self, AppError};
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::events::{self, Stats};
+use crate::message::{self, Message};
+use crate::pacing::replicas::mix_seed;
 use crate::sampler::Sampler;
 use crate::sink::KafkaSink;
 use crate::source;
@@ -25,6 +27,8 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
     let embedded = app::embedded_broker(config)?;
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.bootstrap_servers.clone(), |c| c.bootstrap_servers());
     let dataset = load(config, stats, shutdown).await?;
+    // The key column must exist (exit 2, as in a run); the seed does not matter here.
+    app::build_messages(config, &dataset, 0)?;
     let sink = KafkaSink::for_check(config, &bootstrap)?;
     let preflight = tokio::select! {
         r = sink.preflight(config.kafka.check_timeout) => r?,
@@ -58,16 +62,21 @@ pub async fn preview(
     out: &mut impl Write,
     shutdown: &CancellationToken,
 ) -> Result<(), AppError> {
+    let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
+    events::random_seed(seed, config.pacing.seed.is_some());
     let dataset = load(config, stats, shutdown).await?;
+    let mut messages = app::build_messages(config, &dataset, seed)?;
     let s = &config.schedule;
-    let mut sampler = Sampler::new(s.min_records_per_batch, s.max_records_per_batch, dataset.len(), None);
+    // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
+    let sampler_seed = mix_seed(seed, config.pacing.replica);
+    let mut sampler = Sampler::new(s.min_records_per_batch, s.max_records_per_batch, dataset.len(), Some(sampler_seed));
     let mut left = n;
     let mut line = Vec::new();
     while left > 0 {
         let k = sampler.batch_size(left);
         for &i in sampler.sample(k) {
             line.clear();
-            preview_line(&mut line, &dataset, i);
+            preview_line(&mut line, messages.build(&*dataset, i, SystemTime::now()));
             out.write_all(&line).map_err(AppError::Output)?;
         }
         left -= k as u64;
@@ -75,10 +84,23 @@ pub async fn preview(
     out.flush().map_err(AppError::Output)
 }
 
-/// One message as a consumer would see it: key, headers, value.
-fn preview_line(line: &mut Vec<u8>, dataset: &Dataset, i: usize) {
-    line.extend_from_slice(b"{\"key\":null,\"headers\":{},\"value\":");
-    line.extend_from_slice(dataset.get(i));
+/// One message as a consumer would see it: key and header values as JSON
+/// strings (they are text), the value as sent.
+fn preview_line(line: &mut Vec<u8>, m: Message<'_>) {
+    let text = |b: &[u8]| serde_json::to_string(&String::from_utf8_lossy(b)).expect("a string always serializes");
+    line.extend_from_slice(b"{\"key\":");
+    line.extend_from_slice(m.key.map_or_else(|| "null".to_owned(), text).as_bytes());
+    line.extend_from_slice(b",\"headers\":{");
+    for (n, (name, value)) in m.headers.iter().enumerate() {
+        if n > 0 {
+            line.push(b',');
+        }
+        line.extend_from_slice(text(name.as_bytes()).as_bytes());
+        line.push(b':');
+        line.extend_from_slice(text(value).as_bytes());
+    }
+    line.extend_from_slice(b"},\"value\":");
+    line.extend_from_slice(m.payload);
     line.extend_from_slice(b"}\n");
 }
 

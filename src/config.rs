@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::env::{self as envp, Show};
 pub use crate::env::{ConfigError, Env, Origin};
+pub use crate::message::config::MessageSettings;
 pub use crate::pacing::config::{Mode, PacingSettings};
 use crate::settings as s;
 pub use crate::sink::config::{KafkaSettings, EMBEDDED_BROKER, PRODUCER_DEFAULTS};
@@ -232,6 +233,7 @@ pub struct Config {
     pub s3: S3Settings,
     pub schedule: ScheduleSettings,
     pub pacing: PacingSettings,
+    pub messages: MessageSettings,
     pub logs: LogSettings,
     /// Variables that look like misspellings of known ones, with the closest name.
     pub near_misses: Vec<(String, &'static str)>,
@@ -262,6 +264,7 @@ impl Config {
         let s3 = S3Settings::from_env(&env)?;
         let schedule = ScheduleSettings::from_env(&env)?;
         let pacing = PacingSettings::from_env(&env)?;
+        let messages = MessageSettings::from_env(&env)?;
         let logs = LogSettings::from_env(&env)?;
         dataset.sample_seed = pacing.seed;
         Ok(Config {
@@ -270,6 +273,7 @@ impl Config {
             s3,
             schedule,
             pacing,
+            messages,
             logs,
             near_misses: env.near_misses(),
             effective: env.effective(),

@@ -19,6 +19,8 @@
 //! - [`sampler`]: batch sizes and record picks for each tick
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
 //!   replay, replica shares (pure, clock injected)
+//! - [`message`]: each record → the message sent: generated fields, key and
+//!   headers (`MESSAGE_*`), from offsets indexed once after loading
 //! - [`schedule`]: the loop: what is due goes out; the drain
 //! - [`sink`]: the rdkafka producer; `sink::config` its librdkafka settings
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
@@ -47,6 +49,7 @@ pub mod http;
 pub mod jsonl;
 pub mod logging;
 pub mod memory;
+pub mod message;
 pub mod metrics;
 pub mod pacing;
 pub mod parquet_rows;

@@ -24,6 +24,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{self, Stats, Totals};
+use crate::message::MessageBuilder;
 use crate::pacing::day::{DaySchedule, ScaledClock};
 use crate::pacing::pacer::Shape;
 use crate::pacing::rate::{Arrivals, Rate};
@@ -69,7 +70,8 @@ pub struct Schedule {
     pub max_messages: Option<u64>,
     pub shutdown_timeout: Duration,
     pub progress_interval: Duration,
-    /// `RANDOM_SEED`, mixed with the replica index; `None`: from the OS.
+    /// `RANDOM_SEED` (or the seed drawn and logged at startup), mixed with the
+    /// replica index; `None`: from the OS.
     pub seed: Option<u64>,
     /// `LOG_BATCHES`: each completed batch logged at info.
     pub log_batches: bool,
@@ -192,6 +194,7 @@ pub async fn run(
     schedule: &Schedule,
     dataset: Arc<Live>,
     sink: Arc<KafkaSink>,
+    mut messages: MessageBuilder,
     stats: Arc<Stats>,
     shutdown: CancellationToken,
 ) -> Outcome {
@@ -206,6 +209,10 @@ pub async fn run(
     };
     let interval_mode = matches!(schedule.pacing, Pacing::Interval);
     let pinned = replay_plan.as_ref().map(|_| dataset.current());
+    // The dataset the message builder's index was built for, and a reloaded
+    // one it could not be built for.
+    let mut indexed = dataset.current();
+    let mut rejected: Option<Arc<crate::dataset::Dataset>> = None;
     // A batch this late is worth a warning: one interval, or 100 ms of a rate or
     // replay; a burst (`max`) has no schedule to fall behind.
     let behind_after = match schedule.pacing {
@@ -303,10 +310,26 @@ pub async fn run(
                 // A reload swaps datasets between batches: this batch uses one
                 // version throughout. A replay's plan indexes the records it was
                 // built from, so a replay keeps them.
-                let current = match &pinned {
+                let mut current = match &pinned {
                     Some(d) => Arc::clone(d),
                     None => dataset.current(),
                 };
+                // The message index follows the dataset; one that does not fit
+                // the new version (its key column is gone) keeps the old one.
+                if !Arc::ptr_eq(&current, &indexed) {
+                    if rejected.as_ref().is_some_and(|r| Arc::ptr_eq(r, &current)) {
+                        current = Arc::clone(&indexed);
+                    } else {
+                        match messages.reindex(&*current) {
+                            Ok(()) => indexed = Arc::clone(&current),
+                            Err(e) => {
+                                events::messages_reindex_failed(&e);
+                                rejected = Some(current);
+                                current = Arc::clone(&indexed);
+                            }
+                        }
+                    }
+                }
                 if current.len() != sampler.records() {
                     sampler.set_records(current.len());
                 }
@@ -326,7 +349,7 @@ pub async fn run(
                     continue;
                 }
                 events::scheduled(&stats, indices.len() as u64);
-                let (batch, sent, bytes) = sink.send_batch(ticks, &current, indices, &stats).await;
+                let (batch, sent, bytes) = sink.send_batch(ticks, &mut messages, &current, indices, &stats).await;
                 while in_flight.front().is_some_and(|b| b.is_complete()) {
                     in_flight.pop_front();
                 }

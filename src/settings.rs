@@ -257,14 +257,29 @@ settings! {
         meaning: "This replica's index. Unset: a Kubernetes Indexed Job's JOB_COMPLETION_INDEX, else the trailing -<n> of HOSTNAME (a StatefulSet pod), else 0.",
     }
     RANDOM_SEED {
-        group: Group::Schedule, default: "(random)",
+        group: Group::Schedule, default: "(from the OS, logged)", example: "42",
         accepted: "a whole number from 0 to 18446744073709551615",
-        meaning: "Seeds batch sizes, record picks, Poisson gaps and the DATASET_MAX_RECORDS sample for a reproducible run; mixed with REPLICA_INDEX so replicas differ (the sample is not: every replica keeps the same records).",
+        meaning: "Seeds batch sizes, record picks, Poisson gaps, uuid() values and the DATASET_MAX_RECORDS sample: the same seed, dataset and settings repeat a run (times aside). Mixed with REPLICA_INDEX so replicas differ (the sample is not: every replica keeps the same records). Unset: drawn from the OS and logged at startup (random_seed line) so a run can be repeated.",
     }
     SHUTDOWN_TIMEOUT {
         group: Group::Schedule, default: "20",
         accepted: "a number of seconds >= 0, e.g. 20",
         meaning: "Seconds for drain and flush after a signal (below Kubernetes' 30 s grace period).",
+    }
+    MESSAGE_KEY_FIELD {
+        group: Group::Messages, example: "account_id",
+        accepted: "a column of the dataset, or a field set by MESSAGE_FIELDS",
+        meaning: "Each message's key is this field's value as text (a JSON string without quotes, a number as written); a null or missing value sends no key. Unset: no keys.",
+    }
+    MESSAGE_FIELDS {
+        group: Group::Messages, example: "transaction_id=uuid(),timestamp=now()",
+        accepted: "name=value[,name=value...] with values uuid(), now(), now_ms(), now_s(), seq() or a constant string",
+        meaning: "Sets or adds top-level fields in each message as it is sent: uuid() a new UUID v4, now() the send time (RFC 3339 UTC, milliseconds), now_ms()/now_s() epoch numbers, seq() 1, 2, 3, ... per run, anything else that text.",
+    }
+    MESSAGE_HEADERS {
+        group: Group::Messages, example: "source=kafka-feeder,message_id=uuid()",
+        accepted: "name=value[,name=value...] with values uuid(), now_ms(), seq() or a constant string",
+        meaning: "Kafka headers on each message, with the same generators as MESSAGE_FIELDS (text values): a run id or a source tag lets a consumer tell test traffic apart.",
     }
     LOG_LEVEL {
         group: Group::Logs, default: "info",

@@ -30,6 +30,9 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // Fail a message after 60 s of broker outage instead of librdkafka's 300 s, so
     // failures surface while someone is still watching the log.
     ("message.timeout.ms", "60000"),
+    // Keyed messages go where the Java client (and Kafka Streams) would put
+    // them, so co-partitioned joins work; unkeyed ones are spread at random.
+    ("partitioner", "murmur2_random"),
     ("client.id", "kafka-feeder"),
 ];
 

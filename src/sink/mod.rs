@@ -1,5 +1,5 @@
 //! The Kafka side: one shared rdkafka `ThreadedProducer`, the wait for a broker
-//! at startup, and sending a batch of borrowed payloads.
+//! at startup, and sending a batch of messages.
 //!
 //! `send_batch` only enqueues (librdkafka copies the payload into its queue), so
 //! the scheduling loop is never blocked by the network. Each delivery report is
@@ -12,15 +12,21 @@
 //! (a slow or absent broker) the send waits for room rather than dropping a
 //! record, and the loop reports the lag that causes. librdkafka's own error
 //! callback (broker down, authentication failed) is logged through `events`.
+//!
+//! Each message is built (fresh fields, key, headers) by the
+//! [`MessageBuilder`] into its reused buffer just before it is enqueued;
+//! librdkafka copies it, so the buffer is free for the next. Headers are
+//! rdkafka `OwnedHeaders`, created only when `MESSAGE_HEADERS` is set.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +42,7 @@ pub use check::{CheckError, Preflight};
 use crate::config::Config;
 use crate::dataset::Dataset;
 use crate::events::{self, Stats};
+use crate::message::{Headers, MessageBuilder};
 use rdkafka::ClientConfig;
 use recovery::FatalSignal;
 
@@ -316,14 +323,16 @@ impl KafkaSink {
         }
     }
 
-    /// Enqueues the records at `indices` as one [`Batch`] for `tick` and returns
-    /// it with how many messages were enqueued and their bytes; their deliveries
-    /// are counted as they arrive (see [`Self::attach`]) and complete the batch.
-    /// Waits (asynchronously) while librdkafka's queue is full; a record
-    /// librdkafka refuses outright (too large) is counted as failed.
+    /// Builds and enqueues the messages for the records at `indices` as one
+    /// [`Batch`] for `tick` and returns it with how many messages were enqueued
+    /// and their payload bytes; their deliveries are counted as they arrive (see
+    /// [`Self::attach`]) and complete the batch. Waits (asynchronously) while
+    /// librdkafka's queue is full; a message librdkafka refuses outright (too
+    /// large) is counted as failed.
     pub async fn send_batch(
         &self,
         tick: u64,
+        messages: &mut MessageBuilder,
         dataset: &Dataset,
         indices: &[usize],
         stats: &Stats,
@@ -332,21 +341,31 @@ impl KafkaSink {
         let batch = Arc::new(Batch::new(tick, std::time::Instant::now()));
         // One load per batch: a rebuild swaps producers between batches.
         let producer = self.producer.load_full();
+        // One clock read per message, only when a value is a time.
+        let clock = messages.needs_time();
         for &i in indices {
-            let payload = dataset.get(i);
+            let m = messages.build(dataset, i, if clock { SystemTime::now() } else { SystemTime::UNIX_EPOCH });
+            let mut record: BaseRecord<'_, [u8], [u8], Arc<Batch>> =
+                BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).payload(m.payload);
+            if let Some(key) = m.key {
+                record = record.key(key);
+            }
+            if !m.headers.is_empty() {
+                record = record.headers(owned_headers(&m.headers));
+            }
             let mut backoff = Duration::from_micros(500);
             loop {
                 batch.enqueuing();
-                let record: BaseRecord<'_, (), [u8], Arc<Batch>> =
-                    BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).payload(payload);
                 match producer.send(record) {
                     Ok(()) => {
                         sent += 1;
-                        bytes += payload.len();
+                        bytes += m.payload.len();
                         break;
                     }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         batch.not_enqueued();
+                        // The same message (its key, headers and batch) waits for room.
+                        record = back;
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_millis(50));
                     }
@@ -374,6 +393,13 @@ impl KafkaSink {
 fn build(cc: &ClientConfig, shared: &Arc<Shared>, servers: &str) -> Result<ThreadedProducer<FeederContext>, SinkError> {
     cc.create_with_context(FeederContext { shared: Arc::clone(shared) })
         .map_err(|cause| SinkError::Create { servers: servers.to_owned(), cause })
+}
+
+/// librdkafka's copy of a message's headers (it owns and frees them once sent).
+fn owned_headers(headers: &Headers<'_>) -> OwnedHeaders {
+    headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |h, (key, value)| {
+        h.insert(Header { key, value: Some(value) })
+    })
 }
 
 /// A stable, low-cardinality label for a failure (for counts and metrics).

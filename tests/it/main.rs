@@ -3,6 +3,7 @@
 
 mod common;
 mod datasets;
+mod messages;
 mod observability;
 mod pacing;
 mod pipeline;

@@ -262,6 +262,7 @@ async fn a_slow_rate_stays_alive_between_messages() {
 
     use kafka_feeder::events::Stats;
     use kafka_feeder::health::Status;
+    use kafka_feeder::message::{MessageBuilder, MessageSpec};
     use kafka_feeder::pacing::rate::{Arrivals, Rate};
     use kafka_feeder::schedule::{self, Pacing, Schedule};
     use kafka_feeder::sink::KafkaSink;
@@ -290,10 +291,12 @@ async fn a_slow_rate_stays_alive_between_messages() {
             seen
         })
     };
+    let plain = MessageBuilder::new(&MessageSpec::default(), &dataset, 1).unwrap();
     let outcome = schedule::run(
         &schedule,
         kafka_feeder::reload::Live::new(dataset),
         sink,
+        plain,
         Arc::clone(&stats),
         CancellationToken::new(),
     )

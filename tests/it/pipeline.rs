@@ -11,6 +11,7 @@ use kafka_feeder::app::{self, AppError};
 use kafka_feeder::dataset::load_csv;
 use kafka_feeder::events::Stats;
 use kafka_feeder::exit;
+use kafka_feeder::message::{MessageBuilder, MessageSpec};
 use kafka_feeder::schedule::{self, Schedule};
 use kafka_feeder::sink::KafkaSink;
 use kafka_feeder::source::SourceError;
@@ -136,8 +137,10 @@ async fn n_ticks_make_n_batches_within_bounds() {
         tokio::time::sleep(Duration::from_millis(n * 1000 - 500)).await;
         stopper.cancel();
     });
+    let plain = MessageBuilder::new(&MessageSpec::default(), &dataset, 3).unwrap();
     let outcome =
-        schedule::run(&schedule, kafka_feeder::reload::Live::new(dataset), sink, Arc::clone(&stats), token).await;
+        schedule::run(&schedule, kafka_feeder::reload::Live::new(dataset), sink, plain, Arc::clone(&stats), token)
+            .await;
     assert_eq!(outcome.ticks, n);
     assert_eq!(outcome.totals.batches, n);
     let sent = outcome.totals.sent;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use kafka_feeder::events::Stats;
 use kafka_feeder::health::Status;
+use kafka_feeder::message::{MessageBuilder, MessageSpec};
 use kafka_feeder::metrics::Format;
 use kafka_feeder::schedule::{self, Schedule};
 use kafka_feeder::sink::KafkaSink;
@@ -44,7 +45,8 @@ async fn a_fatal_error_rebuilds_the_producer_and_deliveries_resume() {
                 seed: Some(1),
                 ..Schedule::interval(Duration::from_millis(10), 5, 5)
             };
-            schedule::run(&schedule, dataset, sink, stats, run).await
+            let plain = MessageBuilder::new(&MessageSpec::default(), &*dataset.current(), 1).unwrap();
+            schedule::run(&schedule, dataset, sink, plain, stats, run).await
         })
     };
     until("first deliveries", Duration::from_secs(10), || stats.totals().delivered > 50).await;
