@@ -16,10 +16,10 @@ pub fn help() -> String {
         "kafka-feeder {}: keeps a Kafka topic fed with realistic traffic sampled from a dataset.\n\n\
          USAGE\n    \
          kafka-feeder              run until SIGTERM/SIGINT (or MAX_MESSAGES)\n    \
-         kafka-feeder check        preflight: configuration, dataset, broker (within CHECK_TIMEOUT),\n    \
-                                   topic and producer; prints the expected rate; exit 0 or the failure's code\n    \
-         kafka-feeder preview [N]  N messages (default 10) as JSON Lines on stdout, exactly as a run\n    \
-                                   would send them (key, headers, value); no broker needed; logs on stderr\n    \
+         kafka-feeder check        preflight: configuration, dataset, broker (within CHECK_TIMEOUT),\n                              \
+         topic and producer; prints the expected rate; exit 0 or the failure's code\n    \
+         kafka-feeder preview [N]  N messages (default 10) as JSON Lines on stdout, exactly as a run\n                              \
+         would send them (key, headers, value); no broker needed; logs on stderr\n    \
          kafka-feeder --help, -h   this text\n    \
          kafka-feeder --version    the version\n\n\
          Configured by environment variables only; defaults in brackets.\n",
