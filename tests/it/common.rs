@@ -158,3 +158,15 @@ pub fn write_file(dir: &Path, name: &str, body: &[u8]) -> String {
     std::fs::write(&p, body).unwrap();
     p.display().to_string()
 }
+
+/// The value of the first sample whose line starts with `prefix` (name plus labels).
+pub fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
+        .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -13,17 +13,7 @@ use kafka_feeder::events::Stats;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
 
-/// The value of the first sample whose line starts with `prefix` (name plus labels).
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
-        .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use crate::common::sample;
 
 async fn consume_count(kafka: &Kafka, partitions: i32, expected: usize) -> usize {
     let (b, t) = (kafka.bootstrap(), kafka.topic.clone());

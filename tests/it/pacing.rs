@@ -216,16 +216,7 @@ fn three_replicas_replay_a_file_so_the_topic_holds_every_row_once() {
     assert_eq!(ids, (0..100).collect::<Vec<_>>(), "every row exactly once");
 }
 
-fn sample(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix) && l[prefix.len()..].starts_with(' '))
-        .unwrap_or_else(|| panic!("no sample {prefix} in\n{text}"))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use crate::common::sample;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_schedule_shows_its_entry_and_the_offered_load_in_the_metrics() {
