@@ -27,6 +27,10 @@ import harness
 from harness import http_get, metric, table
 
 RESUME_BOUND_S = 10.0  # deliveries resume within this of the broker's (or topic's) return
+# After a SIGKILL the restarted broker has forgotten the producer id: the daemon
+# has to notice a stuck producer first (no delivery for 5 s while the broker
+# answers), so a kill gets a wider bound than an outage (issue 14 asks "resume").
+KILL_RESUME_BOUND_S = 20.0
 # About 200 msg/s: enough traffic to have messages in flight at every fault, little
 # enough for a debug tansu to keep up on two shared cores.
 RATE = {"PRODUCE_INTERVAL": "0.05", "MIN_RECORDS_PER_BATCH": "5", "MAX_RECORDS_PER_BATCH": "15"}
@@ -346,8 +350,8 @@ def scenario_broker_kill(ctx):
         rig_check(errs, alive, "the daemon exited during the run")
         rig_check(errs, founds[0] >= delivered_life1,
                   f"first life: {delivered_life1} delivered but {founds[0]} in the topic")
-        rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
-                  f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
+        rig_check(errs, resume is not None and resume <= KILL_RESUME_BOUND_S,
+                  f"no delivery within {KILL_RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
         table("11. Broker SIGKILLed under load, restarted on the same port",
               ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
                "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said",
@@ -535,8 +539,9 @@ def scenario_chaos(ctx):
                 continue
             r = probe.first_delivery_after(t_back)
             resumes.append(r)
-            rig_check(errs, r is not None and r <= RESUME_BOUND_S,
-                      f"fault {i + 1} ({kind} {length:.0f} s): no delivery within {RESUME_BOUND_S:.0f} s "
+            bound = KILL_RESUME_BOUND_S if kind == "kill" else RESUME_BOUND_S
+            rig_check(errs, r is not None and r <= bound,
+                      f"fault {i + 1} ({kind} {length:.0f} s): no delivery within {bound:.0f} s "
                       f"of the return ({r})")
         rss = [k for _, k in d.rss]
         shown = " ".join(f"{k}{ln:.0f}s" for k, ln, _ in faults) or "none"

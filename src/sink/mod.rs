@@ -175,7 +175,7 @@ impl ProducerContext for FeederContext {
 
 /// How often the running daemon asks the broker for metadata: readiness, and
 /// telling a stuck producer from a broker that is down.
-pub const PROBE_EVERY: Duration = Duration::from_secs(3);
+pub const PROBE_EVERY: Duration = Duration::from_secs(2);
 
 /// The producer and the topic it writes to.
 pub struct KafkaSink {

@@ -52,12 +52,12 @@ pub fn needs_new_producer(code: RDKafkaErrorCode) -> bool {
 /// is stuck (a restarted broker that forgot its producer id answers
 /// `UNKNOWN_PRODUCER_ID`, which librdkafka retries silently, with neither a
 /// delivery report nor a fatal error).
-pub const STUCK_AFTER: Duration = Duration::from_secs(8);
+pub const STUCK_AFTER: Duration = Duration::from_secs(5);
 /// The broker counts as answering when a metadata probe (every
 /// [`super::PROBE_EVERY`]) or a delivery came back this recently. Shorter than
 /// `STUCK_AFTER` less a second, so a broker that went down with the last
 /// delivery never counts as answering by the time the producer looks stuck.
-pub const BROKER_ANSWERING: Duration = Duration::from_secs(5);
+pub const BROKER_ANSWERING: Duration = Duration::from_secs(3);
 
 /// Is a producer with no delivery for `quiet` (counted from its last rebuild
 /// at the latest) stuck, given the broker last answered `broker_age` ago? A
@@ -290,10 +290,10 @@ mod tests {
     #[test]
     fn stuck_only_when_the_broker_answers_and_nothing_is_acknowledged_for_long() {
         let s = Duration::from_secs;
-        assert!(stuck(s(8), Some(s(3))));
-        assert!(!stuck(s(7), Some(s(3))), "not yet");
+        assert!(stuck(s(5), Some(s(2))));
+        assert!(!stuck(s(4), Some(s(2))), "not yet");
         assert!(!stuck(s(60), None), "no broker ever answered: a broker problem");
-        assert!(!stuck(s(60), Some(s(6))), "the broker is down: a new producer would not help");
+        assert!(!stuck(s(60), Some(s(4))), "the broker is down: a new producer would not help");
         // A broker that went down with the last delivery (refreshed about once
         // a second) is never taken for answering when the producer looks stuck.
         assert!(BROKER_ANSWERING + s(1) < STUCK_AFTER);
