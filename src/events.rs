@@ -126,7 +126,7 @@ static FAILURE_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BEHIND_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static ACK_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
 static BROKER_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
-static PROTOCOL_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
+static REFUSAL_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
 
 // ---- configuration and startup -------------------------------------------------
 //
@@ -403,16 +403,65 @@ pub fn broker_error(code: &str, reason: &str) {
     }
 }
 
-/// The broker closed the connection during the first request: a plaintext
-/// client against a TLS or SASL listener.
-pub fn broker_protocol_mismatch(detail: &str) {
-    if let Some(suppressed) = PROTOCOL_LOG.check() {
-        error!(
+/// Why a broker refuses us, when it is a setting of ours that the operator can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The broker closed the connection during the first request: a plaintext
+    /// client against a TLS or SASL listener.
+    ProtocolMismatch,
+    /// SASL authentication failed: wrong user name, password or mechanism.
+    Authentication,
+    /// The broker's certificate is not trusted: an unknown CA, or a host name it does not name.
+    Certificate,
+    /// The TLS handshake failed otherwise: a TLS client against a plaintext listener.
+    Tls,
+}
+
+impl Refusal {
+    /// What `/readyz` says while no broker has answered.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Refusal::ProtocolMismatch => "the broker hangs up on our first request (security protocol mismatch)",
+            Refusal::Authentication => "the broker refuses our SASL credentials",
+            Refusal::Certificate => "the broker's TLS certificate is not trusted",
+            Refusal::Tls => "the TLS handshake with the broker fails",
+        }
+    }
+}
+
+/// A broker refuses us for a reason the operator can fix: one error line (at
+/// most one per 10 s) naming the setting, in place of librdkafka's retry
+/// loop, and the reason in `/readyz`.
+pub fn broker_refused(stats: Option<&Stats>, refusal: Refusal, detail: &str) {
+    if let Some(stats) = stats {
+        stats.health.broker_refused(refusal.summary());
+    }
+    let Some(suppressed) = REFUSAL_LOG.check() else { return };
+    match refusal {
+        Refusal::ProtocolMismatch => error!(
             event = "broker_protocol_mismatch",
             detail = %detail,
             suppressed,
             "the broker closed the connection during the first request: its listener probably expects TLS or SASL; set KAFKA_PRODUCER_SECURITY_PROTOCOL=SSL (or SASL_SSL, SASL_PLAINTEXT) to match it"
-        );
+        ),
+        Refusal::Authentication => error!(
+            event = "broker_authentication_failed",
+            detail = %detail,
+            suppressed,
+            "the broker refused our SASL credentials: check KAFKA_PRODUCER_SASL_USERNAME, KAFKA_PRODUCER_SASL_PASSWORD and KAFKA_PRODUCER_SASL_MECHANISM"
+        ),
+        Refusal::Certificate => error!(
+            event = "broker_certificate_rejected",
+            detail = %detail,
+            suppressed,
+            "the broker's TLS certificate could not be verified: set KAFKA_PRODUCER_SSL_CA_LOCATION to the CA file that signed it, and connect by a host name the certificate names"
+        ),
+        Refusal::Tls => error!(
+            event = "broker_tls_failed",
+            detail = %detail,
+            suppressed,
+            "the TLS handshake with the broker failed: if its listener is plaintext, set KAFKA_PRODUCER_SECURITY_PROTOCOL=PLAINTEXT (or SASL_PLAINTEXT)"
+        ),
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Health {
     failing: Mutex<Failing>,
     /// Why the producer is broken beyond what rebuilding fixed, if it is.
     producer_broken: Mutex<Option<String>>,
+    /// Why the broker refuses us, until it answers.
+    broker_refused: Mutex<Option<&'static str>>,
 }
 
 /// Failures since the last successful delivery (or the start).
@@ -56,6 +58,7 @@ impl Default for Health {
             not_delivering_after_ms: AtomicU64::new(DEFAULT_NOT_DELIVERING_AFTER.as_millis() as u64),
             failing: Mutex::default(),
             producer_broken: Mutex::default(),
+            broker_refused: Mutex::default(),
         }
     }
 }
@@ -87,6 +90,12 @@ impl Health {
 
     pub fn broker_answered(&self) {
         self.last_broker_ms.store(self.now_ms(), Relaxed);
+        *lock(&self.broker_refused) = None;
+    }
+
+    /// The broker refuses us (credentials, certificate, protocol): said by `/readyz` until it answers.
+    pub fn broker_refused(&self, why: &'static str) {
+        *lock(&self.broker_refused) = Some(why);
     }
 
     /// How long ago a broker last answered (a metadata probe or a delivery).
@@ -116,6 +125,7 @@ impl Health {
         self.last_broker_ms.store(now, Relaxed);
         *lock(&self.failing) = Failing { since_ms: now, ..Failing::default() };
         *lock(&self.producer_broken) = None;
+        *lock(&self.broker_refused) = None;
     }
 
     pub fn delivery_failed(&self, reason: &str) {
@@ -155,10 +165,11 @@ impl Health {
         if !self.dataset_loaded.load(Relaxed) {
             return Status::Failing("dataset not loaded yet".into());
         }
+        let refused = lock(&self.broker_refused).map_or(String::new(), |why| format!(": {why}"));
         match self.age(&self.last_broker_ms) {
-            None => Status::Failing("no broker has answered yet".into()),
+            None => Status::Failing(format!("no broker has answered yet{refused}")),
             Some(age) if age > BROKER_FRESHNESS => Status::Failing(format!(
-                "no broker answer for {:.0}s (limit {}s)",
+                "no broker answer for {:.0}s (limit {}s){refused}",
                 age.as_secs_f64(),
                 BROKER_FRESHNESS.as_secs()
             )),
@@ -227,6 +238,25 @@ mod tests {
         assert!(matches!(h.readiness(), Status::Failing(m) if m.contains("no broker answer")));
         h.broker_answered();
         assert_eq!(h.readiness(), Status::Ok("ready"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unready_says_why_the_broker_refuses_us_until_it_answers() {
+        let h = Health::default();
+        h.dataset_loaded();
+        h.broker_refused("the broker refuses our SASL credentials");
+        assert_eq!(
+            h.readiness(),
+            Status::Failing("no broker has answered yet: the broker refuses our SASL credentials".into())
+        );
+        h.broker_answered();
+        tokio::time::advance(BROKER_FRESHNESS + Duration::from_secs(1)).await;
+        assert_eq!(h.readiness(), Status::Failing("no broker answer for 31s (limit 30s)".into()));
+        h.broker_refused("the broker's TLS certificate is not trusted");
+        h.delivering();
+        assert_eq!(h.readiness(), Status::Ok("ready"));
+        tokio::time::advance(BROKER_FRESHNESS + Duration::from_secs(1)).await;
+        assert!(matches!(h.readiness(), Status::Failing(m) if !m.contains("certificate")), "a delivery clears it");
     }
 
     #[tokio::test(start_paused = true)]

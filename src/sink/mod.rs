@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 mod batch;
 mod check;
 pub mod config;
+mod diagnose;
 pub mod recovery;
 
 pub use batch::{Batch, Completed};
@@ -76,6 +77,11 @@ struct Shared {
 }
 
 impl FeederContext {
+    /// The run's counters, once the sink is attached to them.
+    fn stats(&self) -> Option<&Stats> {
+        self.shared.deliveries.get().map(|d| &*d.stats)
+    }
+
     fn idempotence_state(&self) -> Option<String> {
         self.shared.idempotence.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -105,12 +111,15 @@ impl ClientContext for FeederContext {
             // librdkafka's info lines are a connection's life story: debugging detail.
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info | RDKafkaLogLevel::Debug => tracing::Level::DEBUG,
         };
-        // A broker that hangs up on the very first request (ApiVersion) almost
-        // always speaks TLS or SASL to a plaintext client; librdkafka says so
-        // only at info level, so say it plainly.
-        if log_message.contains("APIVERSION_QUERY") && !self.shared.tls.load(Relaxed) {
-            events::broker_protocol_mismatch(log_message);
-        }
+        // A refusal gets the daemon's own line, naming the setting to change,
+        // in place of librdkafka's (repeated at every reconnect).
+        let level = match diagnose::from_log(log_message, self.shared.tls.load(Relaxed)) {
+            Some(refusal) => {
+                events::broker_refused(self.stats(), refusal, log_message);
+                tracing::Level::DEBUG
+            }
+            None => level,
+        };
         events::librdkafka_log(level, fac, log_message);
     }
 
@@ -128,6 +137,8 @@ impl ClientContext for FeederContext {
             // idempotence failure): this producer will never deliver again.
             self.shared.fatal.raise(&name);
             events::producer_fatal(reason);
+        } else if let Some(refusal) = diagnose::from_error(code, reason) {
+            events::broker_refused(self.stats(), refusal, reason);
         } else {
             events::broker_error(&name, reason);
         }
