@@ -32,7 +32,11 @@ pub fn help() -> String {
         }
         let _ = write!(out, "\n{}\n", group.title().to_uppercase());
         for s in entries {
-            let _ = writeln!(out, "  {}{}  [{}]", display_name(s), aliases(s, ", or "), default_text(s));
+            let default = match default_text(s) {
+                d @ ("required" | "unset") => d.to_owned(),
+                d => format!("default: {}", d.trim_start_matches('(').trim_end_matches(')')),
+            };
+            let _ = writeln!(out, "  {}{}  [{default}]", display_name(s), aliases(s, ", or "));
             let _ = writeln!(out, "      {}", s.meaning);
             let _ = writeln!(out, "      Accepts: {}", s.accepted);
         }

@@ -107,7 +107,8 @@ settings! {
         meaning: "Topic to produce to. It must exist unless the broker auto-creates topics.",
     }
     KAFKA_PRODUCER_ {
-        group: Group::Kafka, prefix: true, default: "(see below)",
+        group: Group::Kafka, prefix: true,
+        default: "(librdkafka's, except enable.idempotence=true, compression.type=lz4, linger.ms=20, message.timeout.ms=60000, partitioner=murmur2_random, client.id=kafka-feeder)",
         accepted: "a property and value from librdkafka's CONFIGURATION.md (KAFKA_PRODUCER_<NAME> sets <name> lowercased with _ as .)",
         meaning: "Sets librdkafka producer property <name>: KAFKA_PRODUCER_COMPRESSION_TYPE=zstd, KAFKA_PRODUCER_SECURITY_PROTOCOL=SASL_SSL. librdkafka validates each at startup; values of properties named like password, secret, token or .pem are secret.",
     }

@@ -176,3 +176,23 @@ fn validate_producer_properties(props: &ProducerProperties) -> Result<(), Config
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The settings table states the producer defaults in words (`--help`,
+    /// README, `.env.example`); they must say what the code sets.
+    #[test]
+    fn the_documented_producer_defaults_are_the_ones_in_force() {
+        let said = settings::KAFKA_PRODUCER_.default;
+        for (k, v) in PRODUCER_DEFAULTS {
+            assert!(said.contains(&format!("{k}={v}")), "KAFKA_PRODUCER_ default does not say {k}={v}: {said}");
+        }
+        assert_eq!(
+            said.matches('=').count(),
+            PRODUCER_DEFAULTS.len(),
+            "it names a default the code does not set: {said}"
+        );
+    }
+}
