@@ -274,12 +274,12 @@ settings! {
     }
     MESSAGE_FIELDS {
         group: Group::Messages, example: "transaction_id=uuid(),timestamp=now()",
-        accepted: "name=value[,name=value...] with values uuid(), now(), now_ms(), now_s(), seq() or a constant string",
+        accepted: "name=value[,name=value...] with values uuid(), now(), now_ms(), now_s(), seq() or a constant string (\\, for a comma in it)",
         meaning: "Sets or adds top-level fields in each message as it is sent: uuid() a new UUID v4, now() the send time (RFC 3339 UTC, milliseconds), now_ms()/now_s() epoch numbers, seq() 1, 2, 3, ... per run, anything else that text.",
     }
     MESSAGE_HEADERS {
         group: Group::Messages, example: "source=kafka-feeder,message_id=uuid()",
-        accepted: "name=value[,name=value...] with values uuid(), now_ms(), seq() or a constant string",
+        accepted: "name=value[,name=value...] with values uuid(), now_ms(), seq() or a constant string (\\, for a comma in it)",
         meaning: "Kafka headers on each message, with the same generators as MESSAGE_FIELDS (text values): a run id or a source tag lets a consumer tell test traffic apart.",
     }
     LOG_LEVEL {

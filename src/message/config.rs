@@ -68,7 +68,7 @@ mod tests {
         assert_eq!(
             e,
             "MESSAGE_FIELDS=\"id=uuid4()\" is invalid: `id=uuid4()`: unknown generator; expected name=value[,name=value...] \
-             with values uuid(), now(), now_ms(), now_s(), seq() or a constant string"
+             with values uuid(), now(), now_ms(), now_s(), seq() or a constant string (\\, for a comma in it)"
         );
         let e = settings(&[("MESSAGE_HEADERS", "at=now()")]).unwrap_err().to_string();
         assert!(e.starts_with("MESSAGE_HEADERS=\"at=now()\" is invalid: `at=now()`: headers take now_ms()"), "{e}");

@@ -36,7 +36,8 @@ impl fmt::Display for Generator {
             Generator::NowMs => f.write_str("now_ms()"),
             Generator::NowS => f.write_str("now_s()"),
             Generator::Seq => f.write_str("seq()"),
-            Generator::Const(s) => f.write_str(s),
+            // As it would be written in the list, so the effective configuration reads back.
+            Generator::Const(s) => f.write_str(&s.replace('\\', "\\\\").replace(',', "\\,")),
         }
     }
 }
@@ -80,15 +81,16 @@ pub fn parse_headers(list: &str) -> Result<Vec<Assignment>, SpecError> {
     parse(list, true)
 }
 
-/// Entries are split at commas and at their first `=`; names and values are
-/// trimmed. A value shaped like a call (`word(...)`) must be a generator, so a
-/// typo such as `uuid4()` is refused rather than sent as text.
+/// Entries are split at commas (`\,` is a comma inside a value, `\\` a
+/// backslash) and at their first `=`; names and values are trimmed. A value
+/// shaped like a call (`word(...)`) must be a generator, so a typo such as
+/// `uuid4()` is refused rather than sent as text.
 fn parse(list: &str, headers: bool) -> Result<Vec<Assignment>, SpecError> {
     if list.trim().is_empty() {
         return Ok(Vec::new());
     }
     let mut out: Vec<Assignment> = Vec::new();
-    for (i, entry) in list.split(',').enumerate() {
+    for (i, entry) in split_entries(list).iter().enumerate() {
         let entry = entry.trim();
         if entry.is_empty() {
             return Err(SpecError::EmptyEntry { position: i + 1 });
@@ -123,6 +125,27 @@ fn parse(list: &str, headers: bool) -> Result<Vec<Assignment>, SpecError> {
         out.push(Assignment { name: name.to_owned(), value });
     }
     Ok(out)
+}
+
+/// Splits at unescaped commas, unescaping `\,` and `\\`; any other backslash stays as is.
+fn split_entries(list: &str) -> Vec<String> {
+    let (mut entries, mut current) = (Vec::new(), String::new());
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ',' => entries.push(std::mem::take(&mut current)),
+            '\\' => match chars.next() {
+                Some(next @ (',' | '\\')) => current.push(next),
+                other => {
+                    current.push('\\');
+                    current.extend(other);
+                }
+            },
+            c => current.push(c),
+        }
+    }
+    entries.push(current);
+    entries
 }
 
 /// `identifier(...)`: what a generator looks like.
@@ -227,5 +250,23 @@ mod tests {
         for g in [Generator::Uuid, Generator::Now, Generator::NowMs, Generator::NowS, Generator::Seq] {
             assert_eq!(parse_fields(&format!("f={g}")).unwrap(), vec![a("f", g)]);
         }
+    }
+
+    #[test]
+    fn a_backslash_escapes_a_comma_inside_a_value() {
+        let got = parse_headers(r"note=a\,b,path=C:\\x\y,n=seq()").unwrap();
+        assert_eq!(
+            got,
+            vec![
+                a("note", Generator::Const("a,b".into())),
+                a("path", Generator::Const(r"C:\x\y".into())),
+                a("n", Generator::Seq)
+            ]
+        );
+        // The effective configuration shows the list as written, so it reads back the same.
+        let shown = got.iter().map(|x| format!("{}={}", x.name, x.value)).collect::<Vec<_>>().join(",");
+        assert_eq!(parse_headers(&shown).unwrap(), got);
+        assert_eq!(parse_fields(r"x=tail\").unwrap(), vec![a("x", Generator::Const(r"tail\".into()))]);
+        assert_eq!(parse_fields("a=1,,b=2"), Err(SpecError::EmptyEntry { position: 2 }));
     }
 }
