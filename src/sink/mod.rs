@@ -66,6 +66,9 @@ pub struct FeederContext {
 
 #[derive(Default)]
 struct Shared {
+    /// The run's counters and health, from the wait for the broker on (a
+    /// refusal is said by `/readyz` before any delivery).
+    stats: OnceLock<Arc<Stats>>,
     deliveries: OnceLock<Deliveries>,
     /// Raised when the producer is broken for good (see [`recovery`]).
     fatal: FatalSignal,
@@ -77,9 +80,9 @@ struct Shared {
 }
 
 impl FeederContext {
-    /// The run's counters, once the sink is attached to them.
+    /// The run's counters, once the run has handed them over.
     fn stats(&self) -> Option<&Stats> {
-        self.shared.deliveries.get().map(|d| &*d.stats)
+        self.shared.stats.get().or_else(|| self.shared.deliveries.get().map(|d| &d.stats)).map(|s| &**s)
     }
 
     fn idempotence_state(&self) -> Option<String> {
@@ -279,7 +282,8 @@ impl KafkaSink {
 
     /// Waits until a broker answers a metadata request for the topic, logging
     /// while it waits. Returns early (with `Cancelled`) when `shutdown` fires.
-    pub async fn wait_for_broker(&self, stats: &Stats, shutdown: &CancellationToken) -> Result<(), SinkError> {
+    pub async fn wait_for_broker(&self, stats: &Arc<Stats>, shutdown: &CancellationToken) -> Result<(), SinkError> {
+        let _ = self.shared.stats.set(Arc::clone(stats));
         let started = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(200);
         loop {

@@ -304,6 +304,50 @@ fn waits_for_an_absent_broker_instead_of_crashing_and_stops_cleanly() {
     assert_eq!(status.code(), Some(0), "nothing was sent, so nothing was lost");
 }
 
+/// `GET path` on the daemon's HTTP port: the status code and the body.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_owned()))
+}
+
+#[test]
+fn a_listener_that_hangs_up_on_the_first_request_is_named_once_and_in_readyz() {
+    // What a TLS listener does to a plaintext client: accept, then close.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut child = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &format!("127.0.0.1:{port}")),
+        ("HTTP_PORT", &http),
+        ("LOG_FORMAT", "json"),
+    ])
+    .spawn()
+    .unwrap();
+    let rx = stream_lines(&mut child);
+    let seen = wait_for_line(&rx, "\"event\":\"broker_protocol_mismatch\"", Duration::from_secs(15));
+    assert!(seen.last().unwrap().contains("KAFKA_PRODUCER_SECURITY_PROTOCOL"), "{seen:?}");
+    let (status, body) = http_get(http.parse().unwrap(), "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("security protocol mismatch"), "{body}");
+    // librdkafka reconnects every second or so; the line does not repeat with it.
+    std::thread::sleep(Duration::from_secs(3));
+    kill(&child, "-TERM");
+    let rest: Vec<String> = rx.iter().collect();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let again = rest.iter().filter(|l| l.contains("\"event\":\"broker_protocol_mismatch\"")).count();
+    assert_eq!(again, 0, "said again within 10 s: {rest:#?}");
+}
+
 #[test]
 fn help_lists_every_variable_with_its_default_and_exits_0() {
     for flag in ["--help", "-h"] {
