@@ -578,4 +578,48 @@ mod tests {
         assert!(e.is_read_error(), "{e}");
         assert!(e.to_string().contains("s3://b/k"));
     }
+
+    #[test]
+    fn malformed_data_is_not_a_read_error() {
+        let e = load(b"a,\xff\n1,2\n").unwrap_err();
+        assert!(!e.is_read_error(), "retrying cannot fix {e}");
+        assert!(!load(b"").unwrap_err().is_read_error());
+    }
+
+    #[test]
+    fn emptiness_and_memory_are_what_the_records_hold() {
+        assert!(Dataset::default().is_empty());
+        let (d, _) = load(b"a\n1\n").unwrap();
+        assert!(!d.is_empty());
+        let c = Collected { buf: Vec::with_capacity(100), ends: Vec::with_capacity(10), seen: 0 };
+        let d = Dataset::from_collected(c);
+        assert_eq!(d.allocated_bytes(), 100 + 10 * std::mem::size_of::<usize>());
+    }
+
+    /// The reservation covers the JSON of the transactions shape (one
+    /// allocation, no doubling copy) without reserving wildly more.
+    #[test]
+    fn the_json_estimate_covers_the_sample_without_overreaching() {
+        let csv = crate::source::BUNDLED_SAMPLE;
+        let (d, _) = load(csv).unwrap();
+        let estimate = csv_json_estimate(csv.len() as u64);
+        assert!(estimate >= d.json_bytes(), "{estimate} < {}", d.json_bytes());
+        assert!(estimate <= 3 * csv.len(), "{estimate} reserves more than 3x the CSV");
+    }
+
+    #[test]
+    fn a_file_of_blank_lines_is_empty_and_an_unnamed_column_is_kept() {
+        assert!(matches!(load(b"\n\n"), Err(DatasetError::Empty { .. })));
+        assert_eq!(records(b",b\n1,2\n")[0], json!({"":1,"b":2}));
+    }
+
+    #[test]
+    fn a_first_read_shorter_than_a_bom_is_not_taken_for_one() {
+        // One byte at a time: the first bytes are neither dropped nor a BOM.
+        let (d, _) = load_csv(Trickle(b"ab\n1\n"), "t", None).unwrap();
+        assert_eq!(d.get(0), br#"{"ab":1}"#);
+        // A truncated BOM and nothing else is an empty file, not a read error.
+        let e = load_csv(Trickle(b"\xEF\xBB"), "t", None).unwrap_err();
+        assert!(matches!(e, DatasetError::Empty { .. }), "{e}");
+    }
 }
