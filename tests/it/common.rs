@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -89,6 +90,18 @@ impl Kafka {
 }
 
 pub fn consume(bootstrap: &str, topic: &str, partitions: i32, expected: usize, timeout: Duration) -> Vec<Vec<u8>> {
+    consume_with(bootstrap, topic, partitions, expected, timeout, |m| m.payload().unwrap_or_default().to_vec())
+}
+
+/// Like [`consume`], keeping what `keep` takes from each message (its key, headers, partition).
+pub fn consume_with<T>(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+    timeout: Duration,
+    mut keep: impl FnMut(&BorrowedMessage<'_>) -> T,
+) -> Vec<T> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "kafka-feeder-tests")
@@ -106,7 +119,7 @@ pub fn consume(bootstrap: &str, topic: &str, partitions: i32, expected: usize, t
     while started.elapsed() < timeout {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                out.push(m.payload().unwrap_or_default().to_vec());
+                out.push(keep(&m));
                 last_new = Instant::now();
             }
             Some(Err(e)) => panic!("consumer error: {e}"),

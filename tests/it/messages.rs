@@ -68,13 +68,12 @@ use std::time::{Duration, SystemTime};
 use kafka_feeder::app::{self, AppError};
 use kafka_feeder::events::Stats;
 use kafka_feeder::exit;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers as _;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{config, write_file, Kafka};
+use crate::common::{self, config, write_file, Kafka};
 
 /// A message as a consumer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,40 +99,18 @@ impl Consumed {
 async fn consume(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<Consumed> {
     let (bootstrap, topic) = (kafka.bootstrap(), kafka.topic.clone());
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("group.id", "kafka-feeder-tests")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Beginning).unwrap();
-        }
-        consumer.assign(&tpl).unwrap();
-        let started = std::time::Instant::now();
-        let mut last_new = std::time::Instant::now();
-        let mut out = Vec::new();
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
-        while started.elapsed() < Duration::from_secs(30) {
-            match consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => {
-                    let headers = m.headers().map_or_else(Vec::new, |h| {
-                        h.iter().map(|h| (h.key.to_owned(), text(h.value.unwrap_or_default()))).collect()
-                    });
-                    out.push(Consumed {
-                        partition: m.partition(),
-                        key: m.key().map(text),
-                        headers,
-                        payload: text(m.payload().unwrap_or_default()),
-                    });
-                    last_new = std::time::Instant::now();
-                }
-                Some(Err(e)) => panic!("consumer error: {e}"),
-                None if out.len() >= expected && last_new.elapsed() > Duration::from_millis(700) => break,
-                None => {}
+        let mut out = common::consume_with(&bootstrap, &topic, partitions, expected, Duration::from_secs(30), |m| {
+            let headers = m.headers().map_or_else(Vec::new, |h| {
+                h.iter().map(|h| (h.key.to_owned(), text(h.value.unwrap_or_default()))).collect()
+            });
+            Consumed {
+                partition: m.partition(),
+                key: m.key().map(text),
+                headers,
+                payload: text(m.payload().unwrap_or_default()),
             }
-        }
+        });
         out.sort_by_key(|c| c.partition); // stable: order within a partition is kept
         out
     })
