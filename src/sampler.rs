@@ -39,15 +39,11 @@ impl Sampler {
 
     /// A batch size uniform in `min..=max`, capped at `limit` (what `MAX_MESSAGES` leaves).
     pub fn batch_size(&mut self, limit: u64) -> usize {
-        let k = self.rng.random_range(self.min..=self.max) as u64;
-        k.min(limit) as usize
+        self.batch_size_between(self.min, self.max, limit)
     }
 
     /// A batch size uniform in `min..=max` (an entry of a day's schedule), capped at `limit`.
     pub fn batch_size_between(&mut self, min: u32, max: u32, limit: u64) -> usize {
-        if (min, max) == (self.min, self.max) {
-            return self.batch_size(limit);
-        }
         let k = self.rng.random_range(min..=max) as u64;
         k.min(limit) as usize
     }
@@ -129,5 +125,24 @@ mod tests {
             assert_eq!(ka, kb);
             assert_eq!(a.sample(ka), b.sample(kb));
         }
+    }
+
+    #[test]
+    fn a_schedule_entry_draws_from_its_own_range() {
+        let mut s = Sampler::new(1, 1, 10, Some(3));
+        assert_eq!(s.batch_size_between(5, 5, u64::MAX), 5);
+        assert_eq!(s.batch_size_between(5, 5, 2), 2, "capped at the limit");
+        assert!((20..=30).contains(&s.batch_size_between(20, 30, u64::MAX)));
+        assert_eq!(s.batch_size(u64::MAX), 1);
+    }
+
+    #[test]
+    fn after_a_reload_indices_come_from_the_new_dataset() {
+        let mut s = Sampler::new(1, 1, 1000, Some(3));
+        s.set_records(2);
+        assert_eq!(s.records(), 2);
+        let drawn = s.sample(1000).to_vec();
+        assert!(drawn.iter().all(|&i| i < 2), "an index past the new dataset");
+        assert!(drawn.contains(&0) && drawn.contains(&1));
     }
 }
