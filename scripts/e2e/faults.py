@@ -247,6 +247,54 @@ def fault_events(d):
     return ",".join(f"{k}={v}" for k, v in sorted(c.items())) or "-"
 
 
+def start_feeding(ctx, broker, topic, port, name, rss_every=None, **env):
+    """The daemon feeding `topic` at RATE, and a Probe on its HTTP port. Returns
+    (daemon, probe, None) once it is connected, else (None, None, the failure)."""
+    rig = ctx["rig"]
+    kw = {"rss_every": rss_every} if rss_every else {}
+    d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **{**RATE, **LOGS, **env}), **kw)
+    probe = Probe(port)
+    if not d.wait_event("broker_connected", 30):
+        d.stop()
+        probe.close()
+        return None, None, f"{name}: never connected\n{d.tail(20)}"
+    return d, probe, None
+
+
+def await_resume(probe, t_back, wait=20, then=5):
+    """Seconds from `t_back` (the broker's return) to the first delivery, or None
+    within `wait` s; then `then` s more of traffic."""
+    deadline = t_back + wait
+    while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
+        time.sleep(0.1)
+    resume = probe.first_delivery_after(t_back)
+    time.sleep(then)
+    return resume
+
+
+def finish(d, probe, code=None):
+    """Whether the daemon was still running, then its exit code after SIGTERM (or `code`)."""
+    alive = d.alive()
+    if code is None:
+        code = stop_daemon(d)
+    probe.close()
+    return alive, code
+
+
+def report_failure(failures, errs, rig, d, name):
+    if errs:
+        failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, name)})\n" + d.tail(25))
+
+
+def resumed_within(errs, resume, bound, what="the broker's return"):
+    rig_check(errs, resume is not None and resume <= bound,
+              f"no delivery within {bound:.0f} s of {what} (resumed after {resume})")
+
+
+def shown_resume(resume):
+    return f"{resume:.1f}s" if resume is not None else "never"
+
+
 # ---- 10. outage longer than the message timeout ------------------------------------------
 
 
@@ -260,42 +308,31 @@ def scenario_outage(ctx):
     port = harness.free_port()
     try:
         topic = broker.create_topic(rig.new_topic("outage"), 3)
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port,
-                                            KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="5000", **RATE, **LOGS))
-        probe = Probe(port)
-        if not d.wait_event("broker_connected", 30):
-            d.stop()
-            return [f"outage: never connected\n{d.tail(20)}"]
+        d, probe, failure = start_feeding(ctx, broker, topic, port, "outage", KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="5000")
+        if failure:
+            return [failure]
         time.sleep(5)
         t_stop = time.monotonic()
         broker.pause()
         time.sleep(outage)
         broker.resume()
         t_back = time.monotonic()
-        deadline = t_back + 20
-        while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
-            time.sleep(0.1)
-        resume = probe.first_delivery_after(t_back)
-        time.sleep(5)
+        resume = await_resume(probe, t_back)
         during, during_body = probe.states(t_stop + 6, t_back)
         after, _ = probe.states(t_back + (resume or 0) + 1, time.monotonic())
-        alive = d.alive()
-        code = stop_daemon(d)
-        probe.close()
+        alive, code = finish(d, probe)
         stopped = d.stopped_line() or {}
         found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic)
         row = reconcile(errs, stopped, sent_of(d), found, invalid, code)
         rig_check(errs, alive, "the daemon exited during the run")
-        rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
-                  f"no delivery within {RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
+        resumed_within(errs, resume, RESUME_BOUND_S)
         table("10. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
               ["outage s", "first delivery after return", "restarts", "producer events", "healthz/readyz during",
                "readyz said", "after", "scheduled", "handed", "delivered", "found", "failed", "reasons",
                "undelivered", "exit"],
-              [[f"{outage:.0f}", f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}",
+              [[f"{outage:.0f}", shown_resume(resume), f"{probe.restarts():.0f}",
                 fault_events(d), during, during_body or "-", after] + row])
-        if errs:
-            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'outage')})\n" + d.tail(25))
+        report_failure(failures, errs, rig, d, "outage")
     finally:
         broker.stop()
     return failures
@@ -316,11 +353,9 @@ def scenario_broker_kill(ctx):
     try:
         topic = broker.create_topic(rig.new_topic("kill"), 3)
         tails.append(Tail(broker.bootstrap, topic))
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **RATE, **LOGS))
-        probe = Probe(port)
-        if not d.wait_event("broker_connected", 30):
-            d.stop()
-            return [f"broker-kill: never connected\n{d.tail(20)}"]
+        d, probe, failure = start_feeding(ctx, broker, topic, port, "broker-kill")
+        if failure:
+            return [failure]
         time.sleep(6)
         frozen, settled = freeze_and_settle(d, tails[0])
         rig_check(errs, settled, "the follower did not reach the end of the first life")
@@ -333,15 +368,9 @@ def scenario_broker_kill(ctx):
         broker.create_topic(topic, 3)
         t_back = time.monotonic()
         tails.append(Tail(broker.bootstrap, topic))
-        deadline = t_back + 20
-        while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
-            time.sleep(0.1)
-        resume = probe.first_delivery_after(t_back)
-        time.sleep(5)
+        resume = await_resume(probe, t_back)
         during, during_body = probe.states(t_kill, t_back)
-        alive = d.alive()
-        code = stop_daemon(d)
-        probe.close()
+        alive, code = finish(d, probe)
         tails[-1].settle(timeout=60)
         founds = [t.close() for t in tails]
         invalid = sum(t.invalid for t in tails)
@@ -350,17 +379,15 @@ def scenario_broker_kill(ctx):
         rig_check(errs, alive, "the daemon exited during the run")
         rig_check(errs, founds[0] >= delivered_life1,
                   f"first life: {delivered_life1} delivered but {founds[0]} in the topic")
-        rig_check(errs, resume is not None and resume <= KILL_RESUME_BOUND_S,
-                  f"no delivery within {KILL_RESUME_BOUND_S:.0f} s of the broker's return (resumed after {resume})")
+        resumed_within(errs, resume, KILL_RESUME_BOUND_S)
         table("11. Broker SIGKILLed under load, restarted on the same port",
               ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
                "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said",
                "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
               [[f"{down:.0f}", f"{frozen:.1f}", f"{delivered_life1:.0f} / {founds[0]}", founds[1],
-                f"{resume:.1f}s" if resume is not None else "never", f"{probe.restarts():.0f}", fault_events(d),
+                shown_resume(resume), f"{probe.restarts():.0f}", fault_events(d),
                 during, during_body or "-"] + row])
-        if errs:
-            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'broker-kill')})\n" + d.tail(25))
+        report_failure(failures, errs, rig, d, "broker-kill")
     finally:
         for t in tails:
             if not t.stop_flag:
@@ -384,11 +411,9 @@ def scenario_topic_recreate(ctx):
     try:
         topic = broker.create_topic(rig.new_topic("recreate"), 3)
         tails.append(Tail(broker.bootstrap, topic))
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **RATE, **LOGS))
-        probe = Probe(port)
-        if not d.wait_event("broker_connected", 30):
-            d.stop()
-            return [f"topic-recreate: never connected\n{d.tail(20)}"]
+        d, probe, failure = start_feeding(ctx, broker, topic, port, "topic-recreate")
+        if failure:
+            return [failure]
         time.sleep(6)
         frozen, settled = freeze_and_settle(d, tails[0])
         rig_check(errs, settled, "the follower did not reach the end of the first topic")
@@ -407,23 +432,16 @@ def scenario_topic_recreate(ctx):
         # Acknowledged while no topic existed: tansu's answer to a produce for a deleted topic.
         delivered_gone = probe.delivered_at(t_back) - delivered_at_del
         tails.append(Tail(broker.bootstrap, topic))
-        deadline = t_back + 20
-        while time.monotonic() < deadline and probe.first_delivery_after(t_back) is None:
-            time.sleep(0.1)
-        resume = probe.first_delivery_after(t_back)
-        time.sleep(5)
+        resume = await_resume(probe, t_back)
         during, during_body = probe.states(t_del, t_back)
-        alive = d.alive()
-        code = stop_daemon(d)
-        probe.close()
+        alive, code = finish(d, probe)
         tails[-1].settle(timeout=60)
         founds.append(tails[-1].close())
         invalid = sum(t.invalid for t in tails)
         stopped = d.stopped_line() or {}
         row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code, vanished_ok=delivered_gone)
         rig_check(errs, alive, "the daemon exited during the run")
-        rig_check(errs, resume is not None and resume <= RESUME_BOUND_S,
-                  f"no delivery within {RESUME_BOUND_S:.0f} s of the topic's return (resumed after {resume})")
+        resumed_within(errs, resume, RESUME_BOUND_S, "the topic's return")
         missing = int(stopped.get("delivered", 0)) - sum(founds)
         if missing > 0 and missing <= delivered_gone:
             # tansu 0.6.0 acknowledges produce requests for a deleted topic; Apache Kafka
@@ -436,10 +454,9 @@ def scenario_topic_recreate(ctx):
                "first delivery after return", "restarts", "producer events", "healthz/readyz gone", "readyz said",
                "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
               [[f"{gone:.0f}", recreated, f"{delivered_gone:.0f}", founds[0], founds[1],
-                f"{resume:.1f}s" if resume is not None else "never",
+                shown_resume(resume),
                 f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"] + row])
-        if errs:
-            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'topic-recreate')})\n" + d.tail(25))
+        report_failure(failures, errs, rig, d, "topic-recreate")
     finally:
         for t in tails:
             if not t.stop_flag:
@@ -466,13 +483,10 @@ def scenario_chaos(ctx):
     try:
         topic = broker.create_topic(rig.new_topic("chaos"), 3)
         tails.append(Tail(broker.bootstrap, topic))
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port,
-                                            KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="10000", **RATE, **LOGS),
-                             rss_every=1.0)
-        probe = Probe(port)
-        if not d.wait_event("broker_connected", 30):
-            d.stop()
-            return [f"chaos: never connected\n{d.tail(20)}"]
+        d, probe, failure = start_feeding(ctx, broker, topic, port, "chaos", rss_every=1.0,
+                                          KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="10000")
+        if failure:
+            return [failure]
         t0 = time.monotonic()
         t_term = t0 + rng.uniform(seconds / 2, seconds)
         next_fault = t0 + rng.uniform(20, 60)
@@ -520,10 +534,7 @@ def scenario_chaos(ctx):
             next_fault = time.monotonic() + rng.uniform(20, 60)
         elapsed = time.monotonic() - t0
         seen, said = probe.states(t0, time.monotonic())
-        alive = d.alive()
-        if code is None:
-            code = stop_daemon(d)
-        probe.close()
+        alive, code = finish(d, probe, code)
         tails[-1].settle(timeout=60)
         founds = [t.count for t in tails]
         for t in tails:
@@ -554,8 +565,7 @@ def scenario_chaos(ctx):
               [[shown, term_during, f"{worst:.1f}s" if worst is not None else "-",
                 sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d), seen, said or "-",
                 "+".join(str(f) for f in founds), f"{max(rss, default=0) / 1024:.1f}"] + row])
-        if errs:
-            failures.append("; ".join(errs) + f" (whole log: {keep_log(rig, d, 'chaos')})\n" + d.tail(25))
+        report_failure(failures, errs, rig, d, "chaos")
     finally:
         for t in tails:
             if not t.stop_flag:
