@@ -180,6 +180,19 @@ fn pacer(schedule: &Schedule, start: Instant) -> Pacer {
     }
 }
 
+/// How late a batch must be to be worth a `behind_schedule` warning: one
+/// interval, or 100 ms of a rate or replay; a burst (`max`) has no schedule to
+/// fall behind.
+fn behind_after(pacing: &Pacing, interval: Duration) -> Duration {
+    match pacing {
+        Pacing::Interval => interval,
+        Pacing::Rate { rate: Rate::Max, .. } => Duration::MAX,
+        _ => BEHIND_A_RATE,
+    }
+}
+
+const BEHIND_A_RATE: Duration = Duration::from_millis(100);
+
 /// Resolves when `at` passes; never without one.
 async fn until(at: Option<Instant>) {
     match at {
@@ -213,13 +226,7 @@ pub async fn run(
     // one it could not be built for.
     let mut indexed = dataset.current();
     let mut rejected: Option<Arc<crate::dataset::Dataset>> = None;
-    // A batch this late is worth a warning: one interval, or 100 ms of a rate or
-    // replay; a burst (`max`) has no schedule to fall behind.
-    let behind_after = match schedule.pacing {
-        Pacing::Interval => schedule.interval,
-        Pacing::Rate { rate: Rate::Max, .. } => Duration::MAX,
-        _ => Duration::from_millis(100),
-    };
+    let behind_after = behind_after(&schedule.pacing, schedule.interval);
     let stop_at = schedule.run_duration.map(|d| start + d);
     let run_end = until(stop_at);
     tokio::pin!(run_end);
@@ -493,6 +500,31 @@ mod ack_watch_tests {
         assert_eq!(w.observe(totals(4, 3, 0), t0 + s(62)), None);
         assert_eq!(w.observe(totals(4, 4, 0), t0 + s(63)), None);
     }
+
+    #[test]
+    fn behind_schedule_means_an_interval_late_or_100_ms_of_a_rate_and_never_for_a_burst() {
+        let interval = Duration::from_secs(4);
+        assert_eq!(behind_after(&Pacing::Interval, interval), interval);
+        let max = Pacing::Rate { rate: Rate::Max, arrivals: Arrivals::Steady };
+        assert_eq!(behind_after(&max, interval), Duration::MAX);
+        let rate = Pacing::Rate { rate: Rate::PerSecond(50.0), arrivals: Arrivals::Poisson };
+        assert_eq!(behind_after(&rate, interval), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn old_failures_do_not_make_an_idle_producer_stalled() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = AckWatch::new(s(5), t0);
+        // 10 delivered and 5 failed, then nothing in flight and no new failure for a minute.
+        assert_eq!(w.observe(totals(15, 10, 5), t0 + s(1)), None);
+        assert_eq!(w.observe(totals(15, 10, 5), t0 + s(60)), None);
+        // New failures count from the last delivery, quiet from the last idle check: 3 more.
+        assert_eq!(
+            w.observe(totals(18, 10, 8), t0 + s(70)),
+            Some(AckEvent::Stalled { quiet: s(10), in_flight: 0, failed: 3 })
+        );
+    }
 }
 
 #[cfg(test)]
@@ -520,5 +552,17 @@ mod tick_tests {
             tick_at(deadline).await;
             assert_eq!(Instant::now(), deadline);
         }
+    }
+
+    /// A tick far ahead waits on tokio's timer: only the last `TIMER_SLACK`
+    /// blocks the thread, so signals and progress are served meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn a_far_tick_waits_on_the_timer_not_by_blocking_the_thread() {
+        let real = std::time::Instant::now();
+        let start = Instant::now();
+        for n in 1..=3u32 {
+            tick_at(start + Duration::from_secs(10) * n).await;
+        }
+        assert!(real.elapsed() < Duration::from_secs(5), "blocked for {:?}", real.elapsed());
     }
 }
