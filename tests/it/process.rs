@@ -357,7 +357,8 @@ fn help_lists_every_variable_with_its_default_and_exits_0() {
         for s in kafka_feeder::settings::ALL {
             assert!(help.contains(s.name), "--help lacks {}", s.name);
             if !s.default.is_empty() && !s.required {
-                assert!(help.contains(&format!("[{}]", s.default)), "--help lacks the default of {}", s.name);
+                let default = s.default.trim_start_matches('(').trim_end_matches(')');
+                assert!(help.contains(&format!("[default: {default}]")), "--help lacks the default of {}", s.name);
             }
         }
         assert!(help.contains("EXIT CODES") && help.contains("130"), "{help}");
