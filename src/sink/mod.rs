@@ -261,14 +261,8 @@ impl KafkaSink {
 
     /// Where delivery reports go from now on: `stats`, and `done` is cancelled
     /// once `max_messages` are delivered. One scheduling run per sink: a second
-    /// call is ignored and returns false.
-    pub fn attach(
-        &self,
-        stats: Arc<Stats>,
-        max_messages: Option<u64>,
-        log_batches: bool,
-        done: CancellationToken,
-    ) -> bool {
+    /// call is ignored.
+    pub fn attach(&self, stats: Arc<Stats>, max_messages: Option<u64>, log_batches: bool, done: CancellationToken) {
         let d = Deliveries {
             stats,
             base: std::time::Instant::now(),
@@ -277,7 +271,7 @@ impl KafkaSink {
             done,
             next_answer_ms: AtomicU64::new(0),
         };
-        self.shared.deliveries.set(d).is_ok()
+        let _ = self.shared.deliveries.set(d);
     }
 
     /// Waits until a broker answers a metadata request for the topic, logging
@@ -313,7 +307,7 @@ impl KafkaSink {
                 () = tokio::time::sleep(delay) => {}
                 () = shutdown.cancelled() => return Err(SinkError::Cancelled),
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
+            delay = doubled(delay, Duration::from_secs(5));
         }
     }
 
@@ -382,7 +376,7 @@ impl KafkaSink {
                         // The same message (its key, headers and batch) waits for room.
                         record = back;
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_millis(50));
+                        backoff = doubled(backoff, Duration::from_millis(50));
                     }
                     Err((e, _)) => {
                         batch.not_enqueued();
@@ -404,6 +398,11 @@ impl KafkaSink {
     }
 }
 
+/// The next wait of a backoff: twice the last, at most `cap`.
+fn doubled(last: Duration, cap: Duration) -> Duration {
+    last.saturating_mul(2).min(cap)
+}
+
 /// A new producer from `cc` whose context shares `shared`.
 fn build(cc: &ClientConfig, shared: &Arc<Shared>, servers: &str) -> Result<ThreadedProducer<FeederContext>, SinkError> {
     cc.create_with_context(FeederContext { shared: Arc::clone(shared) })
@@ -422,5 +421,25 @@ pub fn failure_reason(e: &KafkaError) -> String {
     match e.rdkafka_error_code() {
         Some(code) => format!("{code:?}"),
         None => "Other".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backoff_doubles_up_to_its_cap() {
+        let ms = Duration::from_millis;
+        assert_eq!(doubled(ms(200), ms(5000)), ms(400));
+        assert_eq!(doubled(ms(4000), ms(5000)), ms(5000));
+        assert_eq!(doubled(Duration::MAX, ms(50)), ms(50));
+    }
+
+    #[test]
+    fn a_failure_is_labelled_by_its_librdkafka_code() {
+        let e = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert_eq!(failure_reason(&e), "MessageSizeTooLarge");
+        assert_eq!(failure_reason(&KafkaError::Canceled), "Other");
     }
 }
