@@ -185,4 +185,22 @@ mod tests {
         t.join().unwrap();
         assert_eq!(b.pending(), 0);
     }
+
+    #[tokio::test]
+    async fn pending_counts_messages_awaiting_a_report_and_completed_waits_for_them() {
+        let b = Batch::new(1, Instant::now());
+        for _ in 0..3 {
+            b.enqueuing();
+        }
+        b.report(true, Instant::now());
+        assert_eq!(b.pending(), 2, "open: the guard is not a message");
+        b.seal(Instant::now());
+        assert_eq!(b.pending(), 2);
+        let early = tokio::time::timeout(Duration::from_millis(50), b.completed()).await;
+        assert!(early.is_err(), "completed before its last two reports");
+        b.report(false, Instant::now());
+        b.report(true, Instant::now());
+        assert_eq!(b.pending(), 0);
+        tokio::time::timeout(Duration::from_secs(5), b.completed()).await.expect("completed");
+    }
 }

@@ -33,6 +33,27 @@ pub struct Preflight {
     pub elapsed: Duration,
 }
 
+/// What the metadata says is wrong with the topic, if anything: missing (an
+/// unknown-topic error, or no partitions), or refused for another reason.
+fn topic_problem(
+    topic: &str,
+    servers: &str,
+    partitions: usize,
+    error: Option<rdkafka::types::RDKafkaRespErr>,
+) -> Option<CheckError> {
+    let (topic, servers) = (topic.to_owned(), servers.to_owned());
+    match error {
+        Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
+            Some(CheckError::TopicMissing { topic, servers })
+        }
+        Some(e) => {
+            Some(CheckError::Topic { topic, servers, cause: rdkafka::error::RDKafkaErrorCode::from(e).to_string() })
+        }
+        None if partitions == 0 => Some(CheckError::TopicMissing { topic, servers }),
+        None => None,
+    }
+}
+
 impl KafkaSink {
     /// Runs the preflight, bounded by `timeout` in all.
     pub async fn preflight(&self, timeout: Duration) -> Result<Preflight, CheckError> {
@@ -53,21 +74,8 @@ impl KafkaSink {
         .map_err(|e| unreachable(e.to_string()))?
         .map_err(|e| unreachable(e.to_string()))?;
         let (brokers, partitions, topic_error) = md;
-        match topic_error {
-            Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) => {
-                return Err(CheckError::TopicMissing { topic: self.topic.clone(), servers: self.servers.clone() })
-            }
-            Some(e) => {
-                return Err(CheckError::Topic {
-                    topic: self.topic.clone(),
-                    servers: self.servers.clone(),
-                    cause: rdkafka::error::RDKafkaErrorCode::from(e).to_string(),
-                })
-            }
-            None if partitions == 0 => {
-                return Err(CheckError::TopicMissing { topic: self.topic.clone(), servers: self.servers.clone() })
-            }
-            None => {}
+        if let Some(e) = topic_problem(&self.topic, &self.servers, partitions, topic_error) {
+            return Err(e);
         }
         let producer_id_assigned = if self.idempotent {
             self.await_producer_id(started + timeout).await?;
@@ -101,5 +109,24 @@ impl KafkaSink {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaRespErr::*;
+
+    #[test]
+    fn a_topic_is_missing_without_partitions_and_refused_with_any_other_error() {
+        assert!(topic_problem("t", "b:9092", 3, None).is_none());
+        assert!(matches!(topic_problem("t", "b:9092", 0, None), Some(CheckError::TopicMissing { .. })));
+        let missing = topic_problem("t", "b:9092", 0, Some(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)).unwrap();
+        assert_eq!(
+            missing.to_string(),
+            "topic \"t\" does not exist on b:9092: create it, or set KAFKA_TOPIC to an existing topic"
+        );
+        let refused = topic_problem("t", "b:9092", 0, Some(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)).unwrap();
+        assert!(matches!(&refused, CheckError::Topic { cause, .. } if cause.contains("authorization")), "{refused}");
     }
 }
