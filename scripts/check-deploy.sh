@@ -163,7 +163,7 @@ for v in $K8S_VERSIONS; do
     kubernetes-validate --strict --quiet -k "$v" deploy/k8s/base/secret.example.yaml
 done
 targets=(deploy/k8s/base)
-for d in deploy/k8s/overlays/*/ deploy/k8s/all/ deploy/k8s/shared-rate/; do [ -f "$d/kustomization.yaml" ] && targets+=("${d%/}"); done
+for d in deploy/k8s/overlays/*/ deploy/k8s/all/ deploy/k8s/shared-rate/ deploy/k8s/indexed-job/; do [ -f "$d/kustomization.yaml" ] && targets+=("${d%/}"); done
 [ "${#targets[@]}" -ge 4 ] || bad "expected the base and 3 overlays, found: ${targets[*]}"
 for t in "${targets[@]}"; do
   f="$OUT/$(echo "$t" | tr / _).yaml"
@@ -174,18 +174,55 @@ for t in "${targets[@]}"; do
   for v in $K8S_VERSIONS; do
     run "kubernetes-validate --strict -k $v $t" kubernetes-validate --strict --quiet -k "$v" "$f"
   done
-  run "policy $t (non-root, read-only root, caps dropped, probes, grace > SHUTDOWN_TIMEOUT)" \
+  run "policy $t (non-root, read-only root, caps dropped, probes, grace > SHUTDOWN_TIMEOUT, REPLICAS = pods, a Job's exit codes)" \
     "$VENV/bin/python" - "$f" "$t" <<'PY'
-import sys, os
+import sys, os, re
 from ruamel.yaml import YAML
 docs = [d for d in YAML(typ="safe").load_all(open(sys.argv[1])) if d]
 target = sys.argv[2]
 errs = []
 cms = {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
-deps = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+deps = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
 svcs = [d for d in docs if d["kind"] == "Service"]
 if not deps:
-    errs.append("no Deployment or StatefulSet")
+    errs.append("no Deployment, StatefulSet or Job")
+
+# An Indexed Job's podFailurePolicy, against the exit codes of src/exit.rs: what
+# a retry cannot fix fails the Job, what may pass counts against backoffLimit.
+# A code added to src/exit.rs fails this check until it is classified here.
+EXIT_CODES = {n: int(c) for n, c in re.findall(r"^pub const ([A-Z_]+): i32 = (\d+);", open("src/exit.rs").read(), re.M)}
+FAIL_JOB = ("CONFIG", "NOT_FOUND", "ACCESS_DENIED", "DATASET_INVALID", "KAFKA_SETUP")
+COUNT = ("UNREACHABLE", "UNDELIVERED", "KAFKA_UNAVAILABLE", "PRODUCER_FATAL")
+# 0 is no failure; 1 (internal) and 130 (forced exit) count by the Job's default.
+UNLISTED = ("OK", "INTERNAL", "FORCED")
+def check_failure_policy(name, job, containers):
+    known = set(FAIL_JOB + COUNT + UNLISTED)
+    if set(EXIT_CODES) != known:
+        new, gone = sorted(set(EXIT_CODES) - known), sorted(known - set(EXIT_CODES))
+        errs.append(f"{name}: src/exit.rs " + "; ".join(
+            ([f"has {new}, not classified"] if new else []) + ([f"has no {gone}"] if gone else []))
+            + ": update the Job's podFailurePolicy and this check")
+        return
+    want = {"FailJob": {EXIT_CODES[n] for n in FAIL_JOB}, "Count": {EXIT_CODES[n] for n in COUNT}}
+    if job["template"]["spec"].get("restartPolicy") != "Never":
+        errs.append(f"{name}: restartPolicy must be Never (a podFailurePolicy requires it)")
+    rules = (job.get("podFailurePolicy") or {}).get("rules") or []
+    got, first = {}, {}
+    for i, r in enumerate(rules):
+        first.setdefault(r.get("action"), i)
+        oc = r.get("onExitCodes")
+        if not oc:
+            continue
+        if oc.get("operator") != "In" or oc.get("containerName") not in containers:
+            errs.append(f"{name}: podFailurePolicy rule {i}: expected operator In on container {containers[0]}")
+        got.setdefault(r.get("action"), set()).update(oc.get("values") or [])
+    if got != want:
+        fmt = lambda m: ", ".join(f"{a} {sorted(v)}" for a, v in sorted(m.items())) or "none"
+        errs.append(f"{name}: podFailurePolicy exit codes are {fmt(got)}; src/exit.rs says {fmt(want)}")
+    ignore = [i for i, r in enumerate(rules) if r.get("action") == "Ignore"
+              and any(c.get("type") == "DisruptionTarget" for c in r.get("onPodConditions") or [])]
+    if not ignore or ignore[0] > first.get("Count", len(rules)):
+        errs.append(f"{name}: podFailurePolicy must Ignore DisruptionTarget (eviction, preemption) before its Count rule")
 for d in deps:
     name = d["metadata"]["name"]
     pod = d["spec"]["template"]["spec"]
@@ -227,14 +264,35 @@ for d in deps:
         # Replicas that add up: each pod's share is 1/REPLICAS, so REPLICAS must
         # be the number of pods, and the index must come from a stable pod name.
         replicas = int(env.get("REPLICAS", 1))
-        pods = d["spec"].get("replicas", 1)
-        if replicas > 1 and replicas != pods:
-            errs.append(f"{name}: REPLICAS={replicas} but spec.replicas={pods}: the pods would send {pods}/{replicas} of the rate")
-        if replicas > 1 and d["kind"] != "StatefulSet" and "REPLICA_INDEX" not in env:
+        indexed = d["kind"] == "StatefulSet" or d["spec"].get("completionMode") == "Indexed"
+        if d["kind"] != "Job":
+            pods = d["spec"].get("replicas", 1)
+            if replicas > 1 and replicas != pods:
+                errs.append(f"{name}: REPLICAS={replicas} but spec.replicas={pods}: the pods would send {pods}/{replicas} of the rate")
+        if replicas > 1 and not indexed and "REPLICA_INDEX" not in env:
             errs.append(f"{name}: REPLICAS={replicas} in a {d['kind']}: pod names carry no index (use a StatefulSet or an Indexed Job)")
-    sel = d["spec"]["selector"]["matchLabels"]
-    if not any(all(s["spec"]["selector"].get(k) == v for k, v in sel.items()) for s in svcs):
-        errs.append(f"{name}: no Service selects its pods")
+        if d["kind"] == "Job":
+            # Every index is one share: all must run (completions) and at once
+            # (parallelism), or the total is short or late.
+            comp, par = d["spec"].get("completions"), d["spec"].get("parallelism", 1)
+            if d["spec"].get("completionMode") != "Indexed":
+                errs.append(f"{name}: completionMode {d['spec'].get('completionMode')!r}, expected Indexed")
+            if not comp == par == replicas:
+                errs.append(f"{name}: completions={comp}, parallelism={par}, REPLICAS={replicas}: must be equal")
+            # A Job's pod must end by itself, or the Job never completes.
+            replay = "REPLAY_TIME_FIELD" in env and str(env.get("REPLAY_LOOP", "false")).lower() != "true"
+            if not (replay or "RUN_DURATION" in env or "MAX_MESSAGES" in env):
+                errs.append(f"{name}: a Job needs a run that ends: REPLAY_TIME_FIELD (no REPLAY_LOOP), RUN_DURATION or MAX_MESSAGES")
+    if d["kind"] == "Job":
+        check_failure_policy(name, d["spec"], [c["name"] for c in pod["containers"]])
+        # A Job's selector is generated: a Service must match the pod labels.
+        labels = d["spec"]["template"]["metadata"].get("labels", {})
+        if not any(s["spec"].get("selector") and all(labels.get(k) == v for k, v in s["spec"]["selector"].items()) for s in svcs):
+            errs.append(f"{name}: no Service selects its pods")
+    else:
+        sel = d["spec"]["selector"]["matchLabels"]
+        if not any(all(s["spec"]["selector"].get(k) == v for k, v in sel.items()) for s in svcs):
+            errs.append(f"{name}: no Service selects its pods")
 print("\n".join(errs) or f"{len(deps)} workload(s) ok")
 sys.exit(1 if errs else 0)
 PY
