@@ -195,4 +195,46 @@ mod tests {
             "it names a default the code does not set: {said}"
         );
     }
+
+    fn settings(servers: &str, props: &[(&str, &str)]) -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: servers.into(),
+            topic: "t".into(),
+            producer_properties: ProducerProperties(
+                props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ),
+            check_timeout: std::time::Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn ports_start_at_1_and_topic_names_stop_at_249_characters() {
+        assert!(parse_servers("h:1,k:65535").is_ok());
+        assert!(parse_servers("h:0").is_err());
+        assert!(parse_topic(&"a".repeat(249)).is_ok());
+        assert!(parse_topic(&"a".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_secret_properties() {
+        let s = settings("h:1", &[("sasl.password", "hunter2"), ("linger.ms", "5")]);
+        let shown = format!("{s:?}");
+        assert!(shown.contains("\"linger.ms\": \"5\""), "{shown}");
+        assert!(!shown.contains("hunter2") && shown.contains(REDACTED), "{shown}");
+    }
+
+    #[test]
+    fn only_the_word_embedded_starts_the_embedded_broker() {
+        assert!(settings(EMBEDDED_BROKER, &[]).is_embedded_broker());
+        assert!(!settings("localhost:9092", &[]).is_embedded_broker());
+    }
+
+    #[test]
+    fn a_property_set_by_a_variable_is_shown_once_with_its_origin() {
+        let shown = settings("h:1", &[("linger.ms", "5")]).effective_properties();
+        let linger: Vec<_> = shown.iter().filter(|(k, _)| k == "producer.linger.ms").collect();
+        assert_eq!(linger.len(), 1, "{shown:?}");
+        assert!(linger[0].1.starts_with("5 "), "{shown:?}");
+        assert_eq!(shown.len(), PRODUCER_DEFAULTS.len(), "the other defaults, each once: {shown:?}");
+    }
 }
