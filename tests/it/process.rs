@@ -304,6 +304,27 @@ fn waits_for_an_absent_broker_instead_of_crashing_and_stops_cleanly() {
     assert_eq!(status.code(), Some(0), "nothing was sent, so nothing was lost");
 }
 
+#[test]
+fn check_fails_naming_the_acls_when_the_broker_refuses_the_producer_id() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let kafka = Kafka::start(1);
+    kafka.cluster.request_errors(
+        RDKafkaApiKey::InitProducerId,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED; 50],
+    );
+    let out = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &kafka.bootstrap()),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("CHECK_TIMEOUT", "3"),
+    ])
+    .arg("check")
+    .output()
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(exit::KAFKA_UNAVAILABLE), "{text}");
+    assert!(text.contains("did not accept this producer") && text.contains("IdempotentWrite"), "{text}");
+}
+
 /// `GET path` on the daemon's HTTP port: the status code and the body.
 fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
