@@ -63,6 +63,9 @@ mod tests {
             from_error(Some(RDKafkaErrorCode::BrokerTransportFailure), WRONG_PASSWORD),
             Some(Refusal::Authentication)
         );
+        // The code alone says it when the words differ (a mechanism the broker lacks).
+        let mechanism = "sasl_ssl://h:9093/bootstrap: SASL handshake failed (start (-4)): SASL mechanism SCRAM-SHA-512 not supported by broker";
+        assert_eq!(from_error(Some(RDKafkaErrorCode::Authentication), mechanism), Some(Refusal::Authentication));
         assert_eq!(from_error(Some(RDKafkaErrorCode::SSL), UNKNOWN_CA), Some(Refusal::Certificate));
         assert_eq!(from_error(Some(RDKafkaErrorCode::SSL), TLS_TO_PLAINTEXT), Some(Refusal::Tls));
     }
