@@ -91,12 +91,15 @@ impl AppError {
     }
 }
 
-/// Exit code for a finished run: 0 only if every message sent was delivered.
-pub fn outcome_exit_code(o: &Outcome) -> i32 {
-    if o.undelivered == 0 && o.totals.failed == 0 {
-        exit::OK
-    } else {
+/// Exit code for a finished run: 0 only if every message sent was delivered
+/// and, for a run that has an end, it reached it (not stopped by a signal).
+pub fn outcome_exit_code(o: &Outcome, has_an_end: bool) -> i32 {
+    if o.undelivered > 0 || o.totals.failed > 0 {
         exit::UNDELIVERED
+    } else if o.signalled && has_an_end {
+        exit::INTERRUPTED
+    } else {
+        exit::OK
     }
 }
 
@@ -286,9 +289,31 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     tasks.wait().await;
     drop(sink);
     drop(embedded);
+    if let Some(end) = config.end().filter(|_| outcome.signalled) {
+        events::stopped_before_end(&end);
+    }
     events::final_report(outcome.totals, &failures, started.elapsed());
     if gave_up {
         return Err(AppError::ProducerGaveUp);
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Totals;
+
+    #[test]
+    fn lost_messages_come_first_then_a_run_cut_short_then_success() {
+        let ok = Outcome { totals: Totals::default(), undelivered: 0, ticks: 3, signalled: false };
+        assert_eq!(outcome_exit_code(&ok, true), exit::OK, "reached its end");
+        let signalled = Outcome { signalled: true, ..ok };
+        assert_eq!(outcome_exit_code(&signalled, false), exit::OK, "no end to reach");
+        assert_eq!(outcome_exit_code(&signalled, true), exit::INTERRUPTED);
+        let lost = Outcome { undelivered: 2, ..signalled };
+        assert_eq!(outcome_exit_code(&lost, true), exit::UNDELIVERED);
+        let failed = Outcome { totals: Totals { failed: 1, ..Totals::default() }, ..ok };
+        assert_eq!(outcome_exit_code(&failed, false), exit::UNDELIVERED);
+    }
 }

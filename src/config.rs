@@ -284,6 +284,21 @@ impl Config {
         self.kafka.is_embedded_broker()
     }
 
+    /// The end this run has, in words, if it has one: it stops by itself there,
+    /// and a signal before it means the run was cut short.
+    pub fn end(&self) -> Option<String> {
+        if let Some(max) = self.schedule.max_messages {
+            return Some(format!("MAX_MESSAGES={max}"));
+        }
+        if let Some(d) = self.pacing.run_duration {
+            return Some(format!("RUN_DURATION={}s", d.as_secs_f64()));
+        }
+        match self.pacing.mode {
+            Mode::Replay { looping: false, .. } => Some("the replay's last record".to_owned()),
+            _ => None,
+        }
+    }
+
     /// Messages per second this configuration asks for on average.
     pub fn expected_rate(&self) -> f64 {
         let s = &self.schedule;
@@ -560,5 +575,15 @@ mod tests {
             assert!(!all.contains(secret), "{secret} leaked: {all}");
         }
         assert!(all.contains("AKIAEXAMPLE"));
+    }
+
+    #[test]
+    fn a_run_has_an_end_with_max_messages_run_duration_or_a_replay_that_does_not_loop() {
+        assert_eq!(cfg(&[]).unwrap().end(), None);
+        assert_eq!(cfg(&[("MAX_MESSAGES", "500")]).unwrap().end().as_deref(), Some("MAX_MESSAGES=500"));
+        assert_eq!(cfg(&[("RUN_DURATION", "90")]).unwrap().end().as_deref(), Some("RUN_DURATION=90s"));
+        let replay = [("REPLAY_TIME_FIELD", "ts")];
+        assert_eq!(cfg(&replay).unwrap().end().as_deref(), Some("the replay's last record"));
+        assert_eq!(cfg(&[replay[0], ("REPLAY_LOOP", "true")]).unwrap().end(), None);
     }
 }

@@ -738,6 +738,17 @@ pub fn drain_timed_out(in_flight: u64, timeout: Duration) {
 }
 
 /// Stopped by a signal before the loop started: a clean exit.
+/// A signal stopped a run that has an end before it: exit 11, not 0.
+pub fn stopped_before_end(end: &str) {
+    warn!(
+        event = "stopped_before_end",
+        end = %end,
+        exit_code = crate::exit::INTERRUPTED,
+        "stopped by a signal before the run's end ({end}); exiting {} so that a Job does not count this run as done",
+        crate::exit::INTERRUPTED
+    );
+}
+
 pub fn cancelled_before_start(what: &dyn std::error::Error) {
     info!(event = "cancelled", "{what}");
 }

@@ -27,12 +27,16 @@ pub const KAFKA_UNAVAILABLE: i32 = 9;
 pub const UNDELIVERED: i32 = 8;
 /// The Kafka producer failed fatally and rebuilding it did not help.
 pub const PRODUCER_FATAL: i32 = 10;
+/// A signal stopped a run that has an end (`MAX_MESSAGES`, `RUN_DURATION`, a
+/// replay without `REPLAY_LOOP`) before it: what was sent was delivered, but the
+/// run did not do what it was asked, so a Job must not count it as done.
+pub const INTERRUPTED: i32 = 11;
 /// A second SIGTERM/SIGINT: exited at once without draining.
 pub const FORCED: i32 = 130;
 
 /// Every code with its meaning and what to do, for `--help` and the README.
 pub const ALL: &[(i32, &str, &str)] = &[
-    (OK, "Stopped (signal, `MAX_MESSAGES`, `RUN_DURATION` or the end of a replay) with every message delivered; or stopped by a signal before starting.", ""),
+    (OK, "Stopped with every message delivered: at the run's end (`MAX_MESSAGES`, `RUN_DURATION`, the end of a replay), or by a signal if the run has no end; or a run without an end stopped by a signal before starting.", ""),
     (INTERNAL, "Internal error.", "Please report it with the log."),
     (CONFIG, "Invalid configuration.", "The line names the variable and what it accepts."),
     (NOT_FOUND, "Dataset not found: no such bucket, key or file.", "Check `DATASET_URI` and the endpoint."),
@@ -62,6 +66,11 @@ pub const ALL: &[(i32, &str, &str)] = &[
         PRODUCER_FATAL,
         "The Kafka producer failed fatally (idempotence or authorization) and 5 rebuilds in a row brought no delivery.",
         "The `producer_gave_up` line gives the reason; check the broker's ACLs and logs. An orchestrator restarts the pod.",
+    ),
+    (
+        INTERRUPTED,
+        "A signal stopped a run that has an end (`MAX_MESSAGES`, `RUN_DURATION`, a replay without `REPLAY_LOOP`) before it; every message sent was delivered.",
+        "The `stopped_before_end` line says which end. Run it again; a Job retries it (a retried replay sends its share again).",
     ),
     (FORCED, "A second SIGTERM/SIGINT: exited at once without draining.", ""),
 ];

@@ -66,7 +66,9 @@ fn main() {
         };
         let stats = Arc::new(Stats::new(config.schedule.preset.map_or("none", |p| p.as_str())));
         let result = match command {
-            Command::Run => app::run(&config, stats, token).await.map(|outcome| app::outcome_exit_code(&outcome)),
+            Command::Run => {
+                app::run(&config, stats, token).await.map(|o| app::outcome_exit_code(&o, config.end().is_some()))
+            }
             Command::Check => commands::check(&config, &stats, &token).await.map(|()| exit::OK),
             Command::Preview(n) => {
                 commands::preview(&config, &stats, n, &mut std::io::stdout().lock(), &token).await.map(|()| exit::OK)
@@ -75,8 +77,17 @@ fn main() {
         match result {
             Ok(code) => code,
             Err(e) if e.is_cancelled() || e.exit_code() == exit::OK => {
+                // A run with an end that a signal stopped before it began did not do its work.
+                let end = config.end().filter(|_| e.is_cancelled() && matches!(command, Command::Run));
+                if let Some(end) = &end {
+                    events::stopped_before_end(end);
+                }
                 events::cancelled_before_start(&e);
-                e.exit_code()
+                if end.is_some() {
+                    exit::INTERRUPTED
+                } else {
+                    e.exit_code()
+                }
             }
             Err(e) => {
                 let code = e.exit_code();

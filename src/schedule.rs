@@ -158,6 +158,8 @@ pub struct Outcome {
     /// Messages neither delivered nor failed when the shutdown deadline passed.
     pub undelivered: u64,
     pub ticks: u64,
+    /// A signal stopped the loop (not its own end, nor `MAX_MESSAGES`).
+    pub signalled: bool,
 }
 
 /// Builds the pacer of `schedule`'s mode, anchored at `start`.
@@ -254,6 +256,7 @@ pub async fn run(
         events::schedule_entry_active(&stats, e, &entries);
     }
     let mut last_wake = None;
+    let mut signalled = false;
 
     loop {
         let Some(wake) = pacer.wake_at(last_wake) else {
@@ -262,7 +265,10 @@ pub async fn run(
         };
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled() => {
+                signalled = true;
+                break;
+            }
             () = done.cancelled() => break,
             () = &mut run_end => {
                 events::run_duration_reached(schedule.run_duration.unwrap_or_default());
@@ -384,7 +390,7 @@ pub async fn run(
     if undelivered > 0 {
         events::drain_timed_out(undelivered, schedule.shutdown_timeout);
     }
-    Outcome { totals, undelivered, ticks }
+    Outcome { totals, undelivered, ticks, signalled }
 }
 
 /// The drain: awaits the completions of the batches still in flight together

@@ -200,7 +200,7 @@ settings! {
     MAX_MESSAGES {
         group: Group::Schedule,
         accepted: "a whole number of messages >= 1, or unset to run until stopped",
-        meaning: "Stop after this many delivered messages, drain, exit 0. Unset: run until signalled.",
+        meaning: "Stop after this many delivered messages, drain, exit 0 (a signal before then: exit 11). Unset: run until signalled.",
     }
     MESSAGES_PER_SECOND {
         group: Group::Schedule, example: "37.5",
@@ -215,7 +215,7 @@ settings! {
     RUN_DURATION {
         group: Group::Schedule, example: "15m",
         accepted: "a duration > 0: seconds (90, 90s), minutes (15m), hours (2h) or days (1d)",
-        meaning: "Stop after this long (wall clock, even with TIME_SCALE), drain, exit 0. With MAX_MESSAGES, whichever comes first.",
+        meaning: "Stop after this long (wall clock, even with TIME_SCALE), drain, exit 0 (a signal before then: exit 11). With MAX_MESSAGES, whichever comes first.",
     }
     PRESET_SCHEDULE {
         group: Group::Schedule, example: "00:00=low,08:00=normal,12:00=high,14:00=normal,20:00=low",

@@ -40,7 +40,7 @@ async fn loads_from_s3_with_python_aliases_and_delivers_exactly_max_messages() {
     let outcome = app::run(&cfg, stats, CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, 250);
     assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
-    assert_eq!(app::outcome_exit_code(&outcome), exit::OK);
+    assert_eq!(app::outcome_exit_code(&outcome, true), exit::OK);
 
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
@@ -186,7 +186,7 @@ async fn oversized_messages_are_counted_as_failures_not_crashes() {
     assert_eq!(outcome.totals.delivered, 40);
     assert!(outcome.totals.failed > 0);
     assert_eq!(stats.failures_by_reason().get("MessageSizeTooLarge"), Some(&outcome.totals.failed));
-    assert_eq!(app::outcome_exit_code(&outcome), exit::UNDELIVERED);
+    assert_eq!(app::outcome_exit_code(&outcome, true), exit::UNDELIVERED);
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
         tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, 1, 40, Duration::from_secs(20)))

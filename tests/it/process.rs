@@ -370,6 +370,31 @@ fn a_listener_that_hangs_up_on_the_first_request_is_named_once_and_in_readyz() {
 }
 
 #[test]
+fn a_signal_before_the_runs_end_exits_11_so_a_job_does_not_count_it_done() {
+    // Mid-run: MAX_MESSAGES far away.
+    let (_kafka, child, rx) = running_feeder(&[("MAX_MESSAGES", "1000000"), ("LOG_FORMAT", "json")]);
+    std::thread::sleep(Duration::from_millis(300));
+    kill(&child, "-TERM");
+    let out = wait_with_timeout(child, Duration::from_secs(20));
+    let lines: Vec<String> = rx.iter().collect();
+    assert_eq!(out.status.code(), Some(exit::INTERRUPTED), "{lines:#?}");
+    let cut =
+        lines.iter().position(|l| l.contains("\"event\":\"stopped_before_end\"")).expect("a stopped_before_end line");
+    assert!(lines[cut].contains("MAX_MESSAGES=1000000"), "{}", lines[cut]);
+    assert!(lines.last().unwrap().contains("\"event\":\"stopped\""), "stopped is still the last line");
+
+    // Before starting: waiting for a broker that is not there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child =
+        command(&[("KAFKA_BOOTSTRAP_SERVERS", &format!("127.0.0.1:{port}")), ("RUN_DURATION", "60")]).spawn().unwrap();
+    let rx = stream_lines(&mut child);
+    wait_for_line(&rx, "waiting for the Kafka broker", Duration::from_secs(15));
+    kill(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(exit::INTERRUPTED));
+    assert!(rx.iter().any(|l| l.contains("RUN_DURATION=60s")));
+}
+
+#[test]
 fn help_lists_every_variable_with_its_default_and_exits_0() {
     for flag in ["--help", "-h"] {
         let out = command(&[]).arg(flag).output().unwrap();
