@@ -302,9 +302,12 @@ mod tests {
     #[tokio::test]
     async fn the_signal_keeps_the_first_reason_and_clears_on_take() {
         let s = FatalSignal::default();
+        let quiet = tokio::time::timeout(Duration::from_millis(20), s.raised()).await;
+        assert!(quiet.is_err(), "raised() resolved with nothing raised");
         s.raise("ProducerFenced");
         s.raise("Fatal");
         s.raised().await;
+        assert_eq!(s.reason(), "ProducerFenced");
         assert_eq!(s.take(), "ProducerFenced");
         assert!(!s.is_raised());
         s.raise("Fatal");
