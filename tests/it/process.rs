@@ -105,6 +105,7 @@ fn max_messages_exits_zero_after_exactly_that_many() {
             ("PRESET", "high"),
             ("PRODUCE_INTERVAL", "0.01"),
             ("MAX_MESSAGES", "137"),
+            ("PROGRESS_INTERVAL", "60"),
         ])
         .spawn()
         .unwrap(),
@@ -113,6 +114,9 @@ fn max_messages_exits_zero_after_exactly_that_many() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("delivered=137"), "{stdout}");
+    assert!(stdout.contains("MAX_MESSAGES delivered: stopping"), "{stdout}");
+    // The first progress line comes a PROGRESS_INTERVAL after the start, not at it.
+    assert!(!stdout.contains("event=\"progress\"") && !stdout.contains("event=progress"), "{stdout}");
     assert_eq!(kafka.consume(1, 137, Duration::from_secs(20)).len(), 137);
 }
 
