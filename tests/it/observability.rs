@@ -71,9 +71,12 @@ async fn injected_produce_errors_are_counted_exactly_by_reason() {
         ("KAFKA_PRODUCER_BATCH_NUM_MESSAGES", "1"),
         ("KAFKA_PRODUCER_MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION", "1"),
         ("KAFKA_PRODUCER_ENABLE_IDEMPOTENCE", "false"),
+        ("NOT_DELIVERING_AFTER", "0.05"),
     ]);
     let stats = Arc::new(Stats::new("none"));
     let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
+    // The deliveries after the failures ended the stretch: ready again.
+    assert_eq!(stats.health.readiness(), kafka_feeder::health::Status::Ok("ready"));
     let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
     assert_eq!(outcome.totals.failed, injected, "{:?}", stats.failures_by_reason());
     assert_eq!(sample(&text, "kafka_feeder_messages_failed_total{reason=\"MessageSizeTooLarge\"}"), injected as f64);

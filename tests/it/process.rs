@@ -84,8 +84,10 @@ fn sigterm_mid_run_drains_and_reports_what_reached_the_topic() {
         == "shutdown requested: no new batches, draining in-flight messages (a second signal exits at once)"));
     for l in &lines {
         assert!(l["event"].is_string(), "a log line without an event field: {l}");
-        // A clean run logs no error (the drain completed: no drain_timed_out).
+        // A clean run logs no error (the drain completed: no drain_timed_out),
+        // and the topic it writes to exists.
         assert_ne!(l["level"], "ERROR", "{l}");
+        assert_ne!(l["event"], "topic_missing", "{l}");
     }
     for event in ["starting", "effective_config", "dataset_loaded", "broker_connected", "shutdown_requested", "stopped"]
     {
