@@ -123,11 +123,18 @@ pub enum Decision {
 #[derive(Debug, Default)]
 pub struct Recovery {
     in_a_row: u32,
+    /// Messages delivered in all when the producer was last rebuilt.
+    delivered_at_rebuild: u64,
 }
 
 impl Recovery {
-    /// The producer is broken (again) at `now`.
-    pub fn on_broken(&mut self, now: Instant) -> Decision {
+    /// The producer is broken (again) at `now`, `delivered` messages having
+    /// been delivered in all: one delivered since the last rebuild means the
+    /// producer worked, and the count starts over.
+    pub fn on_broken(&mut self, now: Instant, delivered: u64) -> Decision {
+        if delivered > self.delivered_at_rebuild {
+            self.in_a_row = 0;
+        }
         if self.in_a_row >= MAX_REBUILDS_IN_A_ROW {
             return Decision::GiveUp { attempts: self.in_a_row };
         }
@@ -139,9 +146,9 @@ impl Recovery {
         Decision::Rebuild { at: now + backoff, attempt: self.in_a_row }
     }
 
-    /// A delivery succeeded: the producer works; the next break starts over.
-    pub fn on_delivered(&mut self) {
-        self.in_a_row = 0;
+    /// A new producer is in place, `delivered` messages having been delivered in all.
+    pub fn rebuilt(&mut self, delivered: u64) {
+        self.delivered_at_rebuild = delivered;
     }
 
     /// A rebuild has been made and the producer is broken again without a
@@ -157,17 +164,14 @@ impl super::KafkaSink {
     /// then ends with [`crate::exit::PRODUCER_FATAL`]).
     pub async fn recover(self: Arc<Self>, stats: Arc<Stats>, stop: CancellationToken, give_up: CancellationToken) {
         let mut policy = Recovery::default();
-        let mut delivered_at_rebuild = stats.delivered();
+        policy.rebuilt(stats.delivered());
         loop {
             tokio::select! {
                 () = self.shared.fatal.raised() => {}
                 () = stop.cancelled() => return,
             }
-            if stats.delivered() > delivered_at_rebuild {
-                policy.on_delivered();
-            }
             let reason = self.shared.fatal.reason();
-            match policy.on_broken(Instant::now()) {
+            match policy.on_broken(Instant::now(), stats.delivered()) {
                 Decision::GiveUp { attempts } => {
                     events::producer_gave_up(&stats, &reason, attempts);
                     self.gave_up.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -185,7 +189,7 @@ impl super::KafkaSink {
                     match self.rebuild() {
                         Ok(old) => {
                             self.shared.fatal.take();
-                            delivered_at_rebuild = stats.delivered();
+                            policy.rebuilt(stats.delivered());
                             events::producer_rebuilt(&stats, &reason, attempt);
                             // Dropping a producer purges what it still holds (each
                             // message is counted failed, with its reason, by the
@@ -244,30 +248,38 @@ mod tests {
         let t0 = Instant::now();
         let mut r = Recovery::default();
         let s = Duration::from_secs;
-        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0, attempt: 1 });
+        assert_eq!(r.on_broken(t0, 0), Decision::Rebuild { at: t0, attempt: 1 });
         assert!(!r.rebuilding_has_not_helped());
-        assert_eq!(r.on_broken(t0), Decision::Rebuild { at: t0 + s(1), attempt: 2 });
+        r.rebuilt(0);
+        assert_eq!(r.on_broken(t0, 0), Decision::Rebuild { at: t0 + s(1), attempt: 2 });
         assert!(r.rebuilding_has_not_helped());
-        r.on_delivered();
-        assert!(!r.rebuilding_has_not_helped());
+        r.rebuilt(0);
+        // The new producer delivered 10 before it broke: it worked, start over.
         let mut ats = Vec::new();
         for _ in 0..MAX_REBUILDS_IN_A_ROW {
-            match r.on_broken(t0) {
+            match r.on_broken(t0, 10) {
                 Decision::Rebuild { at, .. } => ats.push(at - t0),
                 d => panic!("gave up early: {d:?}"),
             }
+            r.rebuilt(10);
         }
         assert_eq!(ats, [s(0), s(1), s(2), s(4), s(8)]);
-        assert_eq!(r.on_broken(t0), Decision::GiveUp { attempts: MAX_REBUILDS_IN_A_ROW });
+        assert!(r.rebuilding_has_not_helped());
+        assert_eq!(r.on_broken(t0, 10), Decision::GiveUp { attempts: MAX_REBUILDS_IN_A_ROW });
+        // A delivery before a rebuild counts only past what was delivered at it.
+        let mut r = Recovery::default();
+        r.rebuilt(7);
+        assert_eq!(r.on_broken(t0, 7), Decision::Rebuild { at: t0, attempt: 1 });
+        r.rebuilt(7);
+        assert_eq!(r.on_broken(t0, 7), Decision::Rebuild { at: t0 + s(1), attempt: 2 });
     }
 
     #[test]
     fn backoff_is_capped() {
-        let mut r = Recovery { in_a_row: 0 };
+        let mut r = Recovery { in_a_row: 4, delivered_at_rebuild: 0 };
         let t0 = Instant::now();
-        r.in_a_row = 4;
         // Not reachable with the default bound, but the cap holds for any bound.
-        assert!(matches!(r.on_broken(t0), Decision::Rebuild { at, .. } if at - t0 <= MAX_BACKOFF));
+        assert!(matches!(r.on_broken(t0, 0), Decision::Rebuild { at, .. } if at - t0 <= MAX_BACKOFF));
     }
 
     #[test]
