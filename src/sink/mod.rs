@@ -66,8 +66,8 @@ pub struct FeederContext {
 
 #[derive(Default)]
 struct Shared {
-    /// The run's counters and health, from the wait for the broker on (a
-    /// refusal is said by `/readyz` before any delivery).
+    /// The run's counters and health, from the wait for the broker (or
+    /// `attach`) on: a refusal is said by `/readyz` before any delivery.
     stats: OnceLock<Arc<Stats>>,
     deliveries: OnceLock<Deliveries>,
     /// Raised when the producer is broken for good (see [`recovery`]).
@@ -82,7 +82,7 @@ struct Shared {
 impl FeederContext {
     /// The run's counters, once the run has handed them over.
     fn stats(&self) -> Option<&Stats> {
-        self.shared.stats.get().or_else(|| self.shared.deliveries.get().map(|d| &d.stats)).map(|s| &**s)
+        self.shared.stats.get().map(|s| &**s)
     }
 
     fn idempotence_state(&self) -> Option<String> {
@@ -263,6 +263,8 @@ impl KafkaSink {
     /// once `max_messages` are delivered. One scheduling run per sink: a second
     /// call is ignored.
     pub fn attach(&self, stats: Arc<Stats>, max_messages: Option<u64>, log_batches: bool, done: CancellationToken) {
+        // A run that skipped the wait for the broker (tests) hands them over here.
+        let _ = self.shared.stats.set(Arc::clone(&stats));
         let d = Deliveries {
             stats,
             base: std::time::Instant::now(),
