@@ -295,6 +295,22 @@ def shown_resume(resume):
     return f"{resume:.1f}s" if resume is not None else "never"
 
 
+def feed_then_freeze(ctx, broker, tails, errs, topic_name, name, what):
+    """A new topic fed for 6 s, then the daemon frozen with the follower (appended to
+    `tails`) at the topic's end. Returns (topic, daemon, probe, frozen s, None), or
+    a failure in the last place if the daemon never connects."""
+    rig = ctx["rig"]
+    topic = broker.create_topic(rig.new_topic(topic_name), 3)
+    tails.append(Tail(broker.bootstrap, topic))
+    d, probe, failure = start_feeding(ctx, broker, topic, harness.free_port(), name)
+    if failure:
+        return topic, None, None, 0.0, failure
+    time.sleep(6)
+    frozen, settled = freeze_and_settle(d, tails[-1])
+    rig_check(errs, settled, f"the follower did not reach the end of the first {what}")
+    return topic, d, probe, frozen, None
+
+
 # ---- 10. outage longer than the message timeout ------------------------------------------
 
 
@@ -348,17 +364,11 @@ def scenario_broker_kill(ctx):
     down = float(os.environ.get("E2E_KILL_DOWN_SECONDS", "3"))
     broker = rig.Tansu().start()
     failures, errs = [], []
-    port = harness.free_port()
     tails = []
     try:
-        topic = broker.create_topic(rig.new_topic("kill"), 3)
-        tails.append(Tail(broker.bootstrap, topic))
-        d, probe, failure = start_feeding(ctx, broker, topic, port, "broker-kill")
+        topic, d, probe, frozen, failure = feed_then_freeze(ctx, broker, tails, errs, "kill", "broker-kill", "life")
         if failure:
             return [failure]
-        time.sleep(6)
-        frozen, settled = freeze_and_settle(d, tails[0])
-        rig_check(errs, settled, "the follower did not reach the end of the first life")
         broker.kill()
         d.signal(signal.SIGCONT)
         t_kill = time.monotonic()
@@ -406,17 +416,12 @@ def scenario_topic_recreate(ctx):
     gone = float(os.environ.get("E2E_TOPIC_GONE_SECONDS", "3"))
     broker = rig.Tansu().start()
     failures, errs = [], []
-    port = harness.free_port()
     tails = []
     try:
-        topic = broker.create_topic(rig.new_topic("recreate"), 3)
-        tails.append(Tail(broker.bootstrap, topic))
-        d, probe, failure = start_feeding(ctx, broker, topic, port, "topic-recreate")
+        topic, d, probe, frozen, failure = feed_then_freeze(ctx, broker, tails, errs, "recreate", "topic-recreate",
+                                                            "topic")
         if failure:
             return [failure]
-        time.sleep(6)
-        frozen, settled = freeze_and_settle(d, tails[0])
-        rig_check(errs, settled, "the follower did not reach the end of the first topic")
         founds = [tails[0].close()]
         broker.delete_topic(topic)
         d.signal(signal.SIGCONT)
