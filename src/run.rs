@@ -158,6 +158,9 @@ pub fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_
     for (name, renamed) in &summary.renamed {
         events::duplicate_column(source, name, renamed);
     }
+    for column in &summary.widened {
+        events::column_as_text(source, column);
+    }
     events::dataset_loaded(
         stats,
         &events::DatasetLoaded {

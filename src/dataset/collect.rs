@@ -20,6 +20,8 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::dataset::columns::{self, ColumnKinds, Counted, Widened};
+
 /// What to keep and how much memory it may take.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Limits {
@@ -187,6 +189,13 @@ impl Collector {
         })
     }
 
+    /// True when every record offered is kept (no sample): a record is then
+    /// written at the end of the buffer and never moves or leaves until the
+    /// load is done, so where it starts is the buffer's length when it is written.
+    pub fn keeps_all(&self) -> bool {
+        self.reservoir.is_none()
+    }
+
     /// Well-formed records offered so far.
     pub fn seen(&self) -> u64 {
         self.seen
@@ -202,7 +211,45 @@ impl Collector {
 
     /// The kept records, contiguous, with spare capacity returned. A sample
     /// comes out in buffer order (deterministic for a seeded load).
-    pub fn finish(mut self) -> Collected {
+    pub fn finish(self) -> Collected {
+        let mut collected = self.into_collected();
+        collected.shrink();
+        collected
+    }
+
+    /// [`finish`](Self::finish), with each CSV column given one type over the
+    /// kept records ([`columns`]): `counts` are the CSV readers' cell counts,
+    /// `other_formats` says whether records of other formats were offered too.
+    /// The quotes a widened column adds count against the memory guard.
+    pub fn finish_typed(
+        self,
+        counts: &ColumnKinds,
+        other_formats: bool,
+    ) -> Result<(Collected, Vec<Widened>), CollectError> {
+        let counted = match (other_formats, &self.reservoir) {
+            (true, _) => Counted::MixedFormats,
+            (false, Some(_)) => Counted::Sample,
+            (false, None) => Counted::Exact,
+        };
+        let too_large = match &self.reservoir {
+            Some(r) => {
+                CollectError::SampleTooLarge { max_bytes: self.max_bytes_setting.unwrap_or(u64::MAX), max_records: r.k }
+            }
+            None => {
+                CollectError::TooLarge { max_bytes: self.max_bytes_setting.unwrap_or(u64::MAX), records: self.seen }
+            }
+        };
+        let max_bytes = self.max_bytes;
+        let mut collected = self.into_collected();
+        let used = collected.buf.len().saturating_add(ALL_INDEX * collected.ends.len());
+        let room = max_bytes.saturating_sub(used);
+        let widened = columns::unify(&mut collected.buf, &mut collected.ends, counts, counted, room)
+            .map_err(|_growth| too_large)?;
+        collected.shrink();
+        Ok((collected, widened))
+    }
+
+    fn into_collected(mut self) -> Collected {
         let ends = match self.reservoir.take() {
             None => self.ends,
             Some(mut r) => {
@@ -211,10 +258,14 @@ impl Collector {
                 r.slots.into_iter().map(|s| s.end).collect()
             }
         };
-        let mut collected = Collected { buf: self.buf, ends, seen: self.seen };
-        collected.buf.shrink_to_fit();
-        collected.ends.shrink_to_fit();
-        collected
+        Collected { buf: self.buf, ends, seen: self.seen }
+    }
+}
+
+impl Collected {
+    fn shrink(&mut self) {
+        self.buf.shrink_to_fit();
+        self.ends.shrink_to_fit();
     }
 }
 
@@ -223,12 +274,19 @@ impl Collector {
 pub trait Offer {
     /// See [`Collector::offer`].
     fn offer(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), CollectError>;
+
+    /// See [`Collector::keeps_all`].
+    fn keeps_all(&self) -> bool;
 }
 
 impl Offer for Collector {
     #[inline]
     fn offer(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), CollectError> {
         Collector::offer(self, write)
+    }
+
+    fn keeps_all(&self) -> bool {
+        Collector::keeps_all(self)
     }
 }
 
@@ -237,6 +295,10 @@ impl Offer for &std::sync::Mutex<Collector> {
     fn offer(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> Result<(), CollectError> {
         // A loader that panicked mid-record left no broken invariant worth refusing.
         self.lock().unwrap_or_else(|e| e.into_inner()).offer(write)
+    }
+
+    fn keeps_all(&self) -> bool {
+        self.lock().unwrap_or_else(|e| e.into_inner()).keeps_all()
     }
 }
 
@@ -425,6 +487,32 @@ mod tests {
         let mut c = Collector::new(&Limits { max_records: Some(5_000), ..limits });
         let e = (0..10_000u64).find_map(|i| c.offer(|buf| buf.extend_from_slice(record(i).as_bytes())).err());
         assert!(matches!(e, Some(CollectError::SampleTooLarge { max_records: 5_000, .. })), "{e:?}");
+    }
+
+    /// The quotes a mixed column gets count against the guard: records that
+    /// fit as written do not fit once widened, and the load says so.
+    #[test]
+    fn widening_a_column_counts_against_the_guard() {
+        use crate::dataset::columns::Kinds;
+        let rows: Vec<String> =
+            (0..100).map(|i| if i == 0 { r#"{"z":"x"}"#.into() } else { format!(r#"{{"z":{i}}}"#) }).collect();
+        let bytes: usize = rows.iter().map(String::len).sum::<usize>() + ALL_INDEX * rows.len();
+        let kinds = ColumnKinds {
+            columns: vec![(br#""z""#.to_vec(), Kinds { numbers: 99, strings: 1, bare: 99, ..Kinds::default() })],
+        };
+        let collect = |max_bytes: usize| {
+            let mut c = Collector::new(&Limits { max_bytes: Some(max_bytes as u64), ..Limits::default() });
+            for r in &rows {
+                c.offer(|buf| buf.extend_from_slice(r.as_bytes())).unwrap();
+            }
+            c.finish_typed(&kinds, false)
+        };
+        let e = collect(bytes + 2 * 99 - 1).unwrap_err();
+        assert!(matches!(e, CollectError::TooLarge { records: 100, .. }), "{e}");
+        let (c, widened) = collect(bytes + 2 * 99).unwrap();
+        assert_eq!(widened.len(), 1);
+        assert_eq!(&c.buf[..20], br#"{"z":"x"}{"z":"1"}{""#);
+        assert_eq!(c.buf.len(), bytes - ALL_INDEX * rows.len() + 2 * 99);
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! with commas, quotes and newlines, CRLF, a UTF-8 BOM) from any reader,
 //! streaming, and types each cell: plain decimal numbers stay numbers with
 //! their exact digits, `true`/`false` become booleans, empty cells become null,
-//! and everything else (`00M`, `02134`, `1e5`, `NaN`) stays a string. Rows with
-//! the wrong number of fields or invalid UTF-8 are skipped and counted, never
-//! fatal.
+//! and everything else (`00M`, `02134`, `1e5`, `NaN`) stays a string. It counts
+//! each column's kinds as it goes, so that once loaded a column that mixes them
+//! becomes a string column ([`crate::dataset::columns`]). Rows with the wrong
+//! number of fields or invalid UTF-8 are skipped and counted, never fatal.
 
 use std::io::{BufRead, BufReader, Read};
 use std::time::Instant;
 
 use crate::dataset::collect::{Collector, Limits, Offer};
+use crate::dataset::columns::{ColumnKinds, Kinds};
 use crate::dataset::records::{Dataset, DatasetError, LoadSummary, REPORTED_SKIPS};
 
 /// Parses CSV from `reader` into a [`Dataset`], keeping every row. `source_name`
@@ -26,13 +28,17 @@ pub fn load_csv<R: Read>(
         collector.reserve(csv_json_estimate(n));
     }
     let csv = load_csv_into(reader, source_name, &mut collector)?;
-    let dataset = Dataset::from_collected(collector.finish());
+    let (collected, widened) = collector
+        .finish_typed(&csv.kinds, false)
+        .map_err(|cause| DatasetError::Limit { source_name: source_name.into(), cause })?;
+    let dataset = Dataset::from_collected(collected);
     let summary = LoadSummary {
         records: dataset.len() as u64,
         seen: csv.rows,
         skipped: csv.skipped,
         skipped_rows: csv.skipped_rows,
         renamed: csv.renamed,
+        widened,
         columns: csv.columns,
         csv_bytes: csv.input_bytes,
         json_bytes: dataset.json_bytes() as u64,
@@ -64,6 +70,8 @@ pub struct CsvSummary {
     pub renamed: Vec<(String, String)>,
     pub columns: usize,
     pub input_bytes: u64,
+    /// Each column's cell kinds over the rows written (see [`crate::dataset::columns`]).
+    pub kinds: ColumnKinds,
 }
 
 /// Parses CSV from `reader` into `collector`, which keeps all rows or a sample.
@@ -100,6 +108,9 @@ pub fn load_csv_into<R: Read>(
     let mut renamed = Vec::new();
     let keys = json_keys(&header, source_name, &mut renamed)?;
 
+    let mut kinds = vec![Kinds::default(); keys.len()];
+    // Keeping every record, a column found to mix kinds is quoted from then on.
+    let eager = collector.keeps_all();
     let mut record = csv::ByteRecord::new();
     let mut rows = 0u64;
     let mut skipped = 0u64;
@@ -131,7 +142,7 @@ pub fn load_csv_into<R: Read>(
         }
         rows += 1;
         collector
-            .offer(|buf| write_json_object(buf, &keys, &record))
+            .offer(|buf| write_json_object(buf, &keys, &record, &mut kinds, eager))
             .map_err(|cause| DatasetError::Limit { source_name: source_name.into(), cause })?;
     }
 
@@ -142,7 +153,17 @@ pub fn load_csv_into<R: Read>(
         }
         return Err(DatasetError::NoRecords { source_name: source_name.into(), skipped });
     }
-    Ok(CsvSummary { rows, skipped, skipped_rows, renamed, columns: keys.len(), input_bytes })
+    // The key fragments end in `:`; the counts are keyed by the name as written.
+    let kinds = keys.iter().map(|k| k[..k.len() - 1].to_vec()).zip(kinds).collect();
+    Ok(CsvSummary {
+        rows,
+        skipped,
+        skipped_rows,
+        renamed,
+        columns: keys.len(),
+        input_bytes,
+        kinds: ColumnKinds { columns: kinds },
+    })
 }
 
 fn skip_bom<R: Read>(input: &mut BufReader<R>) -> std::io::Result<()> {
@@ -202,27 +223,52 @@ fn json_keys(
         .collect())
 }
 
-/// Appends one row as a JSON object. Every field has been checked to be UTF-8.
-fn write_json_object(buf: &mut Vec<u8>, keys: &[Vec<u8>], record: &csv::ByteRecord) {
+/// Appends one row as a JSON object and counts its cells' kinds. Every field
+/// has been checked to be UTF-8. `eager`: every record is kept, so a column
+/// that mixes kinds is text for good and its cells are quoted from this row on.
+fn write_json_object(buf: &mut Vec<u8>, keys: &[Vec<u8>], record: &csv::ByteRecord, kinds: &mut [Kinds], eager: bool) {
+    let start = buf.len();
     buf.push(b'{');
-    for (i, (key, field)) in keys.iter().zip(record.iter()).enumerate() {
+    for (i, ((key, field), kinds)) in keys.iter().zip(record.iter()).zip(kinds.iter_mut()).enumerate() {
         if i > 0 {
             buf.push(b',');
         }
         buf.extend_from_slice(key);
-        write_json_value(buf, field);
+        write_json_value(buf, field, kinds, eager, start);
     }
     buf.push(b'}');
 }
 
-fn write_json_value(buf: &mut Vec<u8>, field: &[u8]) {
+fn write_json_value(buf: &mut Vec<u8>, field: &[u8], kinds: &mut Kinds, eager: bool, record_start: usize) {
     if field.is_empty() {
+        kinds.nulls += 1;
         buf.extend_from_slice(b"null");
-    } else if field == b"true" || field == b"false" || is_plain_number(field) {
-        // Already valid JSON, and the cell's exact digits are kept (no float round trip).
-        buf.extend_from_slice(field);
+        return;
+    }
+    let text = if field == b"true" || field == b"false" {
+        kinds.booleans += 1;
+        false
+    } else if is_plain_number(field) {
+        kinds.numbers += 1;
+        false
     } else {
+        kinds.strings += 1;
+        true
+    };
+    if eager && kinds.quoted_from == usize::MAX && kinds.is_mixed() {
+        kinds.quoted_from = record_start;
+    }
+    if text {
         write_json_string(buf, field);
+    } else if kinds.quoted_from != usize::MAX {
+        // A number or boolean of a text column: its text, quoted (no escapes needed).
+        buf.push(b'"');
+        buf.extend_from_slice(field);
+        buf.push(b'"');
+    } else {
+        // Already valid JSON, and the cell's exact digits are kept (no float round trip).
+        kinds.bare += 1;
+        buf.extend_from_slice(field);
     }
 }
 
@@ -327,6 +373,37 @@ mod tests {
             json!({"id":7,"amount":12.50,"zip":"02134","flag":true,"f2":false,"note":null,"neg":-3,
                    "exp":"1e5","nan":"NaN","zero":0,"dec0":0.5,"lead":"00M"})
         );
+    }
+
+    /// A column is one type over the records: `zip` mixes `02134` (text) and
+    /// `10001` (a number), so every zip is a string; `n` stays a number and
+    /// `flag` a boolean with its empty cell null.
+    #[test]
+    fn a_column_mixing_numbers_and_text_is_text_in_every_record() {
+        let (d, s) = load(
+            b"zip,n,flag,mix
+10001,1,true,1
+02134,2,,true
+,3,false,
+94105,4.5,true,x
+",
+        )
+        .unwrap();
+        let r: Vec<Value> = d.iter().map(|r| serde_json::from_slice(r).unwrap()).collect();
+        assert_eq!(
+            r,
+            [
+                json!({"zip":"10001","n":1,"flag":true,"mix":"1"}),
+                json!({"zip":"02134","n":2,"flag":null,"mix":"true"}),
+                json!({"zip":null,"n":3,"flag":false,"mix":null}),
+                json!({"zip":"94105","n":4.5,"flag":true,"mix":"x"}),
+            ]
+        );
+        // The cell's exact text, quoted.
+        assert_eq!(d.get(3), br#"{"zip":"94105","n":4.5,"flag":true,"mix":"x"}"#);
+        let widened: Vec<&str> = s.widened.iter().map(|w| w.column.as_str()).collect();
+        assert_eq!(widened, ["zip", "mix"]);
+        assert_eq!(s.json_bytes, d.json_bytes() as u64);
     }
 
     #[test]

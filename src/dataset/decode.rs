@@ -33,6 +33,8 @@ pub struct ObjectSummary {
     pub skipped_rows: Vec<(u64, String)>,
     /// CSV duplicate column names and what they were renamed to.
     pub renamed: Vec<(String, String)>,
+    /// CSV: each column's cell kinds over the rows written.
+    pub kinds: crate::dataset::columns::ColumnKinds,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,7 @@ pub fn load_stream<R: Read + Send>(
         input_bytes: 0,
         skipped_rows: Vec::new(),
         renamed: Vec::new(),
+        kinds: Default::default(),
     };
     match format {
         Format::Csv => {
@@ -131,6 +134,7 @@ pub fn load_stream<R: Read + Send>(
             summary.input_bytes = csv.input_bytes;
             summary.skipped_rows = csv.skipped_rows;
             summary.renamed = csv.renamed;
+            summary.kinds = csv.kinds;
         }
         Format::Jsonl => {
             let j = jsonl::load_jsonl(input, source_name, collector).map_err(|e| match e {

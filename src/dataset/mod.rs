@@ -6,6 +6,7 @@
 //! [`Dataset`] itself ([`records`]), and the reload that swaps it ([`reload`]).
 
 pub mod collect;
+pub mod columns;
 pub mod csv;
 pub mod decode;
 pub mod format;

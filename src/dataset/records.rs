@@ -68,6 +68,8 @@ pub struct LoadSummary {
     pub skipped_rows: Vec<(u64, String)>,
     /// Duplicate column names and what they were renamed to.
     pub renamed: Vec<(String, String)>,
+    /// CSV columns sent as strings because their kept cells mixed kinds.
+    pub widened: Vec<crate::dataset::columns::Widened>,
     pub columns: usize,
     pub csv_bytes: u64,
     pub json_bytes: u64,

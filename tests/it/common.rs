@@ -138,10 +138,12 @@ pub fn sample_csv() -> (&'static [u8], Vec<serde_json::Value>) {
                2,7,10001,true,\"split, 3 ways\",New York\r\n\
                3,0.99,00M,false,\"said \"\"hi\"\"\nthen left\",Zürich\r\n\
                4,1e5,NaN,maybe,plain,東京\r\n";
+    // One type per column: the last row's `1e5`, `NaN` and `maybe` make
+    // `amount`, `zip` and `fraud` text in every row; `id` stays a number.
     let expected = vec![
-        serde_json::json!({"id":1,"amount":12.50,"zip":"02134","fraud":false,"memo":null,"city":"Boston"}),
-        serde_json::json!({"id":2,"amount":7,"zip":10001,"fraud":true,"memo":"split, 3 ways","city":"New York"}),
-        serde_json::json!({"id":3,"amount":0.99,"zip":"00M","fraud":false,"memo":"said \"hi\"\nthen left","city":"Zürich"}),
+        serde_json::json!({"id":1,"amount":"12.50","zip":"02134","fraud":"false","memo":null,"city":"Boston"}),
+        serde_json::json!({"id":2,"amount":"7","zip":"10001","fraud":"true","memo":"split, 3 ways","city":"New York"}),
+        serde_json::json!({"id":3,"amount":"0.99","zip":"00M","fraud":"false","memo":"said \"hi\"\nthen left","city":"Zürich"}),
         serde_json::json!({"id":4,"amount":"1e5","zip":"NaN","fraud":"maybe","memo":"plain","city":"東京"}),
     ];
     (Box::leak(csv.as_bytes().to_vec().into_boxed_slice()), expected)

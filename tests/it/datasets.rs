@@ -363,3 +363,75 @@ async fn content_encoding_gzip_is_decompressed_whatever_the_name() {
     assert_eq!(values(&d), expected);
     assert_eq!(s.csv_bytes, csv.len() as u64, "counted after decompression");
 }
+
+/// Each CSV column has one type over the records kept: `zip` mixes `02134` and
+/// `10001` across two files of a folder, so every zip is a string, in a load
+/// that keeps all and in a sample that keeps all; JSON Lines records of the
+/// same folder count too (one type per field on the topic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_column_gets_one_type_over_every_kept_record() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), b"id,zip,n\n1,10001,7\n2,94105,8\n").unwrap();
+    std::fs::write(dir.path().join("b.csv"), b"id,zip\n3,02134\n").unwrap();
+    let uri = format!("{}/", dir.path().display());
+    let expected = vec![
+        json!({"id": 1, "zip": "10001", "n": 7}),
+        json!({"id": 2, "zip": "94105", "n": 8}),
+        json!({"id": 3, "zip": "02134"}),
+    ];
+    for sample in [None, Some("10")] {
+        let mut vars = vec![("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"), ("DATASET_URI", uri.as_str())];
+        vars.extend(sample.map(|n| ("DATASET_MAX_RECORDS", n)));
+        let (d, s) = load(&config(&vars)).await.unwrap();
+        let mut got = values(&d);
+        got.sort_by_key(|v| v["id"].as_i64());
+        assert_eq!(got, expected, "sample {sample:?}");
+        assert_eq!(s.widened.iter().map(|w| w.column.as_str()).collect::<Vec<_>>(), ["zip"]);
+    }
+
+    // A JSON Lines part with text in `zip` makes the CSV numbers strings too;
+    // its other members keep their own types.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), b"id,zip\n1,10001\n").unwrap();
+    std::fs::write(dir.path().join("b.jsonl"), b"{\"id\": 2, \"zip\": \"02134\", \"geo\": {\"zip\": 1}}\n").unwrap();
+    let uri = format!("{}/", dir.path().display());
+    let (d, _) = load(&config(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"), ("DATASET_URI", &uri)])).await.unwrap();
+    let mut got = values(&d);
+    got.sort_by_key(|v| v["id"].as_i64());
+    assert_eq!(got, vec![json!({"id": 1, "zip": "10001"}), json!({"id": 2, "zip": "02134", "geo": {"zip": 1}})]);
+}
+
+/// A sample is typed over the rows it kept, not the rows read: with one row in
+/// ten holding text (`0…`) in `zip`, a sample of 10 is all numbers when it
+/// kept none of them and all strings when it kept one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_is_typed_over_the_rows_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv: String = std::iter::once("id,zip\n".to_owned())
+        .chain((0..1000).map(|i| if i % 10 == 0 { format!("{i},0{i}\n") } else { format!("{i},{}\n", 10000 + i) }))
+        .collect();
+    let path = dir.path().join("t.csv");
+    std::fs::write(&path, csv).unwrap();
+    let uri = path.display().to_string();
+    let (mut numbers, mut strings) = (0, 0);
+    for seed in 0..20 {
+        let seed = seed.to_string();
+        let vars = [
+            ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
+            ("DATASET_URI", uri.as_str()),
+            ("DATASET_MAX_RECORDS", "10"),
+            ("RANDOM_SEED", seed.as_str()),
+        ];
+        let zips: Vec<Value> =
+            values(&load(&config(&vars)).await.unwrap().0).iter().map(|v| v["zip"].clone()).collect();
+        let kept_text = zips.iter().any(|z| z.as_str().is_some_and(|s| s.starts_with('0')));
+        if kept_text {
+            assert!(zips.iter().all(Value::is_string), "seed {seed}: {zips:?}");
+            strings += 1;
+        } else {
+            assert!(zips.iter().all(Value::is_number), "seed {seed}: {zips:?}");
+            numbers += 1;
+        }
+    }
+    assert!(numbers > 0 && strings > 0, "both cases seen: {numbers} all-number samples, {strings} all-string");
+}

@@ -21,7 +21,9 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::dataset::collect::{Collector, Limits};
+use crate::dataset::columns::ColumnKinds;
 use crate::dataset::decode::ObjectSummary;
+use crate::dataset::format::Format;
 use crate::dataset::{Dataset, LoadSummary};
 use crate::observe::events;
 pub use config::{DatasetSettings, DatasetUri, S3Settings};
@@ -65,7 +67,7 @@ pub async fn load(
                     None,
                     &mut offer,
                 )?;
-                Ok(finish(collector, &[o], "bundled".into(), started))
+                finish(collector, &[o], "bundled".into(), started, "bundled sample")
             }
             DatasetUri::File(path) => load_files(path.clone(), settings, limits).await,
             DatasetUri::S3 { bucket, key } => load_s3(s3, bucket, key, settings, &limits).await,
@@ -77,14 +79,22 @@ pub async fn load(
     }
 }
 
-/// One summary for all objects (CSV facts come from the first CSV object).
+/// One summary for all objects (CSV facts come from the first CSV object),
+/// once each CSV column has one type over the kept records.
 fn finish(
     collector: Mutex<Collector>,
     objects: &[ObjectSummary],
     version: String,
     started: Instant,
-) -> (Dataset, LoadSummary) {
-    let collected = collector.into_inner().unwrap_or_else(|e| e.into_inner()).finish();
+    source_name: &str,
+) -> Result<(Dataset, LoadSummary), SourceError> {
+    let mut kinds = ColumnKinds::default();
+    objects.iter().for_each(|o| kinds.merge(&o.kinds));
+    let other_formats = objects.iter().any(|o| o.format != Format::Csv) && !kinds.columns.is_empty();
+    let collector = collector.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (collected, widened) = collector.finish_typed(&kinds, other_formats).map_err(|cause| {
+        SourceError::Dataset(crate::dataset::DatasetError::Limit { source_name: source_name.into(), cause })
+    })?;
     let seen = collected.seen;
     let dataset = Dataset::from_collected(collected);
     let mut formats: Vec<&str> = objects.iter().map(|o| o.format.name()).collect();
@@ -99,6 +109,7 @@ fn finish(
             .take(crate::dataset::REPORTED_SKIPS)
             .collect(),
         renamed: objects.iter().flat_map(|o| o.renamed.iter().cloned()).collect(),
+        widened,
         columns: objects.iter().map(|o| o.columns).max().unwrap_or(0),
         csv_bytes: objects.iter().map(|o| o.input_bytes).sum(),
         json_bytes: dataset.json_bytes() as u64,
@@ -107,7 +118,7 @@ fn finish(
         format: formats.join("+"),
         version,
     };
-    (dataset, summary)
+    Ok((dataset, summary))
 }
 
 async fn load_files(
@@ -135,7 +146,7 @@ async fn load_files(
         // Local files are read one after another: a disk needs no round trips hidden.
         let summaries =
             paths.iter().map(|p| objects::read_file(p, options, &collector)).collect::<Result<Vec<_>, _>>()?;
-        Ok(finish(collector, &summaries, version, started))
+        finish(collector, &summaries, version, started, &shown)
     })
     .await
     .map_err(|e| SourceError::File { path: "dataset".into(), cause: std::io::Error::other(e) })?
@@ -281,7 +292,8 @@ async fn attempt_s3(
             cause: "a reader outlived the load".into(),
         })
     })?;
-    Ok(finish(collector, &summaries, objects::etags_version(&etags), started))
+    let object = format!("s3://{bucket}/{key}");
+    finish(collector, &summaries, objects::etags_version(&etags), started, &object).map_err(Attempt::Fatal)
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ pub fn read_file(
             input_bytes: p.input_bytes,
             skipped_rows: Vec::new(),
             renamed: Vec::new(),
+            kinds: Default::default(),
         });
     }
     let declared = Declared { compression, by: "name" };

@@ -27,6 +27,20 @@ pub fn duplicate_column(source: &str, name: &str, renamed: &str) {
     warn!(event = "duplicate_column", source = %source, column = %name, renamed = %renamed, "duplicate column name renamed");
 }
 
+/// A CSV column whose kept cells mixed numbers, booleans and text: every
+/// cell of it is sent as a string, so its type does not change between messages.
+pub fn column_as_text(source: &str, c: &crate::dataset::columns::Widened) {
+    info!(
+        event = "column_as_text",
+        source = %source,
+        column = %c.column,
+        numbers = c.kinds.numbers,
+        booleans = c.kinds.booleans,
+        strings = c.kinds.strings,
+        "column mixes kinds of values: every cell of it is sent as a string"
+    );
+}
+
 pub fn source_retry(what: &str, cause: &str, waited: Duration, budget: Duration, next_in: Duration) {
     warn!(
         event = "dataset_retry",
