@@ -192,7 +192,7 @@ if not deps:
 # A code added to src/exit.rs fails this check until it is classified here.
 EXIT_CODES = {n: int(c) for n, c in re.findall(r"^pub const ([A-Z_]+): i32 = (\d+);", open("src/exit.rs").read(), re.M)}
 FAIL_JOB = ("CONFIG", "NOT_FOUND", "ACCESS_DENIED", "DATASET_INVALID", "KAFKA_SETUP")
-COUNT = ("UNREACHABLE", "UNDELIVERED", "KAFKA_UNAVAILABLE", "PRODUCER_FATAL", "INTERRUPTED")
+COUNT = ("UNREACHABLE", "UNDELIVERED", "KAFKA_UNAVAILABLE", "PRODUCER_FATAL", "INTERRUPTED", "REGISTRY_UNREACHABLE")
 # 0 is no failure; 1 (internal) and 130 (forced exit) count by the Job's default.
 UNLISTED = ("OK", "INTERNAL", "FORCED")
 def check_failure_policy(name, job, containers):

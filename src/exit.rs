@@ -11,7 +11,7 @@ pub const INTERNAL: i32 = 1;
 pub const CONFIG: i32 = 2;
 /// The dataset object, bucket or file does not exist.
 pub const NOT_FOUND: i32 = 3;
-/// S3 refused the credentials or the access (or none were found).
+/// S3 or the Schema Registry refused the credentials or the access (or none were found).
 pub const ACCESS_DENIED: i32 = 4;
 /// The S3 endpoint stayed unreachable for DATASET_RETRY_TIMEOUT, or the file is unreadable.
 pub const UNREACHABLE: i32 = 5;
@@ -31,6 +31,8 @@ pub const PRODUCER_FATAL: i32 = 10;
 /// replay without `REPLAY_LOOP`) before it: what was sent was delivered, but the
 /// run did not do what it was asked, so a Job must not count it as done.
 pub const INTERRUPTED: i32 = 11;
+/// The Schema Registry stayed unreachable (or answered 5xx) for DATASET_RETRY_TIMEOUT.
+pub const REGISTRY_UNREACHABLE: i32 = 12;
 /// A second SIGTERM/SIGINT: exited at once without draining.
 pub const FORCED: i32 = 130;
 
@@ -42,8 +44,8 @@ pub const ALL: &[(i32, &str, &str)] = &[
     (NOT_FOUND, "Dataset not found: no such bucket, key or file.", "Check `DATASET_URI` and the endpoint."),
     (
         ACCESS_DENIED,
-        "Access denied: wrong key or secret, unknown access key, expired token, missing credentials, or an unreadable file.",
-        "Check `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (or `KEY`/`SECRET`) and the bucket policy.",
+        "Access denied: wrong key or secret, unknown access key, expired token, missing credentials, or an unreadable file; or the Schema Registry answered 401/403.",
+        "Check `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (or `KEY`/`SECRET`) and the bucket policy; for the registry, `SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO`.",
     ),
     (
         UNREACHABLE,
@@ -71,6 +73,11 @@ pub const ALL: &[(i32, &str, &str)] = &[
         INTERRUPTED,
         "A signal stopped a run that has an end (`MAX_MESSAGES`, `RUN_DURATION`, a replay without `REPLAY_LOOP`) before it; every message sent was delivered.",
         "The `stopped_before_end` line says which end. Run it again; a Job retries it (a retried replay sends its share again).",
+    ),
+    (
+        REGISTRY_UNREACHABLE,
+        "The Schema Registry (`SCHEMA_REGISTRY_URL`) stayed unreachable, or answered 5xx, for `DATASET_RETRY_TIMEOUT` at startup; nothing was sent.",
+        "The line names the URL and the last error. Check `SCHEMA_REGISTRY_URL` and the network, or raise `DATASET_RETRY_TIMEOUT`.",
     ),
     (FORCED, "A second SIGTERM/SIGINT: exited at once without draining.", ""),
 ];

@@ -24,7 +24,7 @@ pub async fn preview(
 ) -> Result<(), AppError> {
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
-    let dataset = run::load_dataset(config, stats, shutdown).await?;
+    let dataset = run::load_dataset(config, stats, crate::message::registry::Purpose::Preview, shutdown).await?;
     let mut messages = run::build_messages(config, &dataset, seed)?;
     let s = &config.schedule;
     // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.

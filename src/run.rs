@@ -16,6 +16,7 @@ use crate::dataset::reload::{self, Live};
 use crate::dataset::source::{self, SourceError};
 use crate::dataset::{Dataset, LoadSummary};
 use crate::exit;
+use crate::message::registry::{self, FormatError, Purpose};
 use crate::message::{self, IndexError, MessageBuilder};
 use crate::observe::events::{self, Stats};
 use crate::observe::http;
@@ -48,6 +49,9 @@ pub enum AppError {
     /// The `MESSAGE_*` settings do not fit the loaded dataset.
     #[error(transparent)]
     Messages(#[from] IndexError),
+    /// A registry format could not be set up (`VALUE_FORMAT`, `KEY_FORMAT`).
+    #[error(transparent)]
+    Format(#[from] FormatError),
 }
 
 impl AppError {
@@ -82,6 +86,7 @@ impl AppError {
             AppError::Replay(ReplayError::NoTimes { .. }) => exit::DATASET_INVALID,
             AppError::Messages(IndexError::UnknownColumn { .. }) => exit::CONFIG,
             AppError::Messages(_) => exit::DATASET_INVALID,
+            AppError::Format(e) => e.exit_code(),
         }
     }
 
@@ -179,14 +184,17 @@ pub fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_
     );
 }
 
-/// The dataset for `check` and `preview`, loaded and reported as a run does.
+/// The dataset for `check` and `preview`, loaded and reported as a run does,
+/// with the records a registry format's value schema does not take dropped.
 pub async fn load_dataset(
     config: &Config,
     stats: &Stats,
+    purpose: Purpose,
     shutdown: &CancellationToken,
 ) -> Result<Arc<Dataset>, AppError> {
-    let (dataset, summary) = source::load(&config.dataset, &config.s3, shutdown).await?;
+    let (mut dataset, summary) = source::load(&config.dataset, &config.s3, shutdown).await?;
     report_loaded(stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
+    registry::prepare(config, &mut dataset, purpose, shutdown).await?;
     Ok(Arc::new(dataset))
 }
 
@@ -266,10 +274,16 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
         }
     });
 
-    let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
+    let (mut dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
+    let wire = registry::prepare(config, &mut dataset, Purpose::Run, &shutdown).await?;
     let schedule = Schedule { seed: Some(seed), ..schedule_for(config, &dataset)? };
-    let messages = build_messages(config, &dataset, seed)?;
+    let mut messages = build_messages(config, &dataset, seed)?;
+    // Registry formats encode the records once; a reload is not supported with them.
+    let reloads = wire.is_none();
+    if let Some(wire) = wire {
+        messages.set_wire(wire);
+    }
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -281,7 +295,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
     // until the loop ends; a replay keeps the records its plan indexes.
     let live = Live::new(dataset);
-    if !matches!(schedule.pacing, Pacing::Replay { .. }) {
+    if reloads && !matches!(schedule.pacing, Pacing::Replay { .. }) {
         tasks.spawn(reload::watch(
             config.dataset.clone(),
             config.s3.clone(),

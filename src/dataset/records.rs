@@ -50,6 +50,24 @@ impl Dataset {
         self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
 
+    /// Keeps the records `keep(i)` says yes to, in their order, in place (the
+    /// ones a value schema does not take).
+    pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let (mut to, mut start, mut kept) = (0, 0, 0);
+        for i in 0..self.ends.len() {
+            let end = self.ends[i];
+            if keep(i) {
+                self.buf.copy_within(start..end, to);
+                to += end - start;
+                self.ends[kept] = to;
+                kept += 1;
+            }
+            start = end;
+        }
+        self.buf.truncate(to);
+        self.ends.truncate(kept);
+    }
+
     /// The records a [`Collector`] gathered (any format, all or a sample).
     pub fn from_collected(c: Collected) -> Self {
         Dataset { buf: c.buf, ends: c.ends }

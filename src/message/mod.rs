@@ -17,6 +17,7 @@
 pub mod config;
 pub mod index;
 mod records;
+pub mod registry;
 pub mod spec;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -96,6 +97,8 @@ pub struct MessageBuilder {
     payload: Vec<u8>,
     header_values: Vec<u8>,
     header_ends: Vec<usize>,
+    /// A registry format's framing and encoding (`VALUE_FORMAT`, `KEY_FORMAT`).
+    wire: Option<registry::wire::Wire>,
 }
 
 /// One message, borrowed from the builder until the next `build`.
@@ -181,7 +184,13 @@ impl MessageBuilder {
             payload,
             header_values,
             header_ends,
+            wire: None,
         })
+    }
+
+    /// Writes values and keys in a registry format from now on.
+    pub fn set_wire(&mut self, wire: registry::wire::Wire) {
+        self.wire = Some(wire);
     }
 
     /// Indexes a reloaded dataset in place of the one before. On an error
@@ -265,6 +274,10 @@ impl MessageBuilder {
                 Generator::Const(s) => Some(s.as_bytes()),
                 _ => unreachable!("KeyAt::Const is only noted for constants"),
             },
+        };
+        let (payload, key) = match &mut self.wire {
+            Some(wire) => wire.apply(i, payload, key),
+            None => (payload, key),
         };
         Message {
             payload,

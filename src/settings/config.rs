@@ -13,6 +13,7 @@ use std::time::Duration;
 
 pub use crate::dataset::source::{DatasetSettings, DatasetUri, S3Settings};
 pub use crate::message::config::MessageSettings;
+pub use crate::message::registry::config::RegistrySettings;
 pub use crate::pacing::config::{Mode, PacingSettings, Preset};
 use crate::settings as s;
 use crate::settings::env::{self as envp, Show};
@@ -192,6 +193,7 @@ pub struct Config {
     pub schedule: ScheduleSettings,
     pub pacing: PacingSettings,
     pub messages: MessageSettings,
+    pub registry: RegistrySettings,
     pub logs: LogSettings,
     /// Variables that look like misspellings of known ones, with the closest name.
     pub near_misses: Vec<(String, &'static str)>,
@@ -223,6 +225,7 @@ impl Config {
         let schedule = ScheduleSettings::from_env(&env)?;
         let pacing = PacingSettings::from_env(&env)?;
         let messages = MessageSettings::from_env(&env)?;
+        let registry = RegistrySettings::from_env(&env)?;
         let logs = LogSettings::from_env(&env)?;
         dataset.sample_seed = pacing.seed;
         Ok(Config {
@@ -232,6 +235,7 @@ impl Config {
             schedule,
             pacing,
             messages,
+            registry,
             logs,
             near_misses: env.near_misses(),
             effective: env.effective(),

@@ -27,12 +27,13 @@ pub enum Group {
     S3,
     Schedule,
     Messages,
+    Registry,
     Logs,
 }
 
 impl Group {
-    pub const ALL: [Group; 6] =
-        [Group::Kafka, Group::Dataset, Group::S3, Group::Schedule, Group::Messages, Group::Logs];
+    pub const ALL: [Group; 7] =
+        [Group::Kafka, Group::Dataset, Group::S3, Group::Schedule, Group::Messages, Group::Registry, Group::Logs];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -41,6 +42,7 @@ impl Group {
             Group::S3 => "S3 / MinIO",
             Group::Schedule => "Schedule",
             Group::Messages => "Messages",
+            Group::Registry => "Schema Registry",
             Group::Logs => "Logs and HTTP",
         }
     }
@@ -290,6 +292,46 @@ settings! {
         group: Group::Messages, example: "source=kafka-feeder,message_id=uuid()",
         accepted: "name=value[,name=value...] with values uuid(), now_ms(), seq() or a constant string (\\, for a comma in it)",
         meaning: "Kafka headers on each message, with the same generators as MESSAGE_FIELDS (text values): a run id or a source tag lets a consumer tell test traffic apart.",
+    }
+    VALUE_FORMAT {
+        group: Group::Registry, default: "json", example: "avro",
+        accepted: "json, avro or json-schema",
+        meaning: "How each value is written. json: the record's JSON. avro and json-schema: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum or the JSON), with the schema registered in SCHEMA_REGISTRY_URL; each record is encoded once, at load.",
+    }
+    KEY_FORMAT {
+        group: Group::Registry, default: "string",
+        accepted: "string or avro",
+        meaning: "How MESSAGE_KEY_FIELD's value is written: its text, or Avro in the wire format with a string or long schema (long when every key is a whole number) registered under <topic>-key.",
+    }
+    SCHEMA_REGISTRY_URL {
+        group: Group::Registry, example: "http://schema-registry:8081",
+        accepted: "an http:// or https:// URL of a Confluent-compatible Schema Registry",
+        meaning: "The Schema Registry (Confluent, Karapace, Apicurio's ccompat API, Redpanda). Needed by VALUE_FORMAT avro or json-schema and KEY_FORMAT=avro. The schema id is fetched once at startup (retried for DATASET_RETRY_TIMEOUT), so the registry going away later does not stop sending.",
+    }
+    SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO {
+        group: Group::Registry, secret: true,
+        accepted: "user:password",
+        meaning: "HTTP basic credentials for the registry (Confluent Cloud: the API key and secret).",
+    }
+    SCHEMA_REGISTRY_SSL_CA_LOCATION {
+        group: Group::Registry, default: "(the system's roots)",
+        accepted: "the path of a PEM file of CA certificates",
+        meaning: "CA certificates to trust for an https:// registry, in addition to the system's.",
+    }
+    SUBJECT_NAME_STRATEGY {
+        group: Group::Registry, default: "topic",
+        accepted: "topic, record or topic_record",
+        meaning: "The value's subject: topic is <topic>-value, record the schema's full name (Avro) or title (JSON Schema), topic_record <topic>-<that name>.",
+    }
+    SCHEMA_AUTO_REGISTER {
+        group: Group::Registry, default: "true",
+        accepted: "true or false",
+        meaning: "true registers the schema (an incompatible one is refused by the registry: exit 2). false uses the subject's latest version as it is and checks that the records fit it before sending.",
+    }
+    VALUE_SCHEMA {
+        group: Group::Registry, example: "/schemas/transaction.avsc",
+        accepted: "a path, file:///path or s3://bucket/key of an Avro schema (.avsc) or a JSON Schema document",
+        meaning: "The value schema. Unset: derived from the loaded records (a column ever empty or missing is nullable) and the fields MESSAGE_FIELDS adds; logged once and printed by `kafka-feeder check`. Records that do not fit are skipped and counted like malformed rows.",
     }
     LOG_LEVEL {
         group: Group::Logs, default: "info",

@@ -37,6 +37,7 @@ pub mod config;
 mod diagnose;
 mod rebuild;
 pub mod recovery;
+pub mod registry;
 
 pub use batch::{Batch, Completed};
 pub use check::{CheckError, Preflight};

@@ -16,6 +16,7 @@
 mod dataset;
 mod message;
 mod pacing;
+mod registry;
 mod run;
 mod sink;
 mod stats;
@@ -23,6 +24,7 @@ mod stats;
 pub use dataset::*;
 pub use message::*;
 pub use pacing::*;
+pub use registry::*;
 pub use run::*;
 pub use sink::*;
 pub use stats::{RateLimit, Stats, Totals};

@@ -1,0 +1,355 @@
+//! Values and keys in a Schema Registry format (`VALUE_FORMAT=avro` or
+//! `json-schema`, `KEY_FORMAT=avro`), set up once, right after loading:
+//!
+//! 1. the value schema: `VALUE_SCHEMA`, or the subject's latest version when
+//!    `SCHEMA_AUTO_REGISTER=false`, or derived from the records ([`schema`]);
+//! 2. every record checked against it and, for Avro, encoded once ([`avro`]);
+//!    a record that does not fit is skipped and counted like a malformed row,
+//!    and no fitting record at all is exit 6;
+//! 3. the schema registered (or, for `check`, tested for compatibility) in the
+//!    registry ([`crate::sink::registry`]): its id goes into every frame and is
+//!    never fetched again, so the registry going away later does not matter;
+//! 4. the [`wire::Wire`] the message builder writes each message through.
+//!
+//! `preview` takes steps 1 and 2 (the registry only for its latest version)
+//! and shows the values as JSON: what a consumer decodes.
+
+pub mod avro;
+pub mod config;
+pub mod schema;
+pub mod wire;
+
+use std::time::Instant;
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::dataset::{Dataset, REPORTED_SKIPS};
+use crate::exit;
+use crate::message::{Generator, MessageSpec};
+use crate::observe::events;
+use crate::settings::config::Config;
+use crate::sink::registry::{error_chain, Compatibility, RegistryClient, RegistryError};
+
+use self::avro::{AvroEncoder, Encoded, Misfit};
+use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
+use self::schema::{Observed, SchemaError, ValueSchema};
+use self::wire::{KeyWire, ValueWire, Wire};
+
+/// What the setup is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Register, encode, send.
+    Run,
+    /// Test compatibility instead of registering; nothing is written.
+    Check,
+    /// No registry unless the schema is the registry's; values shown as JSON.
+    Preview,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("no record fits the value schema ({skipped} skipped); the first: record {record}: {reason}")]
+    NoRecordFits { skipped: u64, record: usize, reason: String },
+    #[error("the dataset and its {format} values need {needed} bytes of memory, more than DATASET_MAX_BYTES ({max_bytes}); set DATASET_MAX_RECORDS to keep a sample, or raise DATASET_MAX_BYTES")]
+    TooLarge { format: &'static str, needed: usize, max_bytes: u64 },
+}
+
+impl FormatError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            FormatError::Schema(_) => exit::CONFIG,
+            FormatError::Registry(e) => e.exit_code(),
+            FormatError::NoRecordFits { .. } | FormatError::TooLarge { .. } => exit::DATASET_INVALID,
+        }
+    }
+}
+
+/// Sets up the registry formats for `dataset` (dropping the records that do
+/// not fit the value schema). `None`: values and keys go as built (JSON, text),
+/// which is also what `check` and `preview` use.
+pub async fn prepare(
+    config: &Config,
+    dataset: &mut Dataset,
+    purpose: Purpose,
+    shutdown: &CancellationToken,
+) -> Result<Option<Wire>, FormatError> {
+    let r = &config.registry;
+    if !r.uses_registry() {
+        return Ok(None);
+    }
+    let needs_client = purpose != Purpose::Preview || !r.auto_register;
+    let client = match needs_client {
+        true => Some(RegistryClient::new(r, config.dataset.retry_timeout)?),
+        false => None,
+    };
+    let spec = &config.messages.spec;
+    let observed = Observed::of(&*dataset, spec);
+
+    let mut value = ValueWire::Json;
+    if r.value_format != ValueFormat::Json {
+        let format = r.value_format;
+        let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
+        let encoded = encode(config, dataset, &schema, spec)?;
+        let id = match (purpose, &client, latest_id) {
+            (_, _, Some(id)) => Some(id),
+            (Purpose::Run, Some(c), None) => {
+                Some(c.register(&subject, schema.text(), format.schema_type(), shutdown).await?)
+            }
+            (Purpose::Check, Some(c), None) => {
+                compatible(c, &subject, schema.text(), format.schema_type(), shutdown).await?;
+                None
+            }
+            _ => None,
+        };
+        events::schema_in_use(&events::SchemaInUse {
+            part: "value",
+            format: format.as_str(),
+            subject: &subject,
+            id,
+            origin: &origin,
+            schema: schema.text(),
+        });
+        let id = id.unwrap_or(0);
+        value = match (schema, encoded) {
+            (ValueSchema::Avro { schema, .. }, Some(mut encoded)) => {
+                encoded.set_id(id);
+                let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
+                ValueWire::Avro { id, encoded, encoder, per_message: false }
+            }
+            (ValueSchema::Avro { schema, .. }, None) => {
+                let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
+                ValueWire::Avro { id, encoded: Encoded::default(), encoder, per_message: true }
+            }
+            (ValueSchema::Json { .. }, _) => ValueWire::JsonSchema { id },
+        };
+    }
+
+    let key = match r.key_format {
+        KeyFormat::String => None,
+        KeyFormat::Avro => Some(key_wire(config, &observed, client.as_ref(), purpose, shutdown).await?),
+    };
+    Ok((purpose == Purpose::Run).then(|| Wire::new(value, key)))
+}
+
+/// The value schema, its subject, where it came from, and the id when the
+/// registry's latest version is used as it is.
+async fn value_schema(
+    config: &Config,
+    observed: &Observed,
+    client: Option<&RegistryClient>,
+    shutdown: &CancellationToken,
+) -> Result<(ValueSchema, String, String, Option<u32>), FormatError> {
+    let r = &config.registry;
+    let format = r.value_format;
+    let topic = &config.kafka.topic;
+    if let Some(source) = &r.value_schema {
+        let text = read_schema(source, config).await?;
+        let schema = ValueSchema::parse(format, &text, &source.to_string())?;
+        let subject = subject(r, topic, &schema)?;
+        return Ok((schema, subject, format!("VALUE_SCHEMA {source}"), None));
+    }
+    let derived = observed.derive(format, topic)?;
+    let subject = subject(r, topic, &derived)?;
+    match (r.auto_register, client) {
+        (false, Some(c)) => {
+            let latest = c
+                .latest(&subject, shutdown)
+                .await?
+                .ok_or_else(|| RegistryError::NoSubject { subject: subject.clone(), url: c.url().to_owned() })?;
+            if latest.schema_type != format.schema_type() {
+                return Err(SchemaError::WrongType {
+                    subject,
+                    found: latest.schema_type,
+                    format: format.as_str(),
+                    expected: format.schema_type(),
+                }
+                .into());
+            }
+            let origin = format!("registry subject {subject}");
+            let schema = ValueSchema::parse(format, &latest.schema, &origin)?;
+            Ok((schema, subject, "the registry's latest version".into(), Some(latest.id)))
+        }
+        _ => Ok((derived, subject, "derived from the dataset".into(), None)),
+    }
+}
+
+fn subject(r: &RegistrySettings, topic: &str, schema: &ValueSchema) -> Result<String, SchemaError> {
+    match (r.subject_strategy, schema.record_name()) {
+        (config::SubjectStrategy::Topic, _) => Ok(r.subject_strategy.value_subject(topic, "")),
+        (strategy, Some(name)) => Ok(strategy.value_subject(topic, name)),
+        (_, None) => Err(SchemaError::Invalid {
+            origin: "(in use)".into(),
+            message: "SUBJECT_NAME_STRATEGY record and topic_record name the subject after the JSON Schema's `title`, and it has none".into(),
+        }),
+    }
+}
+
+fn invalid(origin: &str, message: String) -> SchemaError {
+    SchemaError::Invalid { origin: origin.into(), message }
+}
+
+/// `VALUE_SCHEMA`'s text, from a file or S3.
+async fn read_schema(source: &SchemaSource, config: &Config) -> Result<String, SchemaError> {
+    let unreadable = |cause: String| SchemaError::Unreadable { origin: source.to_string(), cause };
+    match source {
+        SchemaSource::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| unreadable(e.to_string())),
+        SchemaSource::S3 { bucket, key } => {
+            let client = crate::dataset::source::s3_client(&config.s3).await;
+            let object = client.get_object().bucket(bucket).key(key).send().await;
+            let object = object.map_err(|e| unreadable(error_chain(&e)))?;
+            let bytes = object.body.collect().await.map_err(|e| unreadable(e.to_string()))?.into_bytes();
+            String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("it is not UTF-8 text".into()))
+        }
+    }
+}
+
+/// Checks every record against an Avro schema and keeps the datums (without
+/// `MESSAGE_FIELDS`: then `Some`); drops the records that do not fit.
+fn encode(
+    config: &Config,
+    dataset: &mut Dataset,
+    schema: &ValueSchema,
+    spec: &MessageSpec,
+) -> Result<Option<Encoded>, FormatError> {
+    let ValueSchema::Avro { schema, .. } = schema else {
+        // A JSON Schema value is the record's JSON as loaded.
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let mut encoder = AvroEncoder::new(schema).map_err(|message| invalid("in use", message))?;
+    let per_message = !spec.fields.is_empty();
+    // Datums are ~2/3 of the JSON for the transactions shape (no keys, binary numbers).
+    let mut encoded = if per_message {
+        Encoded::default()
+    } else {
+        Encoded::with_capacity(dataset.json_bytes() * 2 / 3, dataset.len())
+    };
+    let mut scratch = Vec::new();
+    let mut misfits: Vec<(usize, Misfit)> = Vec::new();
+    let mut skipped = 0u64;
+    let mut keep = vec![true; dataset.len()];
+    for (i, record) in dataset.iter().enumerate() {
+        let fits = if per_message {
+            scratch.clear();
+            let message = with_generated_fields(record, spec);
+            encoder.encode(&message, 0, &mut scratch)
+        } else {
+            encoded.push(&mut encoder, record)
+        };
+        if let Err(m) = fits {
+            keep[i] = false;
+            skipped += 1;
+            if misfits.len() < REPORTED_SKIPS {
+                events::record_misfit(i, &m.to_string());
+                misfits.push((i, m));
+            }
+        }
+    }
+    if skipped > misfits.len() as u64 {
+        events::more_records_misfit(skipped - misfits.len() as u64);
+    }
+    if skipped == dataset.len() as u64 {
+        let (record, reason) = misfits.first().map(|(i, m)| (*i, m.to_string())).unwrap_or_default();
+        return Err(FormatError::NoRecordFits { skipped, record, reason });
+    }
+    if skipped > 0 {
+        dataset.retain(|i| keep[i]);
+    }
+    encoded.shrink_to_fit();
+    let needed = dataset.allocated_bytes() + encoded.allocated_bytes();
+    if let Some(max_bytes) = config.dataset.max_bytes.filter(|&m| needed as u64 > m) {
+        return Err(FormatError::TooLarge { format: "avro", needed, max_bytes });
+    }
+    events::values_encoded("avro", dataset.len(), skipped, encoded.bytes(), dataset.json_bytes(), started.elapsed());
+    Ok((!per_message).then_some(encoded))
+}
+
+/// `record` with every `MESSAGE_FIELDS` field set to a value of the kind its
+/// generator gives, so the check sees what the messages will hold.
+fn with_generated_fields(record: &[u8], spec: &MessageSpec) -> Vec<u8> {
+    let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(record) else {
+        return record.to_vec();
+    };
+    for a in &spec.fields {
+        let sample = match &a.value {
+            Generator::Uuid => Value::String("00000000-0000-4000-8000-000000000000".into()),
+            Generator::Now => Value::String("2026-01-01T00:00:00.000Z".into()),
+            Generator::NowMs | Generator::NowS | Generator::Seq => Value::from(1u64),
+            Generator::Const(s) => Value::String(s.clone()),
+        };
+        o.insert(a.name.clone(), sample);
+    }
+    Value::Object(o).to_string().into_bytes()
+}
+
+/// Registry failures of a compatibility test, as the registration would give them.
+async fn compatible(
+    c: &RegistryClient,
+    subject: &str,
+    schema: &str,
+    schema_type: &str,
+    shutdown: &CancellationToken,
+) -> Result<(), RegistryError> {
+    match c.compatibility(subject, schema, schema_type, shutdown).await? {
+        Compatibility::NewSubject | Compatibility::Compatible => Ok(()),
+        Compatibility::Incompatible { level, messages } => {
+            Err(RegistryError::Incompatible { subject: subject.into(), level, message: messages.join("; ") })
+        }
+    }
+}
+
+/// `KEY_FORMAT=avro`: a `long` schema when every key is a whole number, else
+/// `string`, under `<topic>-key`.
+async fn key_wire(
+    config: &Config,
+    observed: &Observed,
+    client: Option<&RegistryClient>,
+    purpose: Purpose,
+    shutdown: &CancellationToken,
+) -> Result<KeyWire, FormatError> {
+    let spec = &config.messages.spec;
+    let field = spec.key_field.as_deref().unwrap_or_default();
+    let subject = format!("{}-key", config.kafka.topic);
+    let mut long = match spec.fields.iter().find(|a| a.name == field) {
+        Some(a) => a.value.is_number(),
+        None => observed.is_whole_number(field),
+    };
+    let mut origin = "derived from MESSAGE_KEY_FIELD's values";
+    let mut id = None;
+    if let (false, Some(c)) = (config.registry.auto_register, client) {
+        let latest = c
+            .latest(&subject, shutdown)
+            .await?
+            .ok_or_else(|| RegistryError::NoSubject { subject: subject.clone(), url: c.url().to_owned() })?;
+        long = match serde_json::from_str::<Value>(&latest.schema).ok() {
+            Some(v) if v == "long" || v["type"] == "long" => true,
+            Some(v) if v == "string" || v["type"] == "string" => false,
+            _ => {
+                return Err(SchemaError::WrongType {
+                    subject,
+                    found: latest.schema,
+                    format: "avro",
+                    expected: "a \"string\" or \"long\" key schema",
+                }
+                .into())
+            }
+        };
+        origin = "the registry's latest version";
+        id = Some(latest.id);
+    }
+    let schema = if long { "\"long\"" } else { "\"string\"" };
+    if id.is_none() {
+        match (purpose, client) {
+            (Purpose::Run, Some(c)) => id = Some(c.register(&subject, schema, "AVRO", shutdown).await?),
+            (Purpose::Check, Some(c)) => compatible(c, &subject, schema, "AVRO", shutdown).await?,
+            _ => {}
+        }
+    }
+    events::schema_in_use(&events::SchemaInUse { part: "key", format: "avro", subject: &subject, id, origin, schema });
+    KeyWire::new(id.unwrap_or(0), long).map_err(|message| invalid("key", message).into())
+}

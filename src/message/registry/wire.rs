@@ -1,0 +1,155 @@
+//! A message in a registry format, from what [`crate::message::MessageBuilder`]
+//! built: the value framed (byte 0, the schema id) and, for Avro, the record's
+//! datum encoded at load; the key as Avro when `KEY_FORMAT=avro`.
+//!
+//! Without `MESSAGE_FIELDS` an Avro value is the datum encoded at load, sent
+//! as a borrowed slice like a JSON record. With them, the message's JSON is
+//! encoded again for each message, into a reused buffer (the values that
+//! differ per message have no place in the datum encoded at load). A JSON
+//! Schema value is the JSON behind the frame, copied into a reused buffer.
+
+use apache_avro::types::Value as Avro;
+use apache_avro::{GenericSingleObjectWriter, Schema};
+
+use super::avro::{frame, AvroEncoder, Encoded, Placeholder, FRAME};
+
+/// How values are written.
+pub enum ValueWire {
+    /// As built (`VALUE_FORMAT=json`).
+    Json,
+    /// The JSON behind the frame.
+    JsonSchema { id: u32 },
+    /// The datums encoded at load, framed with their id; `per_message` when
+    /// `MESSAGE_FIELDS` changes each message, so each is encoded again.
+    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool },
+}
+
+/// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
+pub struct KeyWire {
+    id: u32,
+    long: bool,
+    writer: GenericSingleObjectWriter,
+}
+
+impl KeyWire {
+    pub fn new(id: u32, long: bool) -> Result<Self, String> {
+        let schema = if long { Schema::Long } else { Schema::String };
+        let writer = GenericSingleObjectWriter::new_with_capacity_and_header_builder(&schema, 64, Placeholder)
+            .map_err(|e| e.to_string())?;
+        Ok(KeyWire { id, long, writer })
+    }
+
+    /// The key's text as an Avro datum in `out` (cleared first); `false` when a
+    /// `long` key's text is no whole number (sent without a key).
+    fn encode(&mut self, text: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let value = if self.long {
+            match std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) {
+                Some(n) => Avro::Long(n),
+                None => return false,
+            }
+        } else {
+            Avro::String(String::from_utf8_lossy(text).into_owned())
+        };
+        if self.writer.write_value_ref(&value, out).is_err() {
+            return false;
+        }
+        out.drain(..FRAME);
+        frame(out, self.id);
+        true
+    }
+}
+
+/// Turns built messages into what the registry formats put on the wire.
+pub struct Wire {
+    value: ValueWire,
+    key: Option<KeyWire>,
+    value_buf: Vec<u8>,
+    key_buf: Vec<u8>,
+    /// Messages whose value could not be encoded (sent empty): none are
+    /// expected, every record having been checked at load.
+    pub unencodable: u64,
+}
+
+impl Wire {
+    pub fn new(value: ValueWire, key: Option<KeyWire>) -> Self {
+        Wire { value, key, value_buf: Vec::with_capacity(4096), key_buf: Vec::with_capacity(64), unencodable: 0 }
+    }
+
+    /// Whether the value is the JSON as built (then only the key may change).
+    pub fn is_json(&self) -> bool {
+        matches!(self.value, ValueWire::Json)
+    }
+
+    /// Record `i`'s message: `built` is its JSON as the builder made it, `key`
+    /// its key text.
+    pub fn apply<'a>(&'a mut self, i: usize, built: &'a [u8], key: Option<&'a [u8]>) -> (&'a [u8], Option<&'a [u8]>) {
+        let key = match (&mut self.key, key) {
+            (Some(k), Some(text)) => k.encode(text, &mut self.key_buf).then_some(self.key_buf.as_slice()),
+            (_, key) => key,
+        };
+        let value: &'a [u8] = match &mut self.value {
+            ValueWire::Json => built,
+            ValueWire::JsonSchema { id } => {
+                self.value_buf.clear();
+                self.value_buf.extend_from_slice(&[0; FRAME]);
+                frame(&mut self.value_buf, *id);
+                self.value_buf.extend_from_slice(built);
+                &self.value_buf
+            }
+            ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),
+            ValueWire::Avro { id, encoder, per_message: true, .. } => {
+                self.value_buf.clear();
+                if encoder.encode(built, *id, &mut self.value_buf).is_err() {
+                    self.unencodable += 1;
+                    self.value_buf.clear();
+                }
+                &self.value_buf
+            }
+        };
+        (value, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn avro_wire(per_message: bool) -> Wire {
+        let schema =
+            Schema::parse_str(r#"{"type":"record","name":"T","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+        let mut encoder = AvroEncoder::new(&schema).unwrap();
+        let mut encoded = Encoded::default();
+        encoded.push(&mut encoder, br#"{"a":1}"#).unwrap();
+        encoded.set_id(9);
+        let encoder = Box::new(encoder);
+        Wire::new(ValueWire::Avro { id: 9, encoded, encoder, per_message }, Some(KeyWire::new(3, true).unwrap()))
+    }
+
+    #[test]
+    fn an_avro_value_is_the_datum_encoded_at_load_and_the_key_avro_too() {
+        let mut w = avro_wire(false);
+        let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"-2"));
+        assert_eq!(value, [0, 0, 0, 0, 9, 2], "record 0 as loaded, whatever was built");
+        assert_eq!(key, Some(&[0, 0, 0, 0, 3, 3][..]), "long -2, zigzag");
+        let (_, key) = w.apply(0, br#"{"a":5}"#, None);
+        assert_eq!(key, None);
+    }
+
+    #[test]
+    fn with_message_fields_each_value_is_encoded_again() {
+        let mut w = avro_wire(true);
+        let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"x"));
+        assert_eq!(value, [0, 0, 0, 0, 9, 10]);
+        assert_eq!(key, None, "a long key that is no number is left out");
+        assert_eq!(w.unencodable, 0);
+    }
+
+    #[test]
+    fn a_json_schema_value_is_the_json_behind_the_frame() {
+        let mut w = Wire::new(ValueWire::JsonSchema { id: 258 }, Some(KeyWire::new(4, false).unwrap()));
+        let (value, key) = w.apply(0, br#"{"a":1}"#, Some(b"k1"));
+        assert_eq!(value, b"\0\0\0\x01\x02{\"a\":1}");
+        assert_eq!(key, Some(&[0, 0, 0, 0, 4, 4, b'k', b'1'][..]));
+    }
+}
