@@ -72,6 +72,7 @@ impl AppError {
             },
             AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
+            AppError::Sink(SinkError::Credentials(_)) => crate::sink::msk_iam::MskIamError::EXIT_CODE,
             AppError::Sink(_) => exit::KAFKA_SETUP,
             AppError::Check(_) => exit::KAFKA_UNAVAILABLE,
             // A closed pipe (`preview | head`) is how a reader says it has enough.
@@ -258,6 +259,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let messages = build_messages(config, &dataset, seed)?;
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
+    sink.first_token().await?;
     sink.wait_for_broker(&stats, &shutdown).await?;
     tasks.spawn(Arc::clone(&sink).watch_broker(Arc::clone(&stats), stop_tasks.clone()));
     // Ends the run early (like a signal) when rebuilding the producer does not help.

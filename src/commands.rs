@@ -30,6 +30,7 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
     // The key column must exist (exit 2, as in a run); the seed does not matter here.
     app::build_messages(config, &dataset, 0)?;
     let sink = KafkaSink::for_check(config, &bootstrap)?;
+    sink.first_token().await?;
     let preflight = tokio::select! {
         r = sink.preflight(config.kafka.check_timeout) => r?,
         () = shutdown.cancelled() => return Err(crate::sink::SinkError::Cancelled.into()),

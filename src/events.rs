@@ -411,6 +411,9 @@ pub enum Refusal {
     ProtocolMismatch,
     /// SASL authentication failed: wrong user name, password or mechanism.
     Authentication,
+    /// The broker refused our `AWS_MSK_IAM` token: the credentials' principal,
+    /// its IAM policy, or the region.
+    IamAuthentication,
     /// The broker's certificate is not trusted: an unknown CA, or a host name it does not name.
     Certificate,
     /// The TLS handshake failed otherwise: a TLS client against a plaintext listener.
@@ -423,6 +426,7 @@ impl Refusal {
         match self {
             Refusal::ProtocolMismatch => "the broker hangs up on our first request (security protocol mismatch)",
             Refusal::Authentication => "the broker refuses our SASL credentials",
+            Refusal::IamAuthentication => "the broker refuses our AWS_MSK_IAM token (KAFKA_SASL_MECHANISM)",
             Refusal::Certificate => "the broker's TLS certificate is not trusted",
             Refusal::Tls => "the TLS handshake with the broker fails",
         }
@@ -450,6 +454,12 @@ pub fn broker_refused(stats: Option<&Stats>, refusal: Refusal, detail: &str) {
             suppressed,
             "the broker refused our SASL credentials: check KAFKA_PRODUCER_SASL_USERNAME, KAFKA_PRODUCER_SASL_PASSWORD and KAFKA_PRODUCER_SASL_MECHANISM"
         ),
+        Refusal::IamAuthentication => error!(
+            event = "broker_authentication_failed",
+            detail = %detail,
+            suppressed,
+            "the broker refused our AWS_MSK_IAM token (KAFKA_SASL_MECHANISM=AWS_MSK_IAM): check that the AWS credentials are the intended principal, that its IAM policy allows kafka-cluster:Connect on the cluster and kafka-cluster:WriteData and kafka-cluster:DescribeTopic on the topic, and that AWS_REGION is the cluster's"
+        ),
         Refusal::Certificate => error!(
             event = "broker_certificate_rejected",
             detail = %detail,
@@ -462,6 +472,38 @@ pub fn broker_refused(stats: Option<&Stats>, refusal: Refusal, detail: &str) {
             suppressed,
             "the TLS handshake with the broker failed: if its listener is plaintext, set KAFKA_PRODUCER_SECURITY_PROTOCOL=PLAINTEXT (or SASL_PLAINTEXT)"
         ),
+    }
+}
+
+// ---- AWS_MSK_IAM ---------------------------------------------------------------
+//
+// The token is a credential: these lines give its region and expiry, never its text.
+
+/// `t` in RFC 3339, UTC, to the second, as lines show times.
+pub fn utc(t: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .ok()
+        .and_then(|t| t.round(jiff::Unit::Second).ok())
+        .map_or_else(String::new, |t| t.to_string())
+}
+
+/// The first token is signed: credentials were found.
+pub fn msk_iam_ready(region: &str, expires: std::time::SystemTime) {
+    info!(event = "msk_iam_ready", region = %region, expires = %utc(expires), "AWS_MSK_IAM: credentials found, token signed");
+}
+
+/// librdkafka asked for a token (at startup and before each expires).
+pub fn msk_iam_token(region: &str, expires: std::time::SystemTime) {
+    debug!(event = "msk_iam_token", region = %region, expires = %utc(expires), "AWS_MSK_IAM token handed to librdkafka");
+}
+
+/// No token for librdkafka: it retries in 10 s; `/readyz` says why meanwhile.
+pub fn msk_iam_token_failed(stats: Option<&Stats>, e: &dyn std::error::Error) {
+    if let Some(stats) = stats {
+        stats.health.broker_refused("no AWS_MSK_IAM token: see the msk_iam_token_failed line");
+    }
+    if let Some(suppressed) = REFUSAL_LOG.check() {
+        error!(event = "msk_iam_token_failed", error = %e, suppressed, "cannot make the AWS_MSK_IAM token; librdkafka retries in 10 s");
     }
 }
 

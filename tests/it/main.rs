@@ -4,6 +4,7 @@
 mod common;
 mod datasets;
 mod messages;
+mod msk_iam;
 mod observability;
 mod pacing;
 mod pipeline;
