@@ -231,6 +231,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     }
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
+    stats.status.set_run(crate::status::RunInfo::new(config, seed));
 
     // The mock cluster must outlive the producer; it lives in this frame.
     let embedded = embedded_broker(config)?;
@@ -252,6 +253,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
             events::http_failed(&e);
         }
     });
+    tasks.spawn(crate::status::sample(Arc::clone(&stats), stop_tasks.clone()));
 
     let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());

@@ -32,6 +32,8 @@ pub struct Stats {
     failures_by_reason: Mutex<BTreeMap<String, u64>>,
     pub metrics: Metrics,
     pub health: Health,
+    /// What `/status` shows beyond the totals.
+    pub status: crate::status::Facts,
 }
 
 /// A consistent-enough copy of [`Stats`] for reporting.
@@ -65,6 +67,7 @@ impl Stats {
             failures_by_reason: Mutex::default(),
             metrics: Metrics::new(preset),
             health: Health::default(),
+            status: crate::status::Facts::default(),
         }
     }
 
@@ -134,7 +137,7 @@ static REFUSAL_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
 // match on (the message text is for people and may change).
 
 pub fn http_listening(addr: std::net::SocketAddr) {
-    info!(event = "http_listening", addr = %addr, "serving /healthz, /readyz and /metrics");
+    info!(event = "http_listening", addr = %addr, "serving /healthz, /readyz, /metrics, /status and the status page at /");
 }
 
 pub fn http_failed(e: &dyn std::error::Error) {
@@ -240,6 +243,7 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
     stats.metrics.dataset_bytes.set(d.json_bytes as i64);
     stats.metrics.dataset_load_seconds.set(secs);
     stats.health.dataset_loaded();
+    stats.status.dataset_loaded(d.records, d.objects, d.format);
     info!(
         event = "dataset_loaded",
         source = %d.source,
@@ -262,12 +266,14 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
 /// A reload found a new version and swapped it in (the load line precedes this).
 pub fn dataset_reloaded(stats: &Stats, source: &str, trigger: &str) {
     stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: "swapped".into() }).inc();
+    stats.status.reloaded("swapped", trigger);
     info!(event = "dataset_reloaded", source = %source, trigger = %trigger, "new dataset version in use");
 }
 
 /// A reload failed; the dataset in use stays.
 pub fn dataset_reload_failed(stats: &Stats, source: &str, trigger: &str, error: &dyn std::error::Error) {
     stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: "failed".into() }).inc();
+    stats.status.reloaded("failed", trigger);
     warn!(event = "dataset_reload_failed", source = %source, trigger = %trigger, error = %error, "dataset reload failed, keeping the dataset in use");
 }
 
@@ -336,6 +342,7 @@ pub fn waiting_for_broker(servers: &str, cause: &str, waited: Duration) {
 
 pub fn broker_ready(stats: &Stats, servers: &str, brokers: usize, partitions: usize, topic: &str) {
     stats.health.broker_answered();
+    stats.status.broker_ready(brokers, partitions);
     info!(event = "broker_connected", servers = %servers, brokers, partitions, topic = %topic, "connected to Kafka");
 }
 
@@ -358,6 +365,7 @@ pub fn producer_fatal(detail: &str) {
 
 pub fn producer_rebuilt(stats: &Stats, reason: &str, attempt: u32) {
     stats.metrics.producer_restarts.get_or_create(&ReasonLabel { reason: label(reason) }).inc();
+    stats.status.rebuilt();
     warn!(
         event = "producer_rebuilt",
         reason = %reason,
@@ -479,7 +487,7 @@ pub fn broker_refused(stats: Option<&Stats>, refusal: Refusal, detail: &str) {
 //
 // The token is a credential: these lines give its region and expiry, never its text.
 
-/// `t` in RFC 3339, UTC, to the second, as lines show times.
+/// `t` in RFC 3339, UTC, to the second, as lines and `/status` show times.
 pub fn utc(t: std::time::SystemTime) -> String {
     jiff::Timestamp::try_from(t)
         .ok()
@@ -638,8 +646,17 @@ pub struct PaceProgress<'a> {
 }
 
 /// The line a person tailing the log watches. `scheduled` beside `delivered`
-/// and the lag tell whether the broker held the offered load.
-pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration, pace: PaceProgress<'_>) {
+/// and the lag tell whether the broker held the offered load. The replay
+/// position goes to `/status` too.
+pub fn progress(
+    stats: &Stats,
+    now: Totals,
+    before: Totals,
+    window: Duration,
+    max_lag: Duration,
+    pace: PaceProgress<'_>,
+) {
+    stats.status.replay(pace.replay);
     let secs = window.as_secs_f64().max(1e-9);
     let rate = (now.delivered - before.delivered) as f64 / secs;
     let scheduled_rate = (now.scheduled - before.scheduled) as f64 / secs;
@@ -675,6 +692,7 @@ pub fn schedule_entry_active(stats: &Stats, entry: &str, entries: &[String]) {
         let active = i64::from(e == entry);
         stats.metrics.schedule_entry.get_or_create(&crate::metrics::EntryLabel { entry: e.clone() }).set(active);
     }
+    stats.status.schedule_entry(entry);
     info!(event = "schedule_entry", entry, "schedule entry in force");
 }
 

@@ -25,7 +25,8 @@
 //! - [`sink`]: the rdkafka producer; `sink::config` its librdkafka settings
 //! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and
-//!   readiness state; [`metrics`]: the Prometheus metrics
+//!   readiness state; [`metrics`]: the Prometheus metrics; [`status`]:
+//!   `/status` and the page at `/`, for a person
 //! - [`events`]: every log line and counter, in one place
 //! - [`app`]: wires them together for a run; [`commands`]: `check` and
 //!   `preview`; [`exit`]: the documented exit codes
@@ -60,3 +61,4 @@ pub mod settings;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod status;

@@ -320,7 +320,7 @@ settings! {
     HTTP_PORT {
         group: Group::Logs, default: "8080",
         accepted: "a TCP port from 0 to 65535 (0 picks any free port)",
-        meaning: "Port of /healthz, /readyz and /metrics, on all interfaces.",
+        meaning: "Port of /healthz, /readyz, /metrics, /status and the status page (/), on all interfaces.",
     }
 }
 

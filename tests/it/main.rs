@@ -10,3 +10,4 @@ mod pacing;
 mod pipeline;
 mod process;
 mod recovery;
+mod status;
