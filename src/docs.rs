@@ -1,8 +1,9 @@
 //! Text for people, generated from the settings table and the exit codes:
 //! `--help`, docs/configuration.md's settings and exit-code sections, and
 //! `.env.example`. The tests below fail when docs/configuration.md or
-//! `.env.example` drift from the table; `KAFKA_FEEDER_BLESS=1 cargo test --lib
-//! docs` rewrites the generated sections in place.
+//! `.env.example` drift from the table, or when docs/observability.md lacks a
+//! log event or a metric; `KAFKA_FEEDER_BLESS=1 cargo test --lib docs` rewrites
+//! the generated sections in place.
 
 use std::fmt::Write;
 
@@ -171,6 +172,7 @@ mod tests {
 
     const CONFIGURATION: &str = "docs/configuration.md";
     const ENV_EXAMPLE: &str = ".env.example";
+    const OBSERVABILITY: &str = "docs/observability.md";
 
     fn path(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
@@ -289,5 +291,55 @@ mod tests {
             PRODUCER_DEFAULTS.len(),
             "{CONFIGURATION} names a producer default the code does not set"
         );
+    }
+
+    /// Every `event` value the code logs has a row in docs/observability.md.
+    /// Reads the sources, not a list, so a new or renamed event fails here.
+    #[test]
+    fn observability_lists_every_log_event() {
+        fn events_in(dir: &std::path::Path, found: &mut std::collections::BTreeSet<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let p = entry.unwrap().path();
+                if p.is_dir() {
+                    events_in(&p, found);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for (i, _) in text.match_indices("event = \"") {
+                        let name = &text[i + 9..];
+                        let name = &name[..name.find('"').unwrap()];
+                        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                            found.insert(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut events = std::collections::BTreeSet::new();
+        events_in(&path("src"), &mut events);
+        assert!(events.len() > 40, "found only {} events in src/", events.len());
+        let page = std::fs::read_to_string(path(OBSERVABILITY)).unwrap();
+        // The first cell of the event table's rows: "| `row_skipped`, `rows_skipped` (warn) | ...".
+        let first_cells: Vec<&str> =
+            page.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split(" | ").next()).collect();
+        let missing: Vec<_> = events
+            .iter()
+            .filter(|e| !first_cells.iter().any(|c| format!("`{c}").contains(&format!("`{e}`"))))
+            .collect();
+        assert!(missing.is_empty(), "{OBSERVABILITY} has no row for the events {missing:?}");
+    }
+
+    /// Every metric `/metrics` exposes has a row in docs/observability.md.
+    #[test]
+    fn observability_lists_every_metric() {
+        let text = crate::metrics::Metrics::new("none").encode(crate::metrics::Format::OpenMetrics);
+        let page = std::fs::read_to_string(path(OBSERVABILITY)).unwrap();
+        let mut names = 0;
+        for line in text.lines() {
+            let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|l| l.split_once(' ')) else { continue };
+            let name = if kind == "counter" { format!("{name}_total") } else { name.to_owned() };
+            assert!(page.contains(&format!("| `{name}` |")), "{OBSERVABILITY} has no row for the metric {name}");
+            names += 1;
+        }
+        assert!(names > 10, "found only {names} metrics");
     }
 }
