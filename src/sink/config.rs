@@ -7,7 +7,7 @@ use std::fmt;
 
 use rdkafka::ClientConfig;
 
-use crate::env::{ConfigError, Env, Origin};
+use crate::settings::env::{ConfigError, Env, Origin};
 use crate::settings::{self, REDACTED};
 
 /// The value of `KAFKA_BOOTSTRAP_SERVERS` that starts librdkafka's in-process mock cluster.
@@ -81,7 +81,7 @@ impl KafkaSettings {
         let check_timeout = env.parse(
             &settings::CHECK_TIMEOUT,
             || (DEFAULT_CHECK_TIMEOUT, Origin::Default),
-            |r| crate::env::seconds(r, false),
+            |r| crate::settings::env::seconds(r, false),
         )?;
         Ok(Self { bootstrap_servers, topic, producer_properties, check_timeout })
     }

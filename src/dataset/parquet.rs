@@ -31,7 +31,7 @@ use base64::Engine;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
-use crate::collect::{CollectError, Offer};
+use crate::dataset::collect::{CollectError, Offer};
 use crate::dataset::write_json_string;
 
 /// Rows decoded at a time: large enough that per-batch set-up vanishes, small

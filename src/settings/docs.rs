@@ -331,7 +331,7 @@ mod tests {
     /// Every metric `/metrics` exposes has a row in docs/observability.md.
     #[test]
     fn observability_lists_every_metric() {
-        let text = crate::metrics::Metrics::new("none").encode(crate::metrics::Format::OpenMetrics);
+        let text = crate::observe::metrics::Metrics::new("none").encode(crate::observe::metrics::Format::OpenMetrics);
         let page = std::fs::read_to_string(path(OBSERVABILITY)).unwrap();
         let mut names = 0;
         for line in text.lines() {
