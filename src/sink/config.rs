@@ -182,7 +182,7 @@ mod tests {
     use super::*;
 
     /// The settings table states the producer defaults in words (`--help`,
-    /// README, `.env.example`); they must say what the code sets.
+    /// docs/configuration.md, `.env.example`); they must say what the code sets.
     #[test]
     fn the_documented_producer_defaults_are_the_ones_in_force() {
         let said = settings::KAFKA_PRODUCER_.default;
