@@ -39,7 +39,7 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
         producer_id_assigned: preflight.producer_id_assigned,
         records: dataset.len(),
         messages_per_s: rate,
-        bytes_per_s: rate * avg_bytes,
+        bytes_per_s: rate.map(|r| r * avg_bytes),
         elapsed: started.elapsed(),
     });
     Ok(())
