@@ -36,15 +36,16 @@ mod check;
 pub mod config;
 mod diagnose;
 pub mod msk_iam;
+mod rebuild;
 pub mod recovery;
 
 pub use batch::{Batch, Completed};
 pub use check::{CheckError, Preflight};
 
-use crate::config::Config;
 use crate::dataset::Dataset;
-use crate::events::{self, Stats};
 use crate::message::{Headers, MessageBuilder};
+use crate::observe::events::{self, Stats};
+use crate::settings::config::Config;
 use msk_iam::{MskIam, MskIamError};
 use rdkafka::ClientConfig;
 use recovery::FatalSignal;
@@ -277,7 +278,7 @@ impl KafkaSink {
         });
         let iam = match &config.kafka.msk_iam {
             Some(m) => {
-                let source = crate::source::static_credentials(&config.s3)
+                let source = crate::dataset::source::static_credentials(&config.s3)
                     .map_or(msk_iam::Source::DefaultChain, msk_iam::Source::Static);
                 let clock: msk_iam::Clock = Arc::new(SystemTime::now);
                 Some(Arc::new(MskIam::new(&m.region, source, clock, msk_iam::FETCH_TIMEOUT)?))

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::{config, Kafka};
-use kafka_feeder::app;
-use kafka_feeder::events::Stats;
+use kafka_feeder::observe::events::Stats;
+use kafka_feeder::run;
 use tokio_util::sync::CancellationToken;
 
 async fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
@@ -39,7 +39,7 @@ async fn status_reports_the_runs_settings_counts_rates_and_chart() {
     let stats = Arc::new(Stats::new("high"));
     let token = CancellationToken::new();
     // The run is not Send (the embedded broker): it and the probe share this task.
-    let run = app::run(&cfg, Arc::clone(&stats), token.clone());
+    let feeding = run::run(&cfg, Arc::clone(&stats), token.clone());
     let probe = async {
         // Until the chart has a few seconds and the 10 s rate something to say.
         let started = Instant::now();
@@ -55,7 +55,7 @@ async fn status_reports_the_runs_settings_counts_rates_and_chart() {
         token.cancel();
         (s, delivered_after)
     };
-    let (outcome, (s, delivered_after)) = tokio::join!(run, probe);
+    let (outcome, (s, delivered_after)) = tokio::join!(feeding, probe);
     let outcome = outcome.unwrap();
 
     let r = &s["run"];
