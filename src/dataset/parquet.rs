@@ -4,7 +4,7 @@
 //! a time, so memory holds one row group's column chunks and one decoded
 //! batch, never the whole file. Each batch gets a writer per column (chosen
 //! once from its Arrow type, not per cell) and rows are written straight into
-//! the collector's buffer. The mapping (README has the table):
+//! the collector's buffer. The mapping (docs/datasets.md has the table):
 //!
 //! | Parquet / Arrow                 | JSON                                        |
 //! |---------------------------------|---------------------------------------------|

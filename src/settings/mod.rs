@@ -4,7 +4,7 @@
 //! people, what it accepts, a one-line meaning and whether the value is secret.
 //! Parsing (`config` and the stage that owns a group) takes the accepted text for
 //! its error messages from here, the effective-configuration line walks the
-//! table in order, `--help` prints it, and README.md's configuration section and
+//! table in order, `--help` prints it, and docs/configuration.md's settings tables and
 //! `.env.example` are generated from it ([`crate::settings::docs`]; a test fails when they
 //! drift). A new variable is one entry here plus its parse function.
 //!
@@ -19,7 +19,7 @@ pub mod env;
 
 use std::fmt;
 
-/// What part of the daemon a setting belongs to (the `--help` and README sections).
+/// What part of the daemon a setting belongs to (the `--help` and docs/configuration.md sections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {
     Kafka,
@@ -123,6 +123,11 @@ settings! {
         accepted: "a property and value from librdkafka's CONFIGURATION.md (KAFKA_PRODUCER_<NAME> sets <name> lowercased with _ as .)",
         meaning: "Sets librdkafka producer property <name>: KAFKA_PRODUCER_COMPRESSION_TYPE=zstd, KAFKA_PRODUCER_SECURITY_PROTOCOL=SASL_SSL. librdkafka validates each at startup; values of properties named like password, secret, token or .pem are secret.",
     }
+    KAFKA_SASL_MECHANISM {
+        group: Group::Kafka, example: "AWS_MSK_IAM",
+        accepted: "AWS_MSK_IAM, or unset (librdkafka's own mechanisms go in KAFKA_PRODUCER_SASL_MECHANISM)",
+        meaning: "AWS_MSK_IAM: Amazon MSK's IAM access control. librdkafka's OAUTHBEARER carries a SigV4-signed token made from the AWS credentials S3 uses (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, web identity/IRSA, a container or instance role) for AWS_REGION, else the region in the broker host name, and renewed before it expires. security.protocol defaults to SASL_SSL. The role needs kafka-cluster:Connect, WriteData, DescribeTopic and, for the idempotent producer, WriteDataIdempotently (docs/msk-iam.md).",
+    }
     CHECK_TIMEOUT {
         group: Group::Kafka, default: "10",
         accepted: "a number of seconds > 0, e.g. 10",
@@ -161,12 +166,12 @@ settings! {
     AWS_ACCESS_KEY_ID {
         group: Group::S3, aliases: &["KEY"], default: "(AWS default chain)",
         accepted: "an access key id (with AWS_SECRET_ACCESS_KEY)",
-        meaning: "Static S3 credentials. Unset: the standard AWS chain (profile, web identity/IRSA, instance role).",
+        meaning: "Static AWS credentials, for S3 and AWS_MSK_IAM. Unset: the standard AWS chain (profile, web identity/IRSA, instance role).",
     }
     AWS_SECRET_ACCESS_KEY {
         group: Group::S3, aliases: &["SECRET"], secret: true, default: "(AWS default chain)",
         accepted: "the secret of AWS_ACCESS_KEY_ID",
-        meaning: "The secret of the static S3 credentials.",
+        meaning: "The secret of the static AWS credentials.",
     }
     AWS_SESSION_TOKEN {
         group: Group::S3, secret: true,
@@ -176,7 +181,7 @@ settings! {
     AWS_REGION {
         group: Group::S3, aliases: &["AWS_DEFAULT_REGION"], default: "us-east-1",
         accepted: "an AWS region name",
-        meaning: "S3 region (MinIO ignores it, the SDK needs one).",
+        meaning: "S3 region (MinIO ignores it, the SDK needs one), and the region AWS_MSK_IAM tokens are signed for (unset: the one in the broker host name).",
     }
     AWS_ENDPOINT_URL {
         group: Group::S3, aliases: &["ENDPOINT_URL"], default: "(AWS)", example: "http://minio:9000",
@@ -366,7 +371,7 @@ settings! {
     HTTP_PORT {
         group: Group::Logs, default: "8080",
         accepted: "a TCP port from 0 to 65535 (0 picks any free port)",
-        meaning: "Port of /healthz, /readyz and /metrics, on all interfaces.",
+        meaning: "Port of /healthz, /readyz, /metrics, /status and the status page (/), on all interfaces.",
     }
 }
 

@@ -27,7 +27,7 @@ pub use pacing::*;
 pub use registry::*;
 pub use run::*;
 pub use sink::*;
-pub use stats::{RateLimit, Stats, Totals};
+pub use stats::{utc, RateLimit, Stats, Totals};
 
 #[cfg(test)]
 mod tests;
