@@ -11,4 +11,5 @@ mod pacing;
 mod pipeline;
 mod process;
 mod recovery;
+mod registry;
 mod status;

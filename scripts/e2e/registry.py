@@ -1,0 +1,320 @@
+"""Schema Registry formats against a real registry (issue 20): kafka-feeder's binary,
+a tansu broker and Karapace 3.16.0 (Confluent-API-compatible), each a process on
+127.0.0.1. What reached the topic is decoded by Python confluent-kafka's
+AvroDeserializer and JSONDeserializer, never by our code, and every decoded value
+must equal the JSON the same run sends with VALUE_FORMAT=json (same RANDOM_SEED).
+
+    scripts/e2e/registry.sh                     # builds, installs, runs every scenario
+    python scripts/e2e/registry.py BINARY [scenario ...]
+
+Scenarios: avro, json-schema, fields (Avro with MESSAGE_FIELDS), latest
+(SCHEMA_AUTO_REGISTER=false), misfit (records a VALUE_SCHEMA does not take),
+check, incompatible (409), unreachable (exit 12), outage (the registry stops after
+startup). Prints one table; exits 1 if any scenario fails.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness  # noqa: E402
+
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
+from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer  # noqa: E402
+from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WORK = os.environ.get("E2E_WORK", os.path.join(REPO, "target", "e2e", "registry"))
+SEED = os.environ.get("E2E_SEED", "20")
+N = int(os.environ.get("E2E_REGISTRY_MESSAGES", "500"))
+PARTITIONS = 3
+
+RESULTS = []  # (scenario, check, value, ok)
+
+
+def check(scenario, what, value, ok):
+    RESULTS.append((scenario, what, value, "ok" if ok else "FAILED"))
+    print(f"[{scenario}] {what}: {value} -> {'ok' if ok else 'FAILED'}", flush=True)
+    return ok
+
+
+class Rig:
+    def __init__(self, binary):
+        self.binary = binary
+        self.tansu = harness.Tansu().start()
+        venv = os.environ.get("E2E_SR_VENV", os.path.join(REPO, "target", "sr-venv"))
+        self.registry = harness.SchemaRegistry(self.tansu.bootstrap, venv).start()
+        self.sr = SchemaRegistryClient({"url": self.registry.url})
+
+    def topic(self, name):
+        self.tansu.create_topic(name, PARTITIONS, exist_ok=True)
+        return name
+
+    def env(self, topic, **extra):
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.tansu.bootstrap, "KAFKA_TOPIC": topic, "LOG_FORMAT": "json",
+            "HTTP_PORT": "0", "RANDOM_SEED": SEED, "MAX_MESSAGES": str(N), "MESSAGES_PER_SECOND": "max",
+            "SCHEMA_REGISTRY_URL": self.registry.url, "MESSAGE_KEY_FIELD": "account_id",
+        }
+        # Only what the run is given: nothing from the caller's environment but PATH.
+        return harness.env_with({"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, **{**env, **extra})
+
+    def run(self, name, env, timeout=120, args=()):
+        """Runs the binary (with a command such as `check`) to its exit: (the Proc, exit code)."""
+        f = harness.Feeder(self.binary, env, name=name) if not args else harness.Proc([str(self.binary), *args], env, name)
+        code = f.wait_exit(timeout)
+        if code is None:
+            f.stop()
+        return f, code
+
+    def consume(self, topic, n, value_de=None, key_de=None, timeout=60):
+        """The first n messages of topic, decoded: [(key, value)]."""
+        c = Consumer({"bootstrap.servers": self.tansu.bootstrap, "group.id": f"check-{topic}",
+                      "enable.auto.commit": False})
+        c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        out, deadline = [], time.monotonic() + timeout
+        try:
+            while len(out) < n and time.monotonic() < deadline:
+                m = c.poll(1.0)
+                if m is None or m.error():
+                    continue
+                vctx = SerializationContext(topic, MessageField.VALUE)
+                kctx = SerializationContext(topic, MessageField.KEY)
+                value = value_de(m.value(), vctx) if value_de else json.loads(m.value())
+                key = key_de(m.key(), kctx) if key_de and m.key() is not None else m.key()
+                out.append((key, value))
+        finally:
+            c.close()
+        return out
+
+    def stop(self):
+        self.registry.stop()
+        self.tansu.stop()
+
+
+def canonical(values):
+    """Values as sorted JSON texts, a whole float written as the int it equals: an Avro
+    double decodes `276` as 276.0, which Python (and JSON) hold equal to 276."""
+    def norm(v):
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return v
+    return sorted(json.dumps(norm(v), sort_keys=True) for v in values)
+
+
+def reference(rig, name, **extra):
+    """What VALUE_FORMAT=json sends with the same seed and settings: the values as JSON."""
+    topic = rig.topic(f"{name}-json")
+    f, code = rig.run(f"feeder-{name}-json", rig.env(topic, **extra))
+    assert code == 0, f"the json run exited {code}:\n{f.tail()}"
+    return [v for _, v in rig.consume(topic, N)]
+
+
+def same_values(scenario, decoded, expected):
+    check(scenario, "messages decoded", len(decoded), len(decoded) == N)
+    got, want = canonical(decoded), canonical(expected)
+    missing = [w for w in want if w not in got]
+    if missing:
+        print(f"[{scenario}] first value the json run sent that none decoded equals: {missing[0]}", flush=True)
+    return check(scenario, "decoded values == the VALUE_FORMAT=json run's (same seed), as a multiset",
+                 f"{len(want) - len(missing)} of {len(want)} equal", got == want)
+
+
+def print_one(scenario, key, value):
+    print(f"[{scenario}] a decoded message, as the Python client gives it: key={key!r} value={value!r}", flush=True)
+
+
+# ---- scenarios ---------------------------------------------------------------------------
+
+
+def avro(rig):
+    expected = reference(rig, "avro")
+    topic = rig.topic("avro")
+    f, code = rig.run("feeder-avro", rig.env(topic, VALUE_FORMAT="avro", KEY_FORMAT="avro"))
+    check("avro", "exit code", code, code == 0)
+    schema = f.events("schema_in_use")
+    check("avro", "schema_in_use lines (value, key)", [s.get("part") for s in schema],
+          [s.get("part") for s in schema] == ["value", "key"])
+    if schema:
+        print(f"[avro] the schema derived from the bundled sample: {schema[0].get('schema')}", flush=True)
+    got = rig.consume(topic, N, AvroDeserializer(rig.sr), AvroDeserializer(rig.sr))
+    if got:
+        print_one("avro", *got[0])
+    same_values("avro", [v for _, v in got], expected)
+    check("avro", "every Avro key is its value's account_id (a long)",
+          sum(k == v["account_id"] for k, v in got), all(k == v["account_id"] for k, v in got))
+    subject = rig.sr.get_latest_version(f"{topic}-value")
+    check("avro", "registered subject and type", f"{topic}-value {subject.schema.schema_type}",
+          subject.schema.schema_type == "AVRO")
+
+
+def json_schema(rig):
+    expected = reference(rig, "jsonschema")
+    topic = rig.topic("jsonschema")
+    f, code = rig.run("feeder-jsonschema", rig.env(topic, VALUE_FORMAT="json-schema"))
+    check("json-schema", "exit code", code, code == 0)
+    schema = f.last_event("schema_in_use") or {}
+    if schema:
+        print(f"[json-schema] the schema derived from the bundled sample: {schema.get('schema')}", flush=True)
+    got = rig.consume(topic, N, JSONDeserializer(None, schema_registry_client=rig.sr))
+    if got:
+        print_one("json-schema", *got[0])
+    same_values("json-schema", [v for _, v in got], expected)
+
+
+def fields(rig):
+    extra = {"MESSAGE_FIELDS": "transaction_id=uuid(),seq=seq(),source=feeder,at=now_ms()"}
+    expected = reference(rig, "fields", **extra)
+    topic = rig.topic("fields")
+    f, code = rig.run("feeder-fields", rig.env(topic, VALUE_FORMAT="avro", **extra))
+    check("fields", "exit code", code, code == 0)
+    got = [v for _, v in rig.consume(topic, N, AvroDeserializer(rig.sr))]
+    # now_ms() differs between the two runs; every other value must not.
+    strip = lambda vs: [{k: x for k, x in v.items() if k != "at"} for v in vs]  # noqa: E731
+    same_values("fields", strip(got), strip(expected))
+    check("fields", "now_ms() decoded as a long", type(got[0]["at"]).__name__ if got else None,
+          bool(got) and all(isinstance(v["at"], int) for v in got))
+
+
+def latest(rig):
+    """SCHEMA_AUTO_REGISTER=false: the subject's latest version, as registered by hand."""
+    topic = rig.topic("latest")
+    schema = {"type": "record", "name": "Tx", "namespace": "by.hand", "fields": [
+        {"name": "transaction_id", "type": "string"}, {"name": "amount", "type": "double"},
+        {"name": "zip", "type": ["null", "string"], "default": None},
+        {"name": "note", "type": "string", "default": "none"}]}
+    body = json.dumps({"schema": json.dumps(schema)}).encode()
+    req = urllib.request.Request(f"{rig.registry.url}/subjects/{topic}-value/versions", body,
+                                 {"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    sid = json.load(urllib.request.urlopen(req))["id"]
+    f, code = rig.run("feeder-latest", rig.env(topic, VALUE_FORMAT="avro", SCHEMA_AUTO_REGISTER="false"))
+    check("latest", "exit code", code, code == 0)
+    line = f.last_event("schema_in_use") or {}
+    check("latest", "schema id in use = the hand-registered one", line.get("schema_id"), str(line.get("schema_id")) == str(sid))
+    got = [v for _, v in rig.consume(topic, N, AvroDeserializer(rig.sr))]
+    check("latest", "values hold only the registered fields, the default filled in",
+          sorted(got[0]) if got else None, bool(got) and all(sorted(v) == ["amount", "note", "transaction_id", "zip"]
+                                                            and v["note"] == "none" for v in got))
+    f, code = rig.run("feeder-latest-none", rig.env(rig.topic("latest-none"), VALUE_FORMAT="avro",
+                                                     SCHEMA_AUTO_REGISTER="false"))
+    failed = f.last_event("failed") or {}
+    check("latest", "no such subject: exit 2 naming it", f"{code} {failed.get('error', '')[:90]}",
+          code == 2 and "latest-none-value" in failed.get("error", ""))
+
+
+def misfit(rig):
+    """A VALUE_SCHEMA that takes no null zip: those records are skipped and counted."""
+    os.makedirs(WORK, exist_ok=True)
+    path = os.path.join(WORK, "strict.avsc")
+    with open(path, "w") as fh:
+        json.dump({"type": "record", "name": "Strict", "fields": [
+            {"name": "transaction_id", "type": "string"}, {"name": "zip", "type": "string"}]}, fh)
+    topic = rig.topic("misfit")
+    f, code = rig.run("feeder-misfit", rig.env(topic, VALUE_FORMAT="avro", VALUE_SCHEMA=path))
+    check("misfit", "exit code", code, code == 0)
+    enc = f.last_event("values_encoded") or {}
+    skipped = f.events("record_skipped")
+    check("misfit", "records skipped (null zip), counted, first ones named",
+          f"{enc.get('skipped')} skipped, {len(skipped)} logged: {(skipped[0].get('reason') if skipped else '')}",
+          int(enc.get("skipped", 0)) > 0 and len(skipped) == 5 and "field zip" in skipped[0].get("reason", ""))
+    got = [v for _, v in rig.consume(topic, N, AvroDeserializer(rig.sr))]
+    check("misfit", "every value sent has a zip", len(got), len(got) == N and all(v["zip"] for v in got))
+    with open(path, "w") as fh:
+        json.dump({"type": "record", "name": "None", "fields": [{"name": "nope", "type": "string"}]}, fh)
+    f, code = rig.run("feeder-misfit-none", rig.env(topic, VALUE_FORMAT="avro", VALUE_SCHEMA=path))
+    check("misfit", "no record fits: exit 6", code, code == 6)
+    with open(path, "w") as fh:
+        fh.write('{"type": "record", "name": "Bad", "fields": [{"name": "a", "type": "lng"}]}')
+    f, code = rig.run("feeder-misfit-bad", rig.env(topic, VALUE_FORMAT="avro", VALUE_SCHEMA=path))
+    failed = (f.last_event("failed") or {}).get("error", "")
+    check("misfit", "a schema that does not parse: exit 2 with the parser's message", f"{code} {failed[:100]}",
+          code == 2 and "lng" in failed)
+
+
+def check_command(rig):
+    topic = rig.topic("check")
+    f, code = rig.run("feeder-check", rig.env(topic, VALUE_FORMAT="avro"), args=("check",))
+    line = f.last_event("schema_in_use") or {}
+    check("check", "exit 0, the schema printed, nothing registered",
+          f"{code} id={line.get('schema_id')}", code == 0 and line.get("schema_id") == "not registered")
+    subjects = rig.sr.get_subjects()
+    check("check", "no subject created", f"{topic}-value in subjects: {f'{topic}-value' in subjects}",
+          f"{topic}-value" not in subjects)
+
+
+def incompatible(rig):
+    topic = rig.topic("incompat")
+    schema = {"type": "record", "name": "incompat", "namespace": "kafka_feeder",
+              "fields": [{"name": "other", "type": "long"}]}
+    body = json.dumps({"schema": json.dumps(schema)}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{rig.registry.url}/subjects/{topic}-value/versions", body,
+                                                  {"Content-Type": "application/vnd.schemaregistry.v1+json"}))
+    for what, args in (("run", ()), ("check", ("check",))):
+        f, code = rig.run(f"feeder-incompat-{what}", rig.env(topic, VALUE_FORMAT="avro"), args=args)
+        failed = (f.last_event("failed") or {}).get("error", "")
+        print(f"[incompatible] {what}: {failed}", flush=True)
+        check("incompatible", f"{what}: exit 2, one line with subject, level and the registry's message",
+              f"{code}", code == 2 and f"{topic}-value" in failed and "BACKWARD" in failed and "not compatible" in failed)
+
+
+def unreachable(rig):
+    port = harness.free_port()
+    env = rig.env(rig.topic("unreachable"), VALUE_FORMAT="avro", SCHEMA_REGISTRY_URL=f"http://127.0.0.1:{port}",
+                  DATASET_RETRY_TIMEOUT="2")
+    t0 = time.monotonic()
+    f, code = rig.run("feeder-unreachable", env)
+    failed = (f.last_event("failed") or {}).get("error", "")
+    check("unreachable", "exit 12 naming the URL, after retrying (registry_retry lines)",
+          f"{code} in {time.monotonic() - t0:.1f} s, {len(f.events('registry_retry'))} retries",
+          code == 12 and f"127.0.0.1:{port}" in failed and f.events("registry_retry"))
+
+
+def outage(rig):
+    """The registry stops once the run has its id: sending goes on."""
+    topic = rig.topic("outage")
+    env = rig.env(topic, VALUE_FORMAT="avro", MAX_MESSAGES=None, MESSAGES_PER_SECOND="200", RUN_DURATION="6")
+    f = harness.Feeder(rig.binary, env, name="feeder-outage")
+    connected = f.wait_connected(60)
+    rig.registry.stop()
+    t_stop = time.monotonic()
+    code = f.wait_exit(60)
+    delivered, failed, _ = f.counts()
+    check("outage", "registry stopped after startup: run ends 0, messages delivered after the stop",
+          f"exit {code}, {delivered} delivered, {failed} failed, stopped {t_stop - (connected or {}).get('_t', t_stop):.1f} s after connecting",
+          code == 0 and failed == 0 and delivered >= 200 * 3)
+
+
+SCENARIOS = {"avro": avro, "json-schema": json_schema, "fields": fields, "latest": latest, "misfit": misfit,
+             "check": check_command, "incompatible": incompatible, "unreachable": unreachable, "outage": outage}
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    binary = os.path.abspath(sys.argv[1])
+    wanted = sys.argv[2:] or list(SCENARIOS)
+    rig = Rig(binary)
+    try:
+        for name in wanted:
+            try:
+                SCENARIOS[name](rig)
+            except Exception as e:  # a scenario that cannot run is a failure, the others still run
+                check(name, "ran", repr(e), False)
+    finally:
+        rig.stop()
+    harness.table("schema registry (Karapace 3.16.0, tansu): decoded by confluent-kafka",
+                  ("scenario", "check", "value", "verdict"), RESULTS)
+    sys.exit(0 if all(r[3] == "ok" for r in RESULTS) else 1)
+
+
+if __name__ == "__main__":
+    main()
