@@ -267,7 +267,7 @@ fn quote_cells(buf: &mut Vec<u8>, ends: &mut [usize], keys: &[&[u8]], growth: us
 /// without whitespace (as every reader writes records): `key` with its quotes
 /// as written, `value` the raw value. Stops early on anything else; records
 /// are the readers' own output, so that does not happen.
-fn members<'a>(record: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) {
+pub(crate) fn members<'a>(record: &'a [u8], mut f: impl FnMut(&'a [u8], &'a [u8])) {
     let mut i = 1;
     if record.first() != Some(&b'{') || record.get(i) == Some(&b'}') {
         return;
@@ -293,10 +293,11 @@ fn skip_string(s: &[u8], i: usize) -> Option<usize> {
     }
     let mut j = i + 1;
     loop {
-        match s.get(j)? {
+        // A word at a time to the next quote or backslash.
+        j += memchr::memchr2(b'"', b'\\', s.get(j..)?)?;
+        match s[j] {
             b'"' => return Some(j + 1),
-            b'\\' => j += 2,
-            _ => j += 1,
+            _ => j += 2,
         }
     }
 }

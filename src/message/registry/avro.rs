@@ -68,16 +68,37 @@ impl apache_avro::headers::HeaderBuilder for Placeholder {
 }
 
 /// Encodes JSON records with one schema.
+///
+/// An Avro record is its fields' datums end to end, with nothing between. So a
+/// record whose fields' schemas stand alone (no reference to a type named
+/// elsewhere) is encoded a top-level field at a time, each field's value by
+/// `apache-avro` with that field's schema: this skips the lookup tables the
+/// crate builds for every record (a third of the time, measured) and the JSON
+/// tree of the whole record. Other records are encoded whole.
 pub struct AvroEncoder {
     schema: Schema,
     /// Named types, for `Ref`s in a given schema.
     names: HashMap<Name, Schema>,
     writer: GenericSingleObjectWriter,
+    fields: Option<Vec<FieldWriter>>,
+    /// Each field's raw JSON in the record being encoded.
+    raw: Vec<Option<(usize, usize)>>,
+    scratch: Vec<u8>,
+}
+
+/// One top-level field: its name as a JSON key (Avro names need no escapes),
+/// schema, default, and a writer for its schema alone.
+struct FieldWriter {
+    key: Vec<u8>,
+    name: String,
+    schema: Schema,
+    default: Option<Json>,
+    writer: GenericSingleObjectWriter,
 }
 
 impl AvroEncoder {
     pub fn new(schema: &Schema) -> Result<Self, String> {
-        let names = ResolvedSchema::try_from(schema)
+        let names: HashMap<Name, Schema> = ResolvedSchema::try_from(schema)
             .map_err(|e| e.to_string())?
             .get_names()
             .iter()
@@ -85,21 +106,90 @@ impl AvroEncoder {
             .collect();
         let writer = GenericSingleObjectWriter::new_with_capacity_and_header_builder(schema, 1024, Placeholder)
             .map_err(|e| e.to_string())?;
-        Ok(Self { schema: schema.clone(), names, writer })
+        let fields = match schema {
+            Schema::Record(r) => r
+                .fields
+                .iter()
+                .map(|f| {
+                    // Fails for a schema that refers to a type named elsewhere.
+                    let writer =
+                        GenericSingleObjectWriter::new_with_capacity_and_header_builder(&f.schema, 256, Placeholder)
+                            .ok()?;
+                    let key = serde_json::to_vec(&f.name).ok()?;
+                    Some(FieldWriter {
+                        key,
+                        name: f.name.clone(),
+                        schema: f.schema.clone(),
+                        default: f.default.clone(),
+                        writer,
+                    })
+                })
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        };
+        let raw = vec![None; fields.as_ref().map_or(0, Vec::len)];
+        Ok(Self { schema: schema.clone(), names, writer, fields, raw, scratch: Vec::with_capacity(256) })
     }
 
     /// Appends `json`'s datum, framed with schema `id`, to `out`. On a misfit
     /// `out` is as it was.
     pub fn encode(&mut self, json: &[u8], id: u32, out: &mut Vec<u8>) -> Result<(), Misfit> {
+        let start = out.len();
+        let done = match self.fields.is_some() {
+            true => self.encode_fields(json, out),
+            false => self.encode_whole(json, out),
+        };
+        if let Err(m) = done {
+            out.truncate(start);
+            return Err(m);
+        }
+        frame(&mut out[start..], id);
+        Ok(())
+    }
+
+    fn encode_whole(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), Misfit> {
         let value: Json = serde_json::from_slice(json).map_err(|e| Misfit::new(format!("not JSON: {e}")))?;
         let avro = to_avro(value, &self.schema, &self.names)?;
         let start = out.len();
-        if let Err(e) = self.writer.write_value_ref(&avro, out) {
-            out.truncate(start);
-            return Err(Misfit::new(e.to_string()));
-        }
+        self.writer.write_value_ref(&avro, out).map_err(|e| Misfit::new(e.to_string()))?;
         out.drain(start..start + FRAME);
-        frame(&mut out[start..], id);
+        Ok(())
+    }
+
+    fn encode_fields(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), Misfit> {
+        let fields = self.fields.as_mut().expect("checked by the caller");
+        self.raw.iter_mut().for_each(|r| *r = None);
+        let base = json.as_ptr() as usize;
+        let raw = &mut self.raw;
+        let mut escaped_key = false;
+        crate::dataset::columns::members(json, |key, value| {
+            escaped_key |= key.contains(&b'\\');
+            if let Some(i) = fields.iter().position(|f| f.key == key) {
+                let at = value.as_ptr() as usize - base;
+                raw[i] = Some((at, at + value.len()));
+            }
+        });
+        if escaped_key || json.first() != Some(&b'{') {
+            // Rare: a key written with escapes is matched by the whole-record path.
+            return self.encode_whole(json, out);
+        }
+        out.extend_from_slice(&[0; FRAME]);
+        for (f, place) in fields.iter_mut().zip(raw.iter()) {
+            let value = match place {
+                Some((s, e)) => serde_json::from_slice(&json[*s..*e])
+                    .map_err(|e| Misfit::new(format!("not JSON: {e}")).within(&f.name))?,
+                None => match &f.default {
+                    Some(d) => d.clone(),
+                    None => return Err(Misfit::new("missing, and it has no default".into()).within(&f.name)),
+                },
+            };
+            let avro = to_avro(value, &f.schema, &self.names).map_err(|m| m.within(&f.name))?;
+            self.scratch.clear();
+            f.writer
+                .write_value_ref(&avro, &mut self.scratch)
+                .map_err(|e| Misfit::new(e.to_string()).within(&f.name))?;
+            out.extend_from_slice(&self.scratch[2 * FRAME..]);
+        }
         Ok(())
     }
 }
@@ -136,6 +226,13 @@ impl Encoded {
     pub fn get(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.buf[start..self.ends[i]]
+    }
+
+    /// Puts `other`'s records after these.
+    pub fn append(&mut self, other: &Encoded) {
+        let base = self.buf.len();
+        self.buf.extend_from_slice(&other.buf);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
     }
 
     /// Writes schema `id` into every record's frame.
@@ -374,6 +471,33 @@ mod tests {
                 ("t".into(), Avro::TimestampMillis(1_704_067_201_000)),
             ])
         );
+    }
+
+    /// Field by field and whole, the same record gives the same bytes.
+    #[test]
+    fn a_record_encoded_field_by_field_is_the_record_encoded_whole() {
+        let s = schema(
+            r#"[{"name":"id","type":"long"},{"name":"u","type":{"type":"record","name":"U","fields":[{"name":"n","type":["null","string"]}]}},{"name":"xs","type":{"type":"array","items":"double"}},{"name":"memo","type":["null","string"],"default":null},{"name":"d","type":"string","default":"x"}]"#,
+        );
+        let mut enc = AvroEncoder::new(&s).unwrap();
+        assert!(enc.fields.is_some());
+        for json in [
+            r#"{"id":1,"u":{"n":"a\"b"},"xs":[1,2.5],"memo":"m"}"#,
+            r#"{"xs":[],"extra":{"k":[1]},"u":{"n":null},"id":-7}"#,
+            r#"{"id":2,"u":{"n":"é"},"xs":[0],"d":"y","memo":null}"#,
+        ] {
+            let (mut whole, mut fields) = (Vec::new(), Vec::new());
+            enc.encode_whole(json.as_bytes(), &mut whole).unwrap();
+            enc.encode_fields(json.as_bytes(), &mut fields).unwrap();
+            assert_eq!(fields, whole, "{json}");
+        }
+        // A key written with an escape is still the field it names.
+        let mut out = Vec::new();
+        enc.encode(br#"{"id":3,"u":{"n":null},"xs":[]}"#, 1, &mut out).unwrap();
+        assert_eq!(&out[5..6], &[6], "id 3, zigzag");
+        // A type named elsewhere: the record is encoded whole.
+        let s = schema(r#"[{"name":"a","type":{"type":"fixed","name":"F","size":1}},{"name":"b","type":"F"}]"#);
+        assert!(AvroEncoder::new(&s).unwrap().fields.is_none());
     }
 
     #[test]
