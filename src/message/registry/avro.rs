@@ -83,6 +83,8 @@ pub struct AvroEncoder {
     fields: Option<Vec<FieldWriter>>,
     /// Each field's raw JSON in the record being encoded.
     raw: Vec<Option<(usize, usize)>>,
+    /// Where each field's datum went in the last record encoded field by field.
+    spans: Vec<(usize, usize)>,
     scratch: Vec<u8>,
 }
 
@@ -128,13 +130,15 @@ impl AvroEncoder {
             _ => None,
         };
         let raw = vec![None; fields.as_ref().map_or(0, Vec::len)];
-        Ok(Self { schema: schema.clone(), names, writer, fields, raw, scratch: Vec::with_capacity(256) })
+        let spans = Vec::with_capacity(raw.len());
+        Ok(Self { schema: schema.clone(), names, writer, fields, raw, spans, scratch: Vec::with_capacity(256) })
     }
 
     /// Appends `json`'s datum, framed with schema `id`, to `out`. On a misfit
     /// `out` is as it was.
     pub fn encode(&mut self, json: &[u8], id: u32, out: &mut Vec<u8>) -> Result<(), Misfit> {
         let start = out.len();
+        self.spans.clear();
         let done = match self.fields.is_some() {
             true => self.encode_fields(json, out),
             false => self.encode_whole(json, out),
@@ -174,36 +178,73 @@ impl AvroEncoder {
             return self.encode_whole(json, out);
         }
         out.extend_from_slice(&[0; FRAME]);
+        self.spans.clear();
         for (f, place) in fields.iter_mut().zip(raw.iter()) {
-            let value = match place {
-                Some((s, e)) => serde_json::from_slice(&json[*s..*e])
-                    .map_err(|e| Misfit::new(format!("not JSON: {e}")).within(&f.name))?,
-                None => match &f.default {
-                    Some(d) => d.clone(),
-                    None => return Err(Misfit::new("missing, and it has no default".into()).within(&f.name)),
-                },
-            };
-            let avro = to_avro(value, &f.schema, &self.names).map_err(|m| m.within(&f.name))?;
-            self.scratch.clear();
-            f.writer
-                .write_value_ref(&avro, &mut self.scratch)
-                .map_err(|e| Misfit::new(e.to_string()).within(&f.name))?;
-            out.extend_from_slice(&self.scratch[2 * FRAME..]);
+            let start = out.len();
+            let value = place.map(|(s, e)| &json[s..e]);
+            encode_field(f, &self.names, &mut self.scratch, value, out)?;
+            self.spans.push((start, out.len()));
         }
         Ok(())
     }
+
+    /// Field `name`'s position among the record's fields, when the encoder
+    /// goes field by field (`None` otherwise, or when there is no such field).
+    pub fn field_position(&self, name: &str) -> Option<usize> {
+        self.fields.as_ref()?.iter().position(|f| f.name == name)
+    }
+
+    /// Where, in the `out` of the last [`Self::encode`] that went field by
+    /// field, each field's datum was written.
+    pub fn last_spans(&self) -> &[(usize, usize)] {
+        &self.spans
+    }
+
+    /// Appends field `j`'s datum for its raw JSON value (its default when `None`).
+    pub fn encode_field(&mut self, j: usize, raw: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), Misfit> {
+        let Some(f) = self.fields.as_mut().and_then(|f| f.get_mut(j)) else {
+            return Err(Misfit::new(format!("no field {j}")));
+        };
+        encode_field(f, &self.names, &mut self.scratch, raw, out)
+    }
 }
 
-/// Datums in one buffer, an end offset per record (as the dataset holds JSON).
+/// One field's datum, from its raw JSON value (or its default), by its writer.
+fn encode_field(
+    f: &mut FieldWriter,
+    names: &HashMap<Name, Schema>,
+    scratch: &mut Vec<u8>,
+    raw: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> Result<(), Misfit> {
+    let value = match raw {
+        Some(raw) => serde_json::from_slice(raw).map_err(|e| Misfit::new(format!("not JSON: {e}")).within(&f.name))?,
+        None => match &f.default {
+            Some(d) => d.clone(),
+            None => return Err(Misfit::new("missing, and it has no default".into()).within(&f.name)),
+        },
+    };
+    let avro = to_avro(value, &f.schema, names).map_err(|m| m.within(&f.name))?;
+    scratch.clear();
+    f.writer.write_value_ref(&avro, scratch).map_err(|e| Misfit::new(e.to_string()).within(&f.name))?;
+    out.extend_from_slice(&scratch[2 * FRAME..]);
+    Ok(())
+}
+
+/// Datums in one buffer, an end offset per record (as the dataset holds JSON);
+/// with `MESSAGE_FIELDS`, where each generated field's datum sits in each
+/// record's (`spans`, `per` pairs of offsets a record), to be replaced per message.
 #[derive(Debug, Default)]
 pub struct Encoded {
     buf: Vec<u8>,
     ends: Vec<usize>,
+    spans: Vec<(u32, u32)>,
+    per: usize,
 }
 
 impl Encoded {
     pub fn with_capacity(bytes: usize, records: usize) -> Self {
-        Encoded { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(records) }
+        Encoded { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(records), spans: Vec::new(), per: 0 }
     }
 
     /// Encodes `json` as the next record; on a misfit nothing is added.
@@ -211,6 +252,30 @@ impl Encoded {
         encoder.encode(json, 0, &mut self.buf)?;
         self.ends.push(self.buf.len());
         Ok(())
+    }
+
+    /// [`Self::push`], noting where the datums of the fields at schema
+    /// `positions` went (the encoder goes field by field: see
+    /// [`AvroEncoder::field_position`]).
+    pub fn push_noting(&mut self, encoder: &mut AvroEncoder, json: &[u8], positions: &[usize]) -> Result<(), Misfit> {
+        let start = self.buf.len();
+        encoder.encode(json, 0, &mut self.buf)?;
+        let spans = encoder.last_spans();
+        if spans.len() <= positions.iter().copied().max().unwrap_or(0) {
+            // Encoded whole (a key written with escapes): no spans to splice at.
+            self.buf.truncate(start);
+            return Err(Misfit::new("a field name written with escapes, with MESSAGE_FIELDS".into()));
+        }
+        self.per = positions.len();
+        self.spans.extend(positions.iter().map(|&j| ((spans[j].0 - start) as u32, (spans[j].1 - start) as u32)));
+        self.ends.push(self.buf.len());
+        Ok(())
+    }
+
+    /// Record `i`'s spliced spans, relative to its datum's start.
+    #[inline]
+    pub fn spans(&self, i: usize) -> &[(u32, u32)] {
+        &self.spans[i * self.per..(i + 1) * self.per]
     }
 
     pub fn len(&self) -> usize {
@@ -233,6 +298,8 @@ impl Encoded {
         let base = self.buf.len();
         self.buf.extend_from_slice(&other.buf);
         self.ends.extend(other.ends.iter().map(|e| e + base));
+        self.spans.extend_from_slice(&other.spans);
+        self.per = self.per.max(other.per);
     }
 
     /// Writes schema `id` into every record's frame.
@@ -249,12 +316,15 @@ impl Encoded {
     }
 
     pub fn allocated_bytes(&self) -> usize {
-        self.buf.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+        self.buf.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
     }
 
     pub fn shrink_to_fit(&mut self) {
         self.buf.shrink_to_fit();
         self.ends.shrink_to_fit();
+        self.spans.shrink_to_fit();
     }
 }
 

@@ -94,7 +94,7 @@ pub async fn prepare(
     if r.value_format != ValueFormat::Json {
         let format = r.value_format;
         let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
-        let encoded = encode(config, dataset, &schema, spec)?;
+        let (encoded, splice) = encode(config, dataset, &schema, spec)?;
         let id = match (purpose, &client, latest_id) {
             (_, _, Some(id)) => Some(id),
             (Purpose::Run, Some(c), None) => {
@@ -115,17 +115,15 @@ pub async fn prepare(
             schema: schema.text(),
         });
         let id = id.unwrap_or(0);
-        value = match (schema, encoded) {
-            (ValueSchema::Avro { schema, .. }, Some(mut encoded)) => {
+        value = match schema {
+            ValueSchema::Avro { schema, .. } => {
+                let mut encoded = encoded;
                 encoded.set_id(id);
                 let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
-                ValueWire::Avro { id, encoded, encoder, per_message: false }
+                let per_message = !spec.fields.is_empty();
+                ValueWire::Avro { id, encoded, encoder, per_message, splice }
             }
-            (ValueSchema::Avro { schema, .. }, None) => {
-                let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
-                ValueWire::Avro { id, encoded: Encoded::default(), encoder, per_message: true }
-            }
-            (ValueSchema::Json { .. }, _) => ValueWire::JsonSchema { id },
+            ValueSchema::Json { .. } => ValueWire::JsonSchema { id },
         };
     }
 
@@ -208,21 +206,37 @@ async fn read_schema(source: &SchemaSource, config: &Config) -> Result<String, S
     }
 }
 
-/// Checks every record against an Avro schema and keeps the datums (without
-/// `MESSAGE_FIELDS`: then `Some`); drops the records that do not fit.
+/// The generated fields spliced into each record's datum: each field's JSON
+/// key and schema position, in schema order.
+type Splice = Vec<(Vec<u8>, usize)>;
+
+/// Checks every record against an Avro schema, keeps the datums and drops the
+/// records that do not fit. With `MESSAGE_FIELDS` a datum holds placeholder
+/// values of the generated fields, at the places the [`Splice`] says (empty
+/// when the encoder cannot go field by field: each message is then encoded
+/// whole). A JSON Schema value needs nothing: it is the record's JSON.
 fn encode(
     config: &Config,
     dataset: &mut Dataset,
     schema: &ValueSchema,
     spec: &MessageSpec,
-) -> Result<Option<Encoded>, FormatError> {
+) -> Result<(Encoded, Splice), FormatError> {
     let ValueSchema::Avro { schema, .. } = schema else {
-        // A JSON Schema value is the record's JSON as loaded.
-        return Ok(None);
+        return Ok((Encoded::default(), Vec::new()));
     };
     let started = Instant::now();
-    AvroEncoder::new(schema).map_err(|message| invalid("in use", message))?;
+    let probe = AvroEncoder::new(schema).map_err(|message| invalid("in use", message))?;
     let per_message = !spec.fields.is_empty();
+    let mut splice: Splice = spec
+        .fields
+        .iter()
+        .filter_map(|a| Some((serde_json::to_vec(&a.name).ok()?, probe.field_position(&a.name)?)))
+        .collect();
+    splice.sort_by_key(|(_, position)| *position);
+    splice.dedup_by_key(|(_, position)| *position);
+    let whole = per_message && splice.is_empty();
+    let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
+    let positions = &positions;
     // Encoding is most of a load's CPU: the records are split among the cores.
     let len = dataset.len();
     let parts = if len < 50_000 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) };
@@ -232,7 +246,7 @@ fn encode(
         let handles: Vec<_> = (0..parts)
             .map(|p| {
                 let range = (p * part_len).min(len)..((p + 1) * part_len).min(len);
-                scope.spawn(move || encode_part(records, range, schema, spec))
+                scope.spawn(move || encode_part(records, range, schema, spec, positions, whole))
             })
             .collect();
         // A part that panicked (a bug) is reported as its records not fitting.
@@ -242,7 +256,7 @@ fn encode(
     let mut misfits: Vec<(usize, Misfit)> = Vec::new();
     let mut skipped_at: Vec<usize> = Vec::new();
     for part in done {
-        match encoded.is_empty() && !per_message {
+        match encoded.is_empty() {
             true => encoded = part.encoded,
             false => encoded.append(&part.encoded),
         }
@@ -276,7 +290,7 @@ fn encode(
         return Err(FormatError::TooLarge { format: "avro", needed, max_bytes });
     }
     events::values_encoded("avro", dataset.len(), skipped, encoded.bytes(), dataset.json_bytes(), started.elapsed());
-    Ok((!per_message).then_some(encoded))
+    Ok((encoded, splice))
 }
 
 /// What one thread made of its share of the records.
@@ -295,12 +309,16 @@ impl Part {
     }
 }
 
-/// Checks (and, without `MESSAGE_FIELDS`, encodes) the records of `range`.
+/// Checks and encodes the records of `range`: with `MESSAGE_FIELDS`, with
+/// placeholders for the generated fields, noting where the fields at
+/// `positions` went; or, `whole`, only checks them.
 fn encode_part(
     records: &Dataset,
     range: std::ops::Range<usize>,
     schema: &apache_avro::Schema,
     spec: &MessageSpec,
+    positions: &[usize],
+    whole: bool,
 ) -> Part {
     let Ok(mut encoder) = AvroEncoder::new(schema) else {
         return Part::failed();
@@ -311,17 +329,18 @@ fn encode_part(
         false => range.clone().map(|i| records.get(i).len()).sum(),
     };
     // Datums are ~40% of the JSON for the transactions shape (no keys, binary numbers).
-    let mut encoded =
-        if per_message { Encoded::default() } else { Encoded::with_capacity(json_bytes / 2, range.len()) };
+    let mut encoded = if whole { Encoded::default() } else { Encoded::with_capacity(json_bytes / 2, range.len()) };
     let mut part = Part { encoded: Encoded::default(), misfits: Vec::new(), skipped: Vec::new() };
     let mut scratch = Vec::new();
     for i in range {
         let record = records.get(i);
-        let fits = if per_message {
-            scratch.clear();
-            encoder.encode(&with_generated_fields(record, spec), 0, &mut scratch)
-        } else {
-            encoded.push(&mut encoder, record)
+        let fits = match (per_message, whole) {
+            (false, _) => encoded.push(&mut encoder, record),
+            (true, false) => encoded.push_noting(&mut encoder, &with_generated_fields(record, spec), positions),
+            (true, true) => {
+                scratch.clear();
+                encoder.encode(&with_generated_fields(record, spec), 0, &mut scratch)
+            }
         };
         if let Err(m) = fits {
             part.skipped.push(i);
@@ -435,7 +454,7 @@ mod tests {
         let config = Config::from_vars([("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).unwrap();
         let text = r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"},{"name":"v","type":"long"}]}"#;
         let schema = ValueSchema::parse(ValueFormat::Avro, text, "t").unwrap();
-        let encoded = encode(&config, &mut dataset, &schema, &MessageSpec::default()).unwrap().unwrap();
+        let (encoded, _) = encode(&config, &mut dataset, &schema, &MessageSpec::default()).unwrap();
         let dropped: Vec<usize> = (0..n).filter(|i| i % 10_007 == 3).collect();
         assert_eq!(dataset.len(), n - dropped.len());
         assert_eq!(encoded.len(), dataset.len());

@@ -20,8 +20,11 @@ pub enum ValueWire {
     /// The JSON behind the frame.
     JsonSchema { id: u32 },
     /// The datums encoded at load, framed with their id; `per_message` when
-    /// `MESSAGE_FIELDS` changes each message, so each is encoded again.
-    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool },
+    /// `MESSAGE_FIELDS` changes each message: then each message's generated
+    /// fields are encoded and spliced in at `splice` (each field's JSON key and
+    /// schema position, in schema order), or, when the encoder cannot go field
+    /// by field, the whole message is encoded again.
+    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(Vec<u8>, usize)> },
 }
 
 /// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
@@ -66,6 +69,8 @@ pub struct Wire {
     key: Option<KeyWire>,
     value_buf: Vec<u8>,
     key_buf: Vec<u8>,
+    /// The generated fields' raw JSON in the message being spliced.
+    raw: Vec<Option<(usize, usize)>>,
     /// Messages whose value could not be encoded (sent empty): none are
     /// expected, every record having been checked at load.
     pub unencodable: u64,
@@ -73,7 +78,14 @@ pub struct Wire {
 
 impl Wire {
     pub fn new(value: ValueWire, key: Option<KeyWire>) -> Self {
-        Wire { value, key, value_buf: Vec::with_capacity(4096), key_buf: Vec::with_capacity(64), unencodable: 0 }
+        Wire {
+            value,
+            key,
+            value_buf: Vec::with_capacity(4096),
+            key_buf: Vec::with_capacity(64),
+            raw: Vec::new(),
+            unencodable: 0,
+        }
     }
 
     /// Whether the value is the JSON as built (then only the key may change).
@@ -98,6 +110,31 @@ impl Wire {
                 &self.value_buf
             }
             ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),
+            ValueWire::Avro { encoded, encoder, per_message: true, splice, .. } if !splice.is_empty() => {
+                let raw = &mut self.raw;
+                raw.clear();
+                raw.resize(splice.len(), None);
+                let base = built.as_ptr() as usize;
+                crate::dataset::columns::members(built, |key, value| {
+                    if let Some(x) = splice.iter().position(|(k, _)| k == key) {
+                        let at = value.as_ptr() as usize - base;
+                        raw[x] = Some((at, at + value.len()));
+                    }
+                });
+                let (datum, spans) = (encoded.get(i), encoded.spans(i));
+                self.value_buf.clear();
+                let mut pos = 0;
+                for (x, &(start, end)) in spans.iter().enumerate() {
+                    self.value_buf.extend_from_slice(&datum[pos..start as usize]);
+                    let value = raw[x].map(|(s, e)| &built[s..e]);
+                    if encoder.encode_field(splice[x].1, value, &mut self.value_buf).is_err() {
+                        self.unencodable += 1;
+                    }
+                    pos = end as usize;
+                }
+                self.value_buf.extend_from_slice(&datum[pos..]);
+                &self.value_buf
+            }
             ValueWire::Avro { id, encoder, per_message: true, .. } => {
                 self.value_buf.clear();
                 if encoder.encode(built, *id, &mut self.value_buf).is_err() {
@@ -123,7 +160,11 @@ mod tests {
         encoded.push(&mut encoder, br#"{"a":1}"#).unwrap();
         encoded.set_id(9);
         let encoder = Box::new(encoder);
-        Wire::new(ValueWire::Avro { id: 9, encoded, encoder, per_message }, Some(KeyWire::new(3, true).unwrap()))
+        let splice = Vec::new();
+        Wire::new(
+            ValueWire::Avro { id: 9, encoded, encoder, per_message, splice },
+            Some(KeyWire::new(3, true).unwrap()),
+        )
     }
 
     #[test]
@@ -142,6 +183,39 @@ mod tests {
         let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"x"));
         assert_eq!(value, [0, 0, 0, 0, 9, 10]);
         assert_eq!(key, None, "a long key that is no number is left out");
+        assert_eq!(w.unencodable, 0);
+    }
+
+    /// With MESSAGE_FIELDS the generated fields are spliced into the datum
+    /// encoded at load: the same bytes as the message encoded whole.
+    #[test]
+    fn generated_fields_are_spliced_into_the_datum_encoded_at_load() {
+        let schema = Schema::parse_str(
+            r#"{"type":"record","name":"T","fields":[{"name":"id","type":"string"},{"name":"a","type":"long"},{"name":"memo","type":["null","string"]},{"name":"seq","type":"long"}]}"#,
+        )
+        .unwrap();
+        let mut encoder = AvroEncoder::new(&schema).unwrap();
+        let positions = [encoder.field_position("id").unwrap(), encoder.field_position("seq").unwrap()];
+        let mut encoded = Encoded::default();
+        encoded.push_noting(&mut encoder, br#"{"id":"","a":7,"memo":"m","seq":1}"#, &positions).unwrap();
+        encoded.push_noting(&mut encoder, br#"{"id":"","a":-1,"memo":null,"seq":1}"#, &positions).unwrap();
+        encoded.set_id(5);
+        let splice = vec![(br#""id""#.to_vec(), positions[0]), (br#""seq""#.to_vec(), positions[1])];
+        let per_message = true;
+        let value = ValueWire::Avro { id: 5, encoded, encoder: Box::new(encoder), per_message, splice };
+        let mut w = Wire::new(value, None);
+        let mut whole = AvroEncoder::new(&schema).unwrap();
+        for (i, built) in [
+            r#"{"id":"0b6c2c4e-6c1f-4b8e-9a43-2f7b1d0b9c11","a":7,"memo":"m","seq":123456}"#,
+            r#"{"a":-1,"memo":null,"id":"x","seq":2}"#,
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut expected = Vec::new();
+            whole.encode(built.as_bytes(), 5, &mut expected).unwrap();
+            assert_eq!(w.apply(i, built.as_bytes(), None).0, expected, "{built}");
+        }
         assert_eq!(w.unencodable, 0);
     }
 

