@@ -7,14 +7,18 @@
 //!   sample), their format and compression, one reader per format (CSV, JSON
 //!   Lines, Parquet), the collector with its reservoir and memory guard, the
 //!   [`dataset::Dataset`] itself (every record serialized once, in one
-//!   buffer), and the reload that swaps it between batches
+//!   buffer, each CSV column with one type), and the reload that swaps it
+//!   between batches
 //! - [`message`]: what a record becomes on the wire: generated fields, key and
-//!   headers (`MESSAGE_*`), from offsets indexed once after loading
+//!   headers (`MESSAGE_*`), from offsets indexed once after loading; Avro and
+//!   JSON Schema values and keys ([`message::registry`]: the schema, each
+//!   record encoded once)
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
 //!   replay, replica shares (pure, clock injected), the sampler, and the loop
 //!   that turns due work into sends and drains at the end
 //! - [`sink`]: the rdkafka producer, its librdkafka settings, the preflight,
-//!   the recovery of a stuck producer, and the `AWS_MSK_IAM` token
+//!   the recovery of a stuck producer, the `AWS_MSK_IAM` token, and the Schema
+//!   Registry's REST API
 //! - [`observe`]: every log line and counter ([`observe::events`], split by
 //!   stage), the Prometheus metrics, health, the HTTP server, the status page
 //!   for a person, log output
