@@ -286,6 +286,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let reloads = wire.is_none();
     if let Some(wire) = wire {
         messages.set_wire(wire);
+        tasks.spawn(registry::refuse_reloads(registry::hangups(), stop_tasks.clone()));
     }
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);

@@ -15,6 +15,7 @@ startup). Prints one table; exits 1 if any scenario fails.
 
 import json
 import os
+import signal
 import sys
 import time
 import urllib.request
@@ -284,6 +285,9 @@ def outage(rig):
     env = rig.env(topic, VALUE_FORMAT="avro", MAX_MESSAGES=None, MESSAGES_PER_SECOND="200", RUN_DURATION="6")
     f = harness.Feeder(rig.binary, env, name="feeder-outage")
     connected = f.wait_connected(60)
+    f.signal(signal.SIGHUP)
+    refused = f.wait_event("reload_refused", 10)
+    check("outage", "SIGHUP: a reload_refused line, and the run goes on", bool(refused), bool(refused) and f.alive())
     rig.registry.stop()
     t_stop = time.monotonic()
     code = f.wait_exit(60)

@@ -134,6 +134,30 @@ pub async fn prepare(
     Ok((purpose == Purpose::Run).then(|| Wire::new(value, key)))
 }
 
+/// SIGHUP asks for a reload, which a registry format does not do (the records
+/// are encoded once): it is answered with a line, not by the signal's default
+/// of ending the process.
+pub async fn refuse_reloads(hup: Option<tokio::signal::unix::Signal>, stop: CancellationToken) {
+    let Some(mut hup) = hup else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            got = hup.recv() => match got {
+                Some(()) => events::reload_refused(),
+                None => return,
+            },
+        }
+    }
+}
+
+/// SIGHUP's stream, for [`refuse_reloads`]: taken before its task runs, so a
+/// SIGHUP from then on is caught.
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
 /// The value schema, its subject, where it came from, and the id when the
 /// registry's latest version is used as it is.
 async fn value_schema(

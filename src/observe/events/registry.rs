@@ -56,6 +56,11 @@ pub fn more_records_misfit(count: u64) {
     warn!(event = "records_skipped", count, "more records that do not fit the schema skipped without logging each");
 }
 
+/// SIGHUP with a registry format: nothing is reloaded.
+pub fn reload_refused() {
+    warn!(event = "reload_refused", "SIGHUP ignored: a dataset with VALUE_FORMAT avro or json-schema (or KEY_FORMAT=avro) is not reloaded; restart to load a new version");
+}
+
 /// The records, encoded once for the wire.
 pub fn values_encoded(format: &str, records: usize, skipped: u64, bytes: usize, json_bytes: usize, elapsed: Duration) {
     info!(
