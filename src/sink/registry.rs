@@ -378,6 +378,25 @@ mod tests {
     }
 
     #[test]
+    fn a_ca_file_that_holds_no_certificate_is_a_configuration_error_naming_it() {
+        let settings = |path: &std::path::Path| RegistrySettings {
+            url: Some("https://sr.example".into()),
+            ca_location: Some(path.to_owned()),
+            ..RegistrySettings::default()
+        };
+        let missing = std::path::Path::new("/nonexistent/ca.pem");
+        let e = RegistryClient::new(&settings(missing), Duration::ZERO).err().expect("no such file");
+        assert!(e.to_string().starts_with("cannot use SCHEMA_REGISTRY_SSL_CA_LOCATION=/nonexistent/ca.pem:"), "{e}");
+        assert_eq!(e.exit_code(), exit::CONFIG);
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let e = RegistryClient::new(&settings(empty.path()), Duration::ZERO).err().expect("no certificate");
+        assert!(e.to_string().ends_with("it holds no PEM certificate"), "{e}");
+        // The system's roots alone make a client.
+        let ok = RegistrySettings { url: Some("https://sr.example".into()), ..RegistrySettings::default() };
+        assert!(RegistryClient::new(&ok, Duration::ZERO).is_ok());
+    }
+
+    #[test]
     fn the_registrys_message_is_quoted() {
         assert_eq!(message(&json!({"error_code": 409, "message": "Incompatible"})), "Incompatible");
         assert_eq!(message(&json!("plain text")), "plain text");

@@ -224,6 +224,37 @@ async fn an_incompatible_schema_is_one_line_with_subject_level_and_message() {
     );
 }
 
+/// VALUE_SCHEMA from S3: that schema is registered as written (compacted), and
+/// the records are encoded with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_schema_from_s3_is_the_one_registered() {
+    let s3 = crate::common::S3Server::start().await;
+    let avsc = r#"{"type": "record", "name": "Tx", "namespace": "shop",
+                   "fields": [{"name": "id", "type": "long", "doc": "kept"}, {"name": "zip", "type": "string"}]}"#;
+    s3.put("schemas", "tx.avsc", avsc.as_bytes());
+    let registry = Registry::start(registers).await;
+    let extra = [
+        ("VALUE_FORMAT", "avro"),
+        ("VALUE_SCHEMA", "s3://schemas/tx.avsc"),
+        ("SUBJECT_NAME_STRATEGY", "record"),
+        ("AWS_ACCESS_KEY_ID", crate::common::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", crate::common::SECRET_KEY),
+        ("AWS_ENDPOINT_URL", &s3.endpoint),
+    ];
+    let (_, messages) = send(&registry, 5, &extra).await;
+    let seen = registry.seen();
+    assert_eq!(seen[0].call, "POST /subjects/shop.Tx/versions", "the record strategy names the subject");
+    let registered: Value = serde_json::from_str(&seen[0].body).unwrap();
+    let schema: Value = serde_json::from_str(registered["schema"].as_str().unwrap()).unwrap();
+    assert_eq!(schema, serde_json::from_str::<Value>(avsc).unwrap());
+    let avro = apache_avro::Schema::parse(&schema).unwrap();
+    for (_, value) in messages {
+        let record = apache_avro::from_avro_datum(&avro, &mut &value[5..], None).unwrap();
+        let apache_avro::types::Value::Record(fields) = record else { panic!("not a record") };
+        assert_eq!(fields.len(), 2, "only the schema's fields: {fields:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preview_shows_the_values_as_json_without_a_registry() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
