@@ -1,7 +1,8 @@
-"""Process harness shared by the end-to-end suite (scripts/e2e/rig.py) and the
-benchmark (scripts/bench/bench.py): child processes with timestamped output,
-port finding, the tansu broker and the s3s-fs S3 server as processes on
-127.0.0.1, resident memory and CPU from /proc, HTTP probes and table printing.
+"""Process harness shared by the end-to-end suite (scripts/e2e/: rig.py, faults.py,
+tls_sasl.py) and the benchmark (scripts/bench/: bench.py, pacing.py): child processes
+with timestamped output, port finding, the daemon (`Feeder`), the tansu broker and the
+s3s-fs S3 server as processes on 127.0.0.1, resident memory and CPU from /proc, HTTP
+probes and table printing.
 
 Python 3 standard library only (the benchmark runs without a venv).
 """
@@ -304,6 +305,59 @@ class Proc:
     def tail(self, n=30):
         with self.cond:
             return "\n".join(t for _, t, _ in self.lines[-n:])
+
+
+# ---- the daemon --------------------------------------------------------------------------
+
+
+def env_with(base, **extra):
+    """`base` with `extra` over it: None removes a variable, any other value is a string."""
+    env = dict(base)
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+class Feeder(Proc):
+    """kafka-feeder's binary as a child, configured by `env` alone, read through its
+    JSON log lines (LOG_FORMAT=json) and their stable `event` field."""
+
+    def __init__(self, binary, env, name="kafka-feeder", rss_every=None, hooks=None):
+        super().__init__([str(binary)], env, name, rss_every=rss_every, hooks=hooks)
+
+    def wait_connected(self, timeout):
+        """The broker_connected line (dict with `_t`), or None."""
+        return self.wait_event("broker_connected", timeout)
+
+    def terminate(self, timeout=40):
+        """SIGTERM (continued first if frozen), SIGKILL if it has not exited after
+        `timeout` s. Returns (exit code, seconds from the SIGTERM to the exit)."""
+        t0 = time.monotonic()
+        code = self.stop(timeout)
+        return code, max(0.0, (self.t_exit or time.monotonic()) - t0)
+
+    def exit_within(self, timeout):
+        """The exit code if it exits by itself within `timeout` s; else None, and it is
+        stopped (SIGTERM, then SIGKILL)."""
+        code = self.wait_exit(timeout)
+        if code is None:
+            self.stop()
+        return code
+
+    def stopped(self):
+        """The final `stopped` line, or {} when there is none (it never started its loop)."""
+        return self.stopped_line() or {}
+
+    def counts(self):
+        """(delivered, failed, undelivered) of the `stopped` line; without one, 0, -1, -1,
+        so a missing line never passes for a clean run."""
+        st = self.stopped_line()
+        if not st:
+            return 0, -1, -1
+        return int(st["delivered"]), int(st["failed"]), int(st["undelivered"])
 
 
 # ---- the tansu broker ------------------------------------------------------------------

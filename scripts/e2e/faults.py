@@ -223,15 +223,6 @@ def rig_check(errs, cond, what):
     return cond
 
 
-def stop_daemon(d, timeout=40):
-    d.signal(signal.SIGCONT)
-    d.signal(signal.SIGTERM)
-    code = d.wait(timeout)
-    if code is None:
-        d.stop()
-    return code
-
-
 def keep_log(rig, d, name):
     """The daemon's whole output, for a failed scenario: the tail in the report is short."""
     path = os.path.join(rig.WORK, f"{name}-daemon.log")
@@ -276,7 +267,7 @@ def finish(d, probe, code=None):
     """Whether the daemon was still running, then its exit code after SIGTERM (or `code`)."""
     alive = d.alive()
     if code is None:
-        code = stop_daemon(d)
+        code, _ = d.terminate(40)
     probe.close()
     return alive, code
 
@@ -512,7 +503,7 @@ def scenario_chaos(ctx):
                     time.sleep(0.05)
                 if time.monotonic() >= t_term:
                     term_during = "stall"
-                    code = stop_daemon(d)  # SIGTERM while the broker is stopped
+                    code, _ = d.terminate(40)  # SIGTERM while the broker is stopped
                     broker.resume()
                     faults.append(("stall", length, None))
                     break

@@ -22,7 +22,6 @@ variables (KAFKA_PRODUCER_SECURITY_PROTOCOL, _SASL_*, _SSL_CA_LOCATION).
 
 import asyncio
 import os
-import signal
 import ssl
 import struct
 import subprocess
@@ -215,11 +214,8 @@ def scenario_tls(ctx):
         connected = d.wait_event("broker_connected", 30)
         time.sleep(6 if connected else 0)
         health = f"{http_get(port, '/healthz')[0]}/{http_get(port, '/readyz')[0]}"
-        d.signal(signal.SIGTERM)
-        code = d.wait(40)
-        if code is None:
-            d.stop()
-        stopped = d.stopped_line() or {}
+        code, _ = d.terminate(40)
+        stopped = d.stopped()
         delivered = int(stopped.get("delivered", 0))
         found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic,
                                               conf=client_conf(broker.bootstrap, certs["ca.pem"], password))
@@ -249,9 +245,7 @@ def scenario_tls(ctx):
             r, body = http_get(port, "/readyz")
             if code is None:
                 code_shown = f"running after {RUN_S} s"
-                d.signal(signal.SIGTERM)
-                if d.wait(30) is None:
-                    d.stop()
+                d.terminate(30)
             else:
                 code_shown = f"{code} after {secs:.1f} s"
             lines = said(d)
