@@ -1,13 +1,14 @@
 """Process harness shared by the end-to-end suite (scripts/e2e/: rig.py, faults.py,
 tls_sasl.py) and the benchmark (scripts/bench/: bench.py, pacing.py): child processes
-with timestamped output, port finding, the daemon (`Feeder`), the tansu broker and the
-s3s-fs S3 server as processes on 127.0.0.1, resident memory and CPU from /proc, HTTP
-probes and table printing.
+with timestamped output, port finding, the daemon (`Feeder`), the tansu broker, the
+s3s-fs S3 server and the schema registry (karapace) as processes on 127.0.0.1,
+resident memory and CPU from /proc, HTTP probes and table printing.
 
 Python 3 standard library only (the benchmark runs without a venv).
 """
 
 import atexit
+import glob
 import importlib.util
 import json
 import os
@@ -25,7 +26,10 @@ PROCS = []  # every child started, so an interrupted run leaves none behind
 
 
 def kill_all():
-    """SIGKILL every child still running (a stopped one is continued first)."""
+    """SIGKILL every child still running (a stopped one is continued first), and
+    every schema registry that start.sh started."""
+    for r in REGISTRIES:
+        r.stop(5)
     for p in PROCS:
         if p.alive():
             p.signal(signal.SIGCONT)
@@ -499,6 +503,105 @@ class S3:
     def stop(self, timeout=5):
         if self.proc:
             self.proc.stop(timeout)
+
+
+# ---- the schema registry -----------------------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The team's shared folder beside the checkout (CI lays a copy of it beside the clone):
+# karapace 3.16.0 as a wheel, its pins, and start.sh VENV BOOTSTRAP PORT (its README).
+SCHEMA_REGISTRY_DIR = os.environ.get("SCHEMA_REGISTRY_DIR") or os.path.join(REPO, "..", "shared", "schema-registry")
+# Without that folder: the same version from its public source, with a copy of its pins.
+KARAPACE_SOURCE = "karapace @ git+https://github.com/Aiven-Open/karapace@3.16.0"
+KARAPACE_PINS = os.path.join(REPO, "scripts", "karapace-requirements.txt")
+
+
+class SchemaRegistry:
+    """Karapace 3.16.0, a Confluent-API-compatible Schema Registry, on 127.0.0.1:`port`
+    over the Kafka broker at `bootstrap`; it keeps its schemas in the `_schemas` topic.
+    Installed into `venv` once (about 25 s), started in 4 to 7 s on tansu. `url` is its
+    address once started."""
+
+    def __init__(self, bootstrap, venv, port=None, folder=None):
+        self.bootstrap, self.venv = bootstrap, os.path.abspath(venv)
+        self.port = port or free_port()
+        self.folder = folder or SCHEMA_REGISTRY_DIR
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.pid = None  # start.sh's karapace: not our child, so stopped by its pid
+        self.proc = None  # the fallback's karapace: a Proc
+
+    def _install_from_source(self):
+        pins = os.path.join(self.folder, "requirements.txt")
+        pins = pins if os.path.exists(pins) else KARAPACE_PINS
+        if not os.path.exists(os.path.join(self.venv, "bin", "python")):
+            subprocess.run(["python3", "-m", "venv", self.venv], check=True)
+        subprocess.run([os.path.join(self.venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+                        "-r", pins, KARAPACE_SOURCE], check=True)
+
+    def start(self, timeout=120):
+        start_sh = os.path.join(self.folder, "start.sh")
+        karapace = os.path.join(self.venv, "bin", "karapace")
+        if not os.access(karapace, os.X_OK) and not glob.glob(os.path.join(self.folder, "karapace-3.16.0-*.whl")):
+            self._install_from_source()
+        if os.path.exists(start_sh):
+            # start.sh installs (if the venv lacks karapace), starts it in the background,
+            # prints its pid once GET /subjects answers 200.
+            r = subprocess.run(["bash", start_sh, self.venv, self.bootstrap, str(self.port)],
+                               capture_output=True, text=True, timeout=timeout + 120)
+            if r.returncode != 0 or not r.stdout.strip().isdigit():
+                raise RuntimeError(f"schema registry did not start ({start_sh}): {r.stdout}{r.stderr[-2000:]}")
+            self.pid = int(r.stdout.strip())
+            REGISTRIES.append(self)
+            return self
+        # The fallback starts it as start.sh would, with its configuration.
+        conf = os.path.join(REPO, "target", f"karapace-{self.port}.json")
+        os.makedirs(os.path.dirname(conf), exist_ok=True)
+        with open(conf, "w") as f:
+            json.dump({"advertised_hostname": "127.0.0.1", "bootstrap_uri": self.bootstrap,
+                       "client_id": f"sr-{self.port}", "group_id": f"schema-registry-{self.port}",
+                       "host": "127.0.0.1", "port": self.port, "registry_host": "127.0.0.1",
+                       "registry_port": self.port, "log_level": "WARNING", "master_eligibility": True,
+                       "replication_factor": 1, "karapace_rest": False, "karapace_registry": True,
+                       "topic_name": "_schemas", "session_timeout_ms": 6000}, f)
+        self.proc = Proc([karapace, conf], dict(os.environ), "karapace")
+        deadline = time.monotonic() + timeout
+        while http_get(self.port, "/subjects")[0] != 200:
+            if time.monotonic() > deadline or not self.proc.alive():
+                raise RuntimeError(f"schema registry did not answer on {self.port}:\n{self.proc.tail(20)}")
+            time.sleep(0.1)
+        return self
+
+    def stop(self, timeout=10):
+        if self.proc:
+            self.proc.stop(timeout)
+        if self.pid:
+            _stop_pid(self.pid, timeout)
+            self.pid = None
+
+
+REGISTRIES = []  # registries started by start.sh, stopped at exit like the children
+
+
+def _stop_pid(pid, timeout):
+    """SIGTERM, then SIGKILL after `timeout` s, to a process that is not our child."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            if not os.path.exists(f"/proc/{pid}") or _zombie(pid):
+                return
+            time.sleep(0.05)
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 # ---- tables ------------------------------------------------------------------------------
