@@ -21,6 +21,9 @@ venv=$(scripts/venv.sh)
 cargo build --locked -q
 "$venv/bin/python" scripts/check-metrics.py target/debug/kafka-feeder
 
+echo "== the log events scripts/container-smoke.sh waits for, still logged (no Docker, no image)"
+scripts/container-smoke.sh events target/debug/kafka-feeder
+
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deployment manifests (offline checks)"
   scripts/check-deploy.sh
