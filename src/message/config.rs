@@ -3,8 +3,8 @@
 //! layer, is read with the pacing settings). Whether the key names a column is
 //! only known once the dataset is loaded ([`super::MessageBuilder::new`] checks it).
 
-use crate::env::{ConfigError, Env, Origin, Show, UNSET};
 use crate::settings as s;
+use crate::settings::env::{ConfigError, Env, Origin, Show, UNSET};
 
 use super::{parse_fields, parse_headers, Assignment, MessageSpec};
 

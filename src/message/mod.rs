@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod index;
+mod records;
 pub mod spec;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,35 +24,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::dataset::Dataset;
 use index::ABSENT;
 pub use index::{IndexError, RecordIndex};
+pub use records::Records;
 pub use spec::{parse_fields, parse_headers, Assignment, Generator, SpecError};
-
-/// Indexed access to serialized records: the dataset, or a list in tests.
-pub trait Records {
-    fn count(&self) -> usize;
-    fn record(&self, i: usize) -> &[u8];
-}
-
-impl Records for Dataset {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn record(&self, i: usize) -> &[u8] {
-        self.get(i)
-    }
-}
-
-impl<T: AsRef<[u8]>> Records for [T] {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn record(&self, i: usize) -> &[u8] {
-        self[i].as_ref()
-    }
-}
 
 /// What the message settings ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::fmt;
 
 use rdkafka::ClientConfig;
 
-use crate::env::{ConfigError, Env, Origin};
+use crate::settings::env::{ConfigError, Env, Origin};
 use crate::settings::{self, REDACTED};
 
 /// The value of `KAFKA_BOOTSTRAP_SERVERS` that starts librdkafka's in-process mock cluster.
@@ -81,7 +81,7 @@ impl KafkaSettings {
         let check_timeout = env.parse(
             &settings::CHECK_TIMEOUT,
             || (DEFAULT_CHECK_TIMEOUT, Origin::Default),
-            |r| crate::env::seconds(r, false),
+            |r| crate::settings::env::seconds(r, false),
         )?;
         Ok(Self { bootstrap_servers, topic, producer_properties, check_timeout })
     }
@@ -182,7 +182,7 @@ mod tests {
     use super::*;
 
     /// The settings table states the producer defaults in words (`--help`,
-    /// README, `.env.example`); they must say what the code sets.
+    /// docs/configuration.md, `.env.example`); they must say what the code sets.
     #[test]
     fn the_documented_producer_defaults_are_the_ones_in_force() {
         let said = settings::KAFKA_PRODUCER_.default;

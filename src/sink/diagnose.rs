@@ -6,7 +6,7 @@
 
 use rdkafka::error::RDKafkaErrorCode;
 
-use crate::events::Refusal;
+use crate::observe::events::Refusal;
 
 /// A refusal from librdkafka's error callback (`code` and its reason).
 pub fn from_error(code: Option<RDKafkaErrorCode>, reason: &str) -> Option<Refusal> {

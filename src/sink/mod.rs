@@ -35,15 +35,16 @@ mod batch;
 mod check;
 pub mod config;
 mod diagnose;
+mod rebuild;
 pub mod recovery;
 
 pub use batch::{Batch, Completed};
 pub use check::{CheckError, Preflight};
 
-use crate::config::Config;
 use crate::dataset::Dataset;
-use crate::events::{self, Stats};
 use crate::message::{Headers, MessageBuilder};
+use crate::observe::events::{self, Stats};
+use crate::settings::config::Config;
 use rdkafka::ClientConfig;
 use recovery::FatalSignal;
 

@@ -3,6 +3,7 @@
 
 mod common;
 mod datasets;
+mod layout;
 mod messages;
 mod observability;
 mod pacing;

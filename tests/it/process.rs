@@ -543,7 +543,7 @@ fn check_passes_against_the_broker_and_fails_naming_what_is_missing() {
 fn preview_prints_messages_as_json_lines_on_stdout_and_logs_on_stderr() {
     let out = command(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).args(["preview", "5"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let sample = kafka_feeder::source::BUNDLED_SAMPLE;
+    let sample = kafka_feeder::dataset::source::BUNDLED_SAMPLE;
     let (dataset, _) = kafka_feeder::dataset::load_csv(sample, "sample", None).unwrap();
     let records: std::collections::HashSet<String> =
         dataset.iter().map(|r| serde_json::from_slice::<serde_json::Value>(r).unwrap().to_string()).collect();

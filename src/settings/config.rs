@@ -2,22 +2,22 @@
 //! group of the settings table, each parsed by its own function.
 //!
 //! Every variable is described once, in [`crate::settings`]; the raw
-//! environment and the typed parse helpers are in [`crate::env`]. The Kafka
+//! environment and the typed parse helpers are in [`crate::settings::env`]. The Kafka
 //! group and its librdkafka passthrough live with the sink
 //! ([`crate::sink::config`]), the dataset and S3 groups with the source
-//! ([`crate::source`]). Validation happens here, before any network call; every
+//! ([`crate::dataset::source`]). Validation happens here, before any network call; every
 //! failure is a [`ConfigError`] that the binary prints as one line and maps to
 //! exit code 2.
 
 use std::time::Duration;
 
-use crate::env::{self as envp, Show};
-pub use crate::env::{ConfigError, Env, Origin};
+pub use crate::dataset::source::{DatasetSettings, DatasetUri, S3Settings};
 pub use crate::message::config::MessageSettings;
-pub use crate::pacing::config::{Mode, PacingSettings};
+pub use crate::pacing::config::{Mode, PacingSettings, Preset};
 use crate::settings as s;
+use crate::settings::env::{self as envp, Show};
+pub use crate::settings::env::{ConfigError, Env, Origin};
 pub use crate::sink::config::{KafkaSettings, EMBEDDED_BROKER, PRODUCER_DEFAULTS};
-pub use crate::source::{DatasetSettings, DatasetUri, S3Settings};
 
 /// The Python producer slept 0.5 s between batches.
 pub const DEFAULT_PRODUCE_INTERVAL: Duration = Duration::from_millis(500);
@@ -34,48 +34,6 @@ pub const DEFAULT_HTTP_PORT: u16 = 8080;
 pub const MAX_BATCH: u64 = 100_000;
 /// Shortest interval: below it a tick could not be timed.
 pub const MIN_INTERVAL: Duration = Duration::from_micros(100);
-
-/// Volume presets: a shorthand for interval and batch bounds, one per replica kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Preset {
-    High,
-    Normal,
-    Low,
-}
-
-impl Preset {
-    /// (interval, min records, max records)
-    pub const fn values(self) -> (Duration, u32, u32) {
-        match self {
-            Preset::High => (Duration::from_millis(200), 10, 20),
-            Preset::Normal => (Duration::from_millis(500), 1, 10),
-            Preset::Low => (Duration::from_secs(2), 1, 5),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Preset::High => "high",
-            Preset::Normal => "normal",
-            Preset::Low => "low",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, String> {
-        match raw.to_ascii_lowercase().as_str() {
-            "high" => Ok(Preset::High),
-            "normal" => Ok(Preset::Normal),
-            "low" => Ok(Preset::Low),
-            _ => Err("unknown preset".into()),
-        }
-    }
-}
-
-impl Show for Preset {
-    fn show(&self) -> String {
-        self.as_str().to_owned()
-    }
-}
 
 /// The `Schedule` group: when batches go out and how large they are.
 #[derive(Debug, Clone)]
@@ -208,7 +166,7 @@ impl LogSettings {
             batches: env.parse(&s::LOG_BATCHES, || (false, Origin::Default), envp::boolean)?,
             not_delivering_after: env.parse(
                 &s::NOT_DELIVERING_AFTER,
-                || (crate::health::DEFAULT_NOT_DELIVERING_AFTER, Origin::Default),
+                || (crate::observe::health::DEFAULT_NOT_DELIVERING_AFTER, Origin::Default),
                 |r| envp::seconds(r, false),
             )?,
             progress_interval: env.parse(
@@ -332,7 +290,7 @@ impl Config {
             ),
             Mode::Replay { field, speed, looping } => format!(
                 "replay by {field} at speed {}{}",
-                crate::env::Show::show(speed),
+                crate::settings::env::Show::show(speed),
                 if *looping { ", looping" } else { "" }
             ),
         };

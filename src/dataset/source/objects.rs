@@ -11,11 +11,11 @@ use std::sync::Mutex;
 use futures::{StreamExt, TryStreamExt};
 use tokio_util::io::SyncIoBridge;
 
-use super::{classify, Attempt, SourceError};
-use crate::collect::Collector;
-use crate::decode::{self, Declared, ObjectSummary};
-use crate::format::{self, Compression, Format};
-use crate::parquet_rows;
+use super::error::{classify, refine_not_found, Attempt, SourceError};
+use crate::dataset::collect::Collector;
+use crate::dataset::decode::{self, Declared, ObjectSummary};
+use crate::dataset::format::{self, Compression, Format};
+use crate::dataset::parquet as parquet_rows;
 
 /// Objects read at once under a prefix: enough to hide a round trip each,
 /// few enough that two cores are not buried in parsers.
@@ -164,7 +164,7 @@ pub async fn read_s3(
         client.get_object().bucket(bucket).key(key).send().await.map_err(|e| classify(e, bucket, &object, endpoint));
     let resp = match resp {
         Ok(r) => r,
-        Err(attempt) => return Err(super::refine_not_found(client, attempt, bucket, &object, endpoint).await),
+        Err(attempt) => return Err(refine_not_found(client, attempt, bucket, &object, endpoint).await),
     };
     let etag = resp.e_tag().unwrap_or_default().to_owned();
     let by_header = resp.content_encoding().and_then(Compression::from_content_encoding);

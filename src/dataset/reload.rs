@@ -17,9 +17,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
+use crate::dataset::source::{self, DatasetSettings, S3Settings, SourceError};
 use crate::dataset::{Dataset, LoadSummary};
-use crate::events::{self, Stats};
-use crate::source::{self, DatasetSettings, S3Settings, SourceError};
+use crate::observe::events::{self, Stats};
 
 /// The dataset in use, swappable while the loop runs.
 #[derive(Debug)]

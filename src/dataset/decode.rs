@@ -2,7 +2,7 @@
 //! then the parser its format calls for, and one summary whatever the format.
 //!
 //! Parquet needs random access (its index is at the end), so a seekable
-//! source (a local file, S3 ranged reads) goes to [`crate::parquet_rows`]
+//! source (a local file, S3 ranged reads) goes to [`crate::dataset::parquet`]
 //! directly; only a *compressed* Parquet object, which has to be read from
 //! the start, is decompressed into memory here first, within the memory guard.
 
@@ -10,11 +10,11 @@ use std::io::Read;
 
 use bytes::Bytes;
 
-use crate::collect::Offer;
+use crate::dataset::collect::Offer;
+use crate::dataset::format::{self, Compression, Format};
+use crate::dataset::jsonl::{self, JsonlError};
+use crate::dataset::parquet::{self as parquet_rows, ParquetError};
 use crate::dataset::{self, DatasetError};
-use crate::format::{self, Compression, Format};
-use crate::jsonl::{self, JsonlError};
-use crate::parquet_rows::{self, ParquetError};
 
 /// What one object held, in every format's terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub fn load_stream<R: Read + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{Collected, Collector, Limits};
+    use crate::dataset::collect::{Collected, Collector, Limits};
     use std::io::Write;
 
     fn gzip(data: &[u8]) -> Vec<u8> {

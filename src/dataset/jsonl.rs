@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde::de::IgnoredAny;
 
-use crate::collect::{CollectError, Offer};
+use crate::dataset::collect::{CollectError, Offer};
 use crate::dataset::REPORTED_SKIPS;
 
 /// A line this long without a newline is skipped, so a file that is not JSON
@@ -173,7 +173,7 @@ fn write_compact(buf: &mut Vec<u8>, json: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{Collected, Collector, Limits};
+    use crate::dataset::collect::{Collected, Collector, Limits};
     use serde_json::{json, Value};
 
     fn load(input: &[u8]) -> Result<(Collected, JsonlSummary), JsonlError> {
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn gzip_and_zstd_input() {
-        use crate::format::{decompress, Compression};
+        use crate::dataset::format::{decompress, Compression};
         use std::io::Write;
         let input = b"{\"a\": 1}\n{\"b\": [2]}\n";
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -4,7 +4,7 @@
 //! a time, so memory holds one row group's column chunks and one decoded
 //! batch, never the whole file. Each batch gets a writer per column (chosen
 //! once from its Arrow type, not per cell) and rows are written straight into
-//! the collector's buffer. The mapping (README has the table):
+//! the collector's buffer. The mapping (docs/datasets.md has the table):
 //!
 //! | Parquet / Arrow                 | JSON                                        |
 //! |---------------------------------|---------------------------------------------|
@@ -31,7 +31,7 @@ use base64::Engine;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
-use crate::collect::{CollectError, Offer};
+use crate::dataset::collect::{CollectError, Offer};
 use crate::dataset::write_json_string;
 
 /// Rows decoded at a time: large enough that per-batch set-up vanishes, small

@@ -18,9 +18,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::events::{self, Stats};
-use crate::health::Status;
-use crate::metrics::Format;
+use crate::observe::events::{self, Stats};
+use crate::observe::health::Status;
+use crate::observe::metrics::Format;
 
 pub fn router(stats: Arc<Stats>) -> Router {
     Router::new()

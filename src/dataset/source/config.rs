@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::env::{self, ConfigError, Env, Origin, Show};
-use crate::format::Format;
+use crate::dataset::format::Format;
 use crate::settings;
+use crate::settings::env::{self, ConfigError, Env, Origin, Show};
 
 /// How long transient S3 failures (connection refused, 5xx) are retried at startup:
 /// long enough for a MinIO container that starts after us.
@@ -86,7 +86,7 @@ pub struct DatasetSettings {
     /// `DATASET_FORMAT`; `None`: by each object's suffix.
     pub format: Option<Format>,
     pub max_records: Option<usize>,
-    /// `DATASET_MAX_BYTES`, else half the memory limit ([`crate::memory`]);
+    /// `DATASET_MAX_BYTES`, else half the memory limit ([`crate::dataset::memory`]);
     /// `None` only where no limit can be read.
     pub max_bytes: Option<u64>,
     pub reload_interval: Option<Duration>,
@@ -136,7 +136,7 @@ impl DatasetSettings {
             // Unset: half the memory limit seen now, shown in the effective configuration.
             max_bytes: env.parse(
                 &settings::DATASET_MAX_BYTES,
-                || (crate::memory::detect().map(|l| l.default_max_bytes()), Origin::Default),
+                || (crate::dataset::memory::detect().map(|l| l.default_max_bytes()), Origin::Default),
                 |r| byte_size(r).map(Some),
             )?,
             reload_interval: env.optional(&settings::DATASET_RELOAD_INTERVAL, |r| env::seconds(r, false))?,

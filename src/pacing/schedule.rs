@@ -23,16 +23,16 @@ use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::events::{self, Stats, Totals};
+use crate::dataset::reload::Live;
 use crate::message::MessageBuilder;
+use crate::observe::events::{self, Stats, Totals};
 use crate::pacing::day::{DaySchedule, ScaledClock};
-use crate::pacing::pacer::Shape;
+use crate::pacing::rate::Shape;
 use crate::pacing::rate::{Arrivals, Rate};
 use crate::pacing::replay::{Replay, ReplayPlan, Speed};
 use crate::pacing::replicas::{mix_seed, Replica};
+use crate::pacing::sampler::Sampler;
 use crate::pacing::{Due, Pacer};
-use crate::reload::Live;
-use crate::sampler::Sampler;
 use crate::sink::{Batch, KafkaSink};
 
 /// How the loop paces what it sends (see [`crate::pacing`]).

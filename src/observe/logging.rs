@@ -6,7 +6,7 @@
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::settings::config::LogFormat;
 
 /// Installs the global subscriber. `filter` is a level or a `RUST_LOG`-style filter.
 pub fn init(format: LogFormat, filter: &str, to_stderr: bool) {

@@ -12,7 +12,7 @@ use parquet::file::properties::WriterProperties;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::collect::{Collected, Collector, Limits};
+use crate::dataset::collect::{Collected, Collector, Limits};
 
 fn write(batch: &RecordBatch, rows_per_group: usize) -> Bytes {
     let props = WriterProperties::builder().set_max_row_group_row_count(Some(rows_per_group)).build();

@@ -4,13 +4,22 @@
 //! people, what it accepts, a one-line meaning and whether the value is secret.
 //! Parsing (`config` and the stage that owns a group) takes the accepted text for
 //! its error messages from here, the effective-configuration line walks the
-//! table in order, `--help` prints it, and README.md's configuration section and
-//! `.env.example` are generated from it ([`crate::docs`]; a test fails when they
+//! table in order, `--help` prints it, and docs/configuration.md's settings tables and
+//! `.env.example` are generated from it ([`crate::settings::docs`]; a test fails when they
 //! drift). A new variable is one entry here plus its parse function.
+//!
+//! Beside the table: [`env`] reads the raw variables and parses them with
+//! errors that name the variable, [`config`] builds the one validated
+//! [`config::Config`] from each group's settings, and [`docs`] generates
+//! `--help`, the reference tables and `.env.example`.
+
+pub mod config;
+pub mod docs;
+pub mod env;
 
 use std::fmt;
 
-/// What part of the daemon a setting belongs to (the `--help` and README sections).
+/// What part of the daemon a setting belongs to (the `--help` and docs/configuration.md sections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Group {
     Kafka,

@@ -12,19 +12,19 @@ use rdkafka::producer::DefaultProducerContext;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::dataset::reload::{self, Live};
+use crate::dataset::source::{self, SourceError};
 use crate::dataset::{Dataset, LoadSummary};
-use crate::events::{self, Stats};
 use crate::exit;
-use crate::http;
 use crate::message::{self, IndexError, MessageBuilder};
+use crate::observe::events::{self, Stats};
+use crate::observe::http;
 use crate::pacing::config::Mode;
 use crate::pacing::replay::{self, ReplayError, ReplayPlan};
 use crate::pacing::replicas::mix_seed;
-use crate::reload::{self, Live};
-use crate::schedule::{self, Outcome, Pacing, Schedule};
+use crate::pacing::schedule::{self, Outcome, Pacing, Schedule};
+use crate::settings::config::Config;
 use crate::sink::{CheckError, KafkaSink, SinkError};
-use crate::source::{self, SourceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -176,6 +176,17 @@ pub fn report_loaded(stats: &Stats, source: &str, summary: &LoadSummary, memory_
     );
 }
 
+/// The dataset for `check` and `preview`, loaded and reported as a run does.
+pub async fn load_dataset(
+    config: &Config,
+    stats: &Stats,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Dataset>, AppError> {
+    let (dataset, summary) = source::load(&config.dataset, &config.s3, shutdown).await?;
+    report_loaded(stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
+    Ok(Arc::new(dataset))
+}
+
 /// With `KAFKA_BOOTSTRAP_SERVERS=embedded`, librdkafka's mock cluster with the
 /// topic (3 partitions); it must outlive every producer that talks to it.
 pub fn embedded_broker(config: &Config) -> Result<Option<MockCluster<'static, DefaultProducerContext>>, SinkError> {
@@ -302,7 +313,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Totals;
+    use crate::observe::events::Totals;
 
     #[test]
     fn lost_messages_come_first_then_a_run_cut_short_then_success() {

@@ -1,8 +1,9 @@
 //! Text for people, generated from the settings table and the exit codes:
-//! `--help`, README.md's configuration and exit-code sections, and
-//! `.env.example`. The tests below fail when README.md or `.env.example` drift
-//! from the table; `KAFKA_FEEDER_BLESS=1 cargo test --lib docs` rewrites the
-//! generated sections in place.
+//! `--help`, docs/configuration.md's settings and exit-code sections, and
+//! `.env.example`. The tests below fail when docs/configuration.md or
+//! `.env.example` drift from the table, or when docs/observability.md lacks a
+//! log event or a metric; `KAFKA_FEEDER_BLESS=1 cargo test --lib docs` rewrites
+//! the generated sections in place.
 
 use std::fmt::Write;
 
@@ -50,7 +51,7 @@ pub fn help() -> String {
             if fix.is_empty() { String::new() } else { format!(" {}", fix.replace('`', "")) }
         );
     }
-    out.push_str("\nREADME.md has the details: modes, logs, metrics, deployment.\n");
+    out.push_str("\nThe repository's docs/ folder has the details: configuration, datasets, messages,\npacing, observability, deployment, reliability.\n");
     out
 }
 
@@ -78,8 +79,8 @@ fn default_text(s: &Setting) -> &'static str {
     }
 }
 
-/// README.md's configuration tables, one per group.
-pub fn readme_settings() -> String {
+/// docs/configuration.md's settings tables, one per group.
+pub fn settings_tables() -> String {
     let mut out = String::new();
     for group in Group::ALL {
         let entries: Vec<&Setting> = in_group(group).collect();
@@ -88,7 +89,7 @@ pub fn readme_settings() -> String {
         }
         let _ = write!(
             out,
-            "\n#### {}\n\n| Variable | Default | Accepted values | Meaning |\n| --- | --- | --- | --- |\n",
+            "\n### {}\n\n| Variable | Default | Accepted values | Meaning |\n| --- | --- | --- | --- |\n",
             group.title()
         );
         for s in entries {
@@ -114,8 +115,8 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// README.md's exit-code table.
-pub fn readme_exit_codes() -> String {
+/// docs/configuration.md's exit-code table.
+pub fn exit_code_table() -> String {
     let mut out = String::from("\n| Code | Meaning | What to do |\n| --- | --- | --- |\n");
     for (code, meaning, fix) in exit::ALL {
         let _ = writeln!(out, "| {code} | {meaning} | {fix} |");
@@ -169,8 +170,9 @@ pub fn env_example() -> String {
 mod tests {
     use super::*;
 
-    const README: &str = "README.md";
+    const CONFIGURATION: &str = "docs/configuration.md";
     const ENV_EXAMPLE: &str = ".env.example";
+    const OBSERVABILITY: &str = "docs/observability.md";
 
     fn path(name: &str) -> std::path::PathBuf {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
@@ -204,13 +206,13 @@ mod tests {
     }
 
     #[test]
-    fn readme_configuration_matches_the_table() {
-        check_section(README, "settings", &readme_settings());
+    fn configuration_settings_match_the_table() {
+        check_section(CONFIGURATION, "settings", &settings_tables());
     }
 
     #[test]
-    fn readme_exit_codes_match() {
-        check_section(README, "exit codes", &readme_exit_codes());
+    fn configuration_exit_codes_match() {
+        check_section(CONFIGURATION, "exit codes", &exit_code_table());
     }
 
     #[test]
@@ -218,25 +220,25 @@ mod tests {
         check_section(ENV_EXAMPLE, "settings", &env_example());
     }
 
-    /// Independent of the generator: every variable appears in README.md's
-    /// configuration section and `.env.example` with its default.
+    /// Independent of the generator: every variable appears in
+    /// docs/configuration.md's settings section and `.env.example` with its default.
     #[test]
     fn every_variable_is_documented_with_its_default() {
-        let readme = std::fs::read_to_string(path(README)).unwrap();
-        let start = readme.find("\n## Configuration").expect("README.md has a Configuration section");
-        let readme = &readme[start..start + 1 + readme[start + 1..].find("\n## ").unwrap_or(readme.len() - start - 1)];
+        let page = std::fs::read_to_string(path(CONFIGURATION)).unwrap();
+        let start = page.find("\n## Settings").expect("docs/configuration.md has a Settings section");
+        let page = &page[start..start + 1 + page[start + 1..].find("\n## ").unwrap_or(page.len() - start - 1)];
         let env_example = std::fs::read_to_string(path(ENV_EXAMPLE)).unwrap();
         let help = help();
         for s in settings::ALL {
-            let row = readme
+            let row = page
                 .lines()
                 .find(|l| l.starts_with(&format!("| `{}", display_name(s))))
-                .unwrap_or_else(|| panic!("README.md has no row for {}", s.name));
+                .unwrap_or_else(|| panic!("docs/configuration.md has no row for {}", s.name));
             let default_cell = row.split(" | ").nth(1).unwrap();
             assert_eq!(
                 default_cell.trim_matches(|c| c == '`'),
                 default_text(s).trim_matches(|c| c == '(' || c == ')'),
-                "README.md default of {}",
+                "docs/configuration.md default of {}",
                 s.name
             );
             assert!(help.contains(&display_name(s)), "--help lacks {}", s.name);
@@ -272,5 +274,72 @@ mod tests {
         for command in ["--version", "--help", "kafka-feeder check", "kafka-feeder preview [N]"] {
             assert!(help.contains(command), "--help lacks {command}");
         }
+    }
+
+    /// docs/configuration.md's table of producer defaults, written by hand
+    /// for the reasons beside each value, says what the code sets.
+    #[test]
+    fn configuration_producer_defaults_are_the_ones_in_force() {
+        let page = std::fs::read_to_string(path(CONFIGURATION)).unwrap();
+        let rows = page.lines().filter(|l| l.starts_with("| `") && l.matches(" | ").count() == 2);
+        let rows: Vec<&str> = rows.filter(|l| !l.starts_with("| `KAFKA") && !l.contains("generated")).collect();
+        for (k, v) in PRODUCER_DEFAULTS {
+            assert!(rows.iter().any(|r| r.starts_with(&format!("| `{k}` | `{v}` |"))), "{CONFIGURATION} lacks {k}={v}");
+        }
+        assert_eq!(
+            rows.len(),
+            PRODUCER_DEFAULTS.len(),
+            "{CONFIGURATION} names a producer default the code does not set"
+        );
+    }
+
+    /// Every `event` value the code logs has a row in docs/observability.md.
+    /// Reads the sources, not a list, so a new or renamed event fails here.
+    #[test]
+    fn observability_lists_every_log_event() {
+        fn events_in(dir: &std::path::Path, found: &mut std::collections::BTreeSet<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let p = entry.unwrap().path();
+                if p.is_dir() {
+                    events_in(&p, found);
+                } else if p.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for (i, _) in text.match_indices("event = \"") {
+                        let name = &text[i + 9..];
+                        let name = &name[..name.find('"').unwrap()];
+                        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                            found.insert(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        let mut events = std::collections::BTreeSet::new();
+        events_in(&path("src"), &mut events);
+        assert!(events.len() > 40, "found only {} events in src/", events.len());
+        let page = std::fs::read_to_string(path(OBSERVABILITY)).unwrap();
+        // The first cell of the event table's rows: "| `row_skipped`, `rows_skipped` (warn) | ...".
+        let first_cells: Vec<&str> =
+            page.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split(" | ").next()).collect();
+        let missing: Vec<_> = events
+            .iter()
+            .filter(|e| !first_cells.iter().any(|c| format!("`{c}").contains(&format!("`{e}`"))))
+            .collect();
+        assert!(missing.is_empty(), "{OBSERVABILITY} has no row for the events {missing:?}");
+    }
+
+    /// Every metric `/metrics` exposes has a row in docs/observability.md.
+    #[test]
+    fn observability_lists_every_metric() {
+        let text = crate::observe::metrics::Metrics::new("none").encode(crate::observe::metrics::Format::OpenMetrics);
+        let page = std::fs::read_to_string(path(OBSERVABILITY)).unwrap();
+        let mut names = 0;
+        for line in text.lines() {
+            let Some((name, kind)) = line.strip_prefix("# TYPE ").and_then(|l| l.split_once(' ')) else { continue };
+            let name = if kind == "counter" { format!("{name}_total") } else { name.to_owned() };
+            assert!(page.contains(&format!("| `{name}` |")), "{OBSERVABILITY} has no row for the metric {name}");
+            names += 1;
+        }
+        assert!(names > 10, "found only {names} metrics");
     }
 }
