@@ -417,7 +417,7 @@ def scenario_broker_kill(ctx):
         time.sleep(down)
         delivered_life1 = probe.delivered_at(time.monotonic())
         broker = rig.Tansu(port=broker.port).start()
-        broker.create_topic(topic, 3)
+        broker.create_topic(topic, 3, exist_ok=True)  # the daemon's metadata request may have made it first
         t_back = time.monotonic()
         lives.follow(broker.bootstrap, topic)
         resume = await_resume(probe, t_back)
@@ -549,7 +549,7 @@ def scenario_chaos(ctx):
                 while time.monotonic() < min(end, t_term):
                     time.sleep(0.05)
                 broker = rig.Tansu(port=broker.port).start()
-                broker.create_topic(topic, 3)
+                broker.create_topic(topic, 3, exist_ok=True)
                 lives.follow(broker.bootstrap, topic)
                 if time.monotonic() >= t_term:
                     term_during = "restart"

@@ -347,7 +347,7 @@ def scenario_late_broker(ctx):
         waiting = d.events("waiting_for_broker")
         t_start = time.monotonic()
         broker.start()
-        broker.create_topic(topic, 3)
+        broker.create_topic(topic, 3, exist_ok=True)  # the waiting daemon may have made it first
         first = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and d.alive():

@@ -68,13 +68,21 @@ class Tansu:
         return self
 
     def _topic(self, *args):
+        # NO_COLOR: tansu's error lines without terminal colours, for the reports.
         r = subprocess.run([self.binary, "topic", *args, "--broker", self.url],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, env=dict(os.environ, NO_COLOR="1"))
         if r.returncode != 0:
             raise RuntimeError(f"tansu topic {' '.join(args)} failed: {r.stdout}{r.stderr}")
 
-    def create_topic(self, name, partitions=3):
-        self._topic("create", name, "--partitions", str(partitions))
+    def create_topic(self, name, partitions=3, exist_ok=False):
+        """`exist_ok`: a topic of that name already there will do. tansu creates a topic
+        (of 4 partitions) when a producer asks for its metadata, so a daemon that is
+        already running may create it first when the broker (re)starts."""
+        try:
+            self._topic("create", name, "--partitions", str(partitions))
+        except RuntimeError as e:
+            if not (exist_ok and "already exists" in str(e)):
+                raise
         return name
 
     def delete_topic(self, name):
