@@ -29,5 +29,5 @@ if [ -x scripts/check-deploy.sh ]; then
   scripts/check-deploy.sh
 fi
 
-echo "== end-to-end reliability suite (tansu broker + S3 server processes, CI length)"
-E2E_CI=1 scripts/e2e/run.sh
+echo "== end-to-end reliability suite (tansu broker + S3 server processes, CI length, the debug binary built above)"
+E2E_CI=1 E2E_PROFILE=debug scripts/e2e/run.sh
