@@ -22,6 +22,7 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
     // The key column must exist (exit 2, as in a run); the seed does not matter here.
     run::build_messages(config, &dataset, 0)?;
     let sink = KafkaSink::for_check(config, &bootstrap)?;
+    sink.first_token().await?;
     let preflight = tokio::select! {
         r = sink.preflight(config.kafka.check_timeout) => r?,
         () = shutdown.cancelled() => return Err(crate::sink::SinkError::Cancelled.into()),
@@ -39,7 +40,7 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
         producer_id_assigned: preflight.producer_id_assigned,
         records: dataset.len(),
         messages_per_s: rate,
-        bytes_per_s: rate * avg_bytes,
+        bytes_per_s: rate.map(|r| r * avg_bytes),
         elapsed: started.elapsed(),
     });
     Ok(())

@@ -14,9 +14,10 @@
 //!   replay, replica shares (pure, clock injected), the sampler, and the loop
 //!   that turns due work into sends and drains at the end
 //! - [`sink`]: the rdkafka producer, its librdkafka settings, the preflight,
-//!   and the recovery of a stuck producer
+//!   the recovery of a stuck producer, and the `AWS_MSK_IAM` token
 //! - [`observe`]: every log line and counter ([`observe::events`], split by
-//!   stage), the Prometheus metrics, health, the HTTP server, log output
+//!   stage), the Prometheus metrics, health, the HTTP server, the status page
+//!   for a person, log output
 //!
 //! Beside them: [`settings`] (the table of every environment variable,
 //! described once; reading it into one [`settings::config::Config`]; the docs

@@ -72,6 +72,7 @@ impl AppError {
             },
             AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
+            AppError::Sink(SinkError::Credentials(_)) => crate::sink::msk_iam::MskIamError::EXIT_CODE,
             AppError::Sink(_) => exit::KAFKA_SETUP,
             AppError::Check(_) => exit::KAFKA_UNAVAILABLE,
             // A closed pipe (`preview | head`) is how a reader says it has enough.
@@ -241,6 +242,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     }
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
+    stats.status.set_run(crate::observe::status::RunInfo::new(config, seed));
 
     // The mock cluster must outlive the producer; it lives in this frame.
     let embedded = embedded_broker(config)?;
@@ -262,6 +264,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
             events::http_failed(&e);
         }
     });
+    tasks.spawn(crate::observe::status::sample(Arc::clone(&stats), stop_tasks.clone()));
 
     let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
@@ -269,6 +272,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let messages = build_messages(config, &dataset, seed)?;
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
+    sink.first_token().await?;
     sink.wait_for_broker(&stats, &shutdown).await?;
     tasks.spawn(Arc::clone(&sink).watch_broker(Arc::clone(&stats), stop_tasks.clone()));
     // Ends the run early (like a signal) when rebuilding the producer does not help.

@@ -31,7 +31,7 @@ step() { echo "== e2e: $* ($(date -u +%H:%M:%S))"; }
 # The daemon's build needs these (librdkafka is built from source).
 scripts/install-deps.sh
 
-step "the test venv (confluent-kafka) and the tansu broker"
+step "the test venv (scripts/requirements.txt) and the tansu broker"
 VENV=$(scripts/venv.sh)
 E2E_TANSU=$(scripts/tansu.sh)
 export E2E_TANSU

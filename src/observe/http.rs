@@ -1,5 +1,5 @@
-//! The small HTTP server for orchestrators and Prometheus: `GET /healthz`,
-//! `GET /readyz`, `GET /metrics`.
+//! The small HTTP server for orchestrators, Prometheus and people: `GET /healthz`,
+//! `GET /readyz`, `GET /metrics`, and `GET /status` and `GET /` ([`super::status`]).
 //!
 //! axum does the HTTP; handlers never read a request body, every request is
 //! bounded by a timeout, unknown paths get 404 and other methods 405. The
@@ -27,6 +27,7 @@ pub fn router(stats: Arc<Stats>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .merge(super::status::routes())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(5)))
         .with_state(stats)
 }
@@ -121,5 +122,48 @@ mod tests {
         assert_eq!(get_status(&stats, "GET", "/nope").await.0, 404);
         assert_eq!(get_status(&stats, "POST", "/metrics").await.0, 405);
         assert_eq!(get_status(&stats, "DELETE", "/healthz").await.0, 405);
+    }
+
+    #[tokio::test]
+    async fn status_and_the_page_answer_get_only() {
+        let stats = Arc::new(Stats::new("none"));
+        let (code, body) = get_status(&stats, "GET", "/status").await;
+        assert_eq!(code, 200, "{body}");
+        assert!(body.contains("application/json") && body.contains("\"delivered\":0"), "{body}");
+        let (code, body) = get_status(&stats, "GET", "/").await;
+        assert_eq!(code, 200);
+        assert!(body.contains("text/html") && body.contains("default-src 'none'"), "{}", &body[..400]);
+        assert_eq!(get_status(&stats, "POST", "/status").await.0, 405);
+        assert_eq!(get_status(&stats, "PUT", "/").await.0, 405);
+        assert_eq!(get_status(&stats, "GET", "/status/x").await.0, 404);
+        assert_eq!(get_status(&stats, "GET", "/index.html").await.0, 404);
+    }
+
+    /// A client announcing a huge body gets its answer without the server
+    /// waiting for (or reading) the body.
+    #[tokio::test]
+    async fn a_huge_body_is_never_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let stats = Arc::new(Stats::new("none"));
+        for (method, path, code) in [("POST", "/status", "405"), ("GET", "/status", "200"), ("POST", "/", "405")] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let token = CancellationToken::new();
+            let server = tokio::spawn(serve(listener, Arc::clone(&stats), token.clone()));
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n");
+            s.write_all(head.as_bytes()).await.unwrap();
+            s.write_all(&[b'x'; 4096]).await.unwrap();
+            let mut buf = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
+                .await
+                .expect("answered without waiting for the body")
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            assert!(text.starts_with(&format!("HTTP/1.1 {code}")), "{method} {path}: {text}");
+            token.cancel();
+            drop(s);
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
     }
 }

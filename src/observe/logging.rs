@@ -4,6 +4,8 @@
 //! is the messages: its logs go to stderr.
 
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::config::LogFormat;
@@ -24,9 +26,18 @@ pub fn init(format: LogFormat, filter: &str, to_stderr: bool) {
         std::io::IsTerminal::is_terminal(&std::io::stdout())
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    // The status page lists the last warning lines, as logged.
+    let recent = super::status::recent::RecentLines;
     let _ = match format {
-        LogFormat::Text => builder.with_target(false).with_ansi(terminal).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).with_span_list(false).try_init(),
+        LogFormat::Text => builder.with_target(false).with_ansi(terminal).finish().with(recent).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .finish()
+            .with(recent)
+            .try_init(),
     };
 }
 

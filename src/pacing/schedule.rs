@@ -278,7 +278,7 @@ pub async fn run(
             _ = progress.tick() => {
                 let now = (stats.totals(), Instant::now());
                 let pace = events::PaceProgress { entry: entry.as_deref(), replay: pacer.replay_position() };
-                events::progress(now.0, last_progress.0, now.1 - last_progress.1, max_lag, pace);
+                events::progress(&stats, now.0, last_progress.0, now.1 - last_progress.1, max_lag, pace);
                 last_progress = now;
                 max_lag = Duration::ZERO;
             }

@@ -257,10 +257,22 @@ impl Config {
         }
     }
 
-    /// Messages per second this configuration asks for on average.
-    pub fn expected_rate(&self) -> f64 {
+    /// Messages per second the interval settings ask for on average, all replicas together.
+    fn interval_rate(&self) -> f64 {
         let s = &self.schedule;
         f64::from(s.min_records_per_batch + s.max_records_per_batch) / 2.0 / s.produce_interval.as_secs_f64()
+    }
+
+    /// Messages per second this replica is asked for on average, where the mode
+    /// fixes it: `None` for `MESSAGES_PER_SECOND=max`, a day's schedule and a
+    /// replay, whose rate depends on the broker, the hour or the data.
+    pub fn expected_rate(&self) -> Option<f64> {
+        let share = self.pacing.replica.count as f64;
+        match &self.pacing.mode {
+            Mode::Interval => Some(self.interval_rate() / share),
+            Mode::Rate { rate: crate::pacing::rate::Rate::PerSecond(r), .. } => Some(r / share),
+            Mode::Rate { .. } | Mode::Day { .. } | Mode::Replay { .. } => None,
+        }
     }
 
     /// What this replica does, in a few words: the banner's `mode` field.
@@ -274,7 +286,7 @@ impl Config {
                 s.min_records_per_batch,
                 s.max_records_per_batch,
                 s.preset.map_or("none", Preset::as_str),
-                self.expected_rate()
+                self.interval_rate()
             ),
             Mode::Rate { rate: crate::pacing::rate::Rate::Max, .. } => {
                 "rate max (as fast as the broker takes them)".into()
@@ -327,6 +339,19 @@ mod tests {
         let mut all = vec![("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")];
         all.extend_from_slice(vars);
         Config::from_vars(all.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    /// `check` reports the rate this replica is asked for, from the mode in force.
+    #[test]
+    fn the_expected_rate_follows_the_mode_and_the_replica_share() {
+        let rate = |vars: &[(&str, &str)]| cfg(vars).unwrap().expected_rate();
+        assert_eq!(rate(&[]), Some(11.0)); // (1 + 10) / 2 every 0.5 s
+        assert_eq!(rate(&[("MESSAGES_PER_SECOND", "250")]), Some(250.0));
+        assert_eq!(rate(&[("MESSAGES_PER_SECOND", "300"), ("REPLICAS", "3"), ("REPLICA_INDEX", "1")]), Some(100.0));
+        assert_eq!(rate(&[("REPLICAS", "2"), ("REPLICA_INDEX", "0")]), Some(5.5));
+        assert_eq!(rate(&[("MESSAGES_PER_SECOND", "max")]), None);
+        assert_eq!(rate(&[("REPLAY_TIME_FIELD", "timestamp")]), None);
+        assert_eq!(rate(&[("PRESET_SCHEDULE", "00:00=low,12:00=high")]), None);
     }
 
     fn err_var(vars: &[(&str, &str)]) -> String {

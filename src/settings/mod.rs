@@ -121,6 +121,11 @@ settings! {
         accepted: "a property and value from librdkafka's CONFIGURATION.md (KAFKA_PRODUCER_<NAME> sets <name> lowercased with _ as .)",
         meaning: "Sets librdkafka producer property <name>: KAFKA_PRODUCER_COMPRESSION_TYPE=zstd, KAFKA_PRODUCER_SECURITY_PROTOCOL=SASL_SSL. librdkafka validates each at startup; values of properties named like password, secret, token or .pem are secret.",
     }
+    KAFKA_SASL_MECHANISM {
+        group: Group::Kafka, example: "AWS_MSK_IAM",
+        accepted: "AWS_MSK_IAM, or unset (librdkafka's own mechanisms go in KAFKA_PRODUCER_SASL_MECHANISM)",
+        meaning: "AWS_MSK_IAM: Amazon MSK's IAM access control. librdkafka's OAUTHBEARER carries a SigV4-signed token made from the AWS credentials S3 uses (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, web identity/IRSA, a container or instance role) for AWS_REGION, else the region in the broker host name, and renewed before it expires. security.protocol defaults to SASL_SSL. The role needs kafka-cluster:Connect, WriteData, DescribeTopic and, for the idempotent producer, WriteDataIdempotently (docs/msk-iam.md).",
+    }
     CHECK_TIMEOUT {
         group: Group::Kafka, default: "10",
         accepted: "a number of seconds > 0, e.g. 10",
@@ -159,12 +164,12 @@ settings! {
     AWS_ACCESS_KEY_ID {
         group: Group::S3, aliases: &["KEY"], default: "(AWS default chain)",
         accepted: "an access key id (with AWS_SECRET_ACCESS_KEY)",
-        meaning: "Static S3 credentials. Unset: the standard AWS chain (profile, web identity/IRSA, instance role).",
+        meaning: "Static AWS credentials, for S3 and AWS_MSK_IAM. Unset: the standard AWS chain (profile, web identity/IRSA, instance role).",
     }
     AWS_SECRET_ACCESS_KEY {
         group: Group::S3, aliases: &["SECRET"], secret: true, default: "(AWS default chain)",
         accepted: "the secret of AWS_ACCESS_KEY_ID",
-        meaning: "The secret of the static S3 credentials.",
+        meaning: "The secret of the static AWS credentials.",
     }
     AWS_SESSION_TOKEN {
         group: Group::S3, secret: true,
@@ -174,7 +179,7 @@ settings! {
     AWS_REGION {
         group: Group::S3, aliases: &["AWS_DEFAULT_REGION"], default: "us-east-1",
         accepted: "an AWS region name",
-        meaning: "S3 region (MinIO ignores it, the SDK needs one).",
+        meaning: "S3 region (MinIO ignores it, the SDK needs one), and the region AWS_MSK_IAM tokens are signed for (unset: the one in the broker host name).",
     }
     AWS_ENDPOINT_URL {
         group: Group::S3, aliases: &["ENDPOINT_URL"], default: "(AWS)", example: "http://minio:9000",
@@ -324,7 +329,7 @@ settings! {
     HTTP_PORT {
         group: Group::Logs, default: "8080",
         accepted: "a TCP port from 0 to 65535 (0 picks any free port)",
-        meaning: "Port of /healthz, /readyz and /metrics, on all interfaces.",
+        meaning: "Port of /healthz, /readyz, /metrics, /status and the status page (/), on all interfaces.",
     }
 }
 

@@ -9,7 +9,7 @@ use kafka_feeder::exit;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
 
-fn command(vars: &[(&str, &str)]) -> Command {
+pub(crate) fn command(vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear().env("HTTP_PORT", "0").envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
@@ -17,7 +17,7 @@ fn command(vars: &[(&str, &str)]) -> Command {
 
 /// Waits for the child, reading its output meanwhile (a chatty child must not
 /// block on a full pipe).
-fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+pub(crate) fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
     use std::io::Read;
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
@@ -50,7 +50,7 @@ fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
 }
 
 /// The JSON log lines of a run.
-fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 

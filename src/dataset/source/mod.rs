@@ -186,6 +186,19 @@ fn endpoint_name(s3: &S3Settings) -> String {
     s3.endpoint_url.clone().unwrap_or_else(|| format!("AWS S3 ({})", s3.region))
 }
 
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`) when
+/// set: used before the default chain, by S3 and by `AWS_MSK_IAM` alike.
+pub fn static_credentials(s3: &S3Settings) -> Option<Credentials> {
+    let (id, secret) = (s3.access_key_id.as_ref()?, s3.secret_access_key.as_ref()?);
+    Some(Credentials::new(
+        id,
+        secret.expose_secret(),
+        s3.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
+        None,
+        "kafka-feeder-env",
+    ))
+}
+
 /// Builds an S3 client from our settings. With a custom endpoint (MinIO, s3s)
 /// path-style addressing is used, since such servers rarely have per-bucket DNS.
 pub async fn s3_client(s3: &S3Settings) -> aws_sdk_s3::Client {
@@ -200,14 +213,8 @@ pub async fn s3_client(s3: &S3Settings) -> aws_sdk_s3::Client {
                 .read_timeout(Duration::from_secs(30))
                 .build(),
         );
-    if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
-        loader = loader.credentials_provider(Credentials::new(
-            id,
-            secret.expose_secret(),
-            s3.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
-            None,
-            "kafka-feeder-env",
-        ));
+    if let Some(credentials) = static_credentials(s3) {
+        loader = loader.credentials_provider(credentials);
     }
     if let Some(url) = &s3.endpoint_url {
         loader = loader.endpoint_url(url);

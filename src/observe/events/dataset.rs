@@ -62,6 +62,7 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
     stats.metrics.dataset_bytes.set(d.json_bytes as i64);
     stats.metrics.dataset_load_seconds.set(secs);
     stats.health.dataset_loaded();
+    stats.status.dataset_loaded(d.records, d.objects, d.format);
     info!(
         event = "dataset_loaded",
         source = %d.source,
@@ -84,12 +85,14 @@ pub fn dataset_loaded(stats: &Stats, d: &DatasetLoaded<'_>) {
 /// A reload found a new version and swapped it in (the load line precedes this).
 pub fn dataset_reloaded(stats: &Stats, source: &str, trigger: &str) {
     stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: "swapped".into() }).inc();
+    stats.status.reloaded("swapped", trigger);
     info!(event = "dataset_reloaded", source = %source, trigger = %trigger, "new dataset version in use");
 }
 
 /// A reload failed; the dataset in use stays.
 pub fn dataset_reload_failed(stats: &Stats, source: &str, trigger: &str, error: &dyn std::error::Error) {
     stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: "failed".into() }).inc();
+    stats.status.reloaded("failed", trigger);
     warn!(event = "dataset_reload_failed", source = %source, trigger = %trigger, error = %error, "dataset reload failed, keeping the dataset in use");
 }
 

@@ -25,7 +25,7 @@ pub use message::*;
 pub use pacing::*;
 pub use run::*;
 pub use sink::*;
-pub use stats::{RateLimit, Stats, Totals};
+pub use stats::{utc, RateLimit, Stats, Totals};
 
 #[cfg(test)]
 mod tests;

@@ -47,8 +47,17 @@ pub struct PaceProgress<'a> {
 }
 
 /// The line a person tailing the log watches. `scheduled` beside `delivered`
-/// and the lag tell whether the broker held the offered load.
-pub fn progress(now: Totals, before: Totals, window: Duration, max_lag: Duration, pace: PaceProgress<'_>) {
+/// and the lag tell whether the broker held the offered load. The replay
+/// position goes to `/status` too.
+pub fn progress(
+    stats: &Stats,
+    now: Totals,
+    before: Totals,
+    window: Duration,
+    max_lag: Duration,
+    pace: PaceProgress<'_>,
+) {
+    stats.status.replay(pace.replay);
     let secs = window.as_secs_f64().max(1e-9);
     let rate = (now.delivered - before.delivered) as f64 / secs;
     let scheduled_rate = (now.scheduled - before.scheduled) as f64 / secs;
@@ -89,6 +98,7 @@ pub fn schedule_entry_active(stats: &Stats, entry: &str, entries: &[String]) {
             .set(active);
     }
     info!(event = "schedule_entry", entry, "schedule entry in force");
+    stats.status.schedule_entry(entry);
 }
 
 /// `REPLAY_TIME_FIELD` was read: how many records will be replayed, over what span.

@@ -11,7 +11,7 @@ use super::stats::{Stats, Totals};
 // ---- configuration and startup -------------------------------------------------
 
 pub fn http_listening(addr: std::net::SocketAddr) {
-    info!(event = "http_listening", addr = %addr, "serving /healthz, /readyz and /metrics");
+    info!(event = "http_listening", addr = %addr, "serving /healthz, /readyz, /metrics, /status and the status page at /");
 }
 
 pub fn http_failed(e: &dyn std::error::Error) {
@@ -73,8 +73,9 @@ pub struct CheckPassed<'a> {
     pub partitions: usize,
     pub producer_id_assigned: bool,
     pub records: usize,
-    pub messages_per_s: f64,
-    pub bytes_per_s: f64,
+    /// `None` where the mode does not fix a rate (max, a day's schedule, a replay).
+    pub messages_per_s: Option<f64>,
+    pub bytes_per_s: Option<f64>,
     pub elapsed: Duration,
 }
 
@@ -87,8 +88,8 @@ pub fn check_passed(c: &CheckPassed<'_>) {
         partitions = c.partitions,
         producer_id_assigned = c.producer_id_assigned,
         records = c.records,
-        expected_messages_per_s = (c.messages_per_s * 100.0).round() / 100.0,
-        expected_bytes_per_s = c.bytes_per_s.round(),
+        expected_messages_per_s = c.messages_per_s.map(|r| (r * 100.0).round() / 100.0),
+        expected_bytes_per_s = c.bytes_per_s.map(f64::round),
         check_seconds = (c.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         "check passed: ready to run"
     );

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
-use super::stats::{RateLimit, Stats};
+use super::stats::{utc, RateLimit, Stats};
 use crate::observe::metrics::ReasonLabel;
 
 static FAILURE_LOG: RateLimit = RateLimit::new(Duration::from_secs(5));
@@ -27,6 +27,7 @@ pub fn waiting_for_broker(servers: &str, cause: &str, waited: Duration) {
 
 pub fn broker_ready(stats: &Stats, servers: &str, brokers: usize, partitions: usize, topic: &str) {
     stats.health.broker_answered();
+    stats.status.broker_ready(brokers, partitions);
     info!(event = "broker_connected", servers = %servers, brokers, partitions, topic = %topic, "connected to Kafka");
 }
 
@@ -49,6 +50,7 @@ pub fn producer_fatal(detail: &str) {
 
 pub fn producer_rebuilt(stats: &Stats, reason: &str, attempt: u32) {
     stats.metrics.producer_restarts.get_or_create(&ReasonLabel { reason: label(reason) }).inc();
+    stats.status.rebuilt();
     warn!(
         event = "producer_rebuilt",
         reason = %reason,
@@ -102,6 +104,9 @@ pub enum Refusal {
     ProtocolMismatch,
     /// SASL authentication failed: wrong user name, password or mechanism.
     Authentication,
+    /// The broker refused our `AWS_MSK_IAM` token: the credentials' principal,
+    /// its IAM policy, or the region.
+    IamAuthentication,
     /// The broker's certificate is not trusted: an unknown CA, or a host name it does not name.
     Certificate,
     /// The TLS handshake failed otherwise: a TLS client against a plaintext listener.
@@ -114,6 +119,7 @@ impl Refusal {
         match self {
             Refusal::ProtocolMismatch => "the broker hangs up on our first request (security protocol mismatch)",
             Refusal::Authentication => "the broker refuses our SASL credentials",
+            Refusal::IamAuthentication => "the broker refuses our AWS_MSK_IAM token (KAFKA_SASL_MECHANISM)",
             Refusal::Certificate => "the broker's TLS certificate is not trusted",
             Refusal::Tls => "the TLS handshake with the broker fails",
         }
@@ -141,6 +147,12 @@ pub fn broker_refused(stats: Option<&Stats>, refusal: Refusal, detail: &str) {
             suppressed,
             "the broker refused our SASL credentials: check KAFKA_PRODUCER_SASL_USERNAME, KAFKA_PRODUCER_SASL_PASSWORD and KAFKA_PRODUCER_SASL_MECHANISM"
         ),
+        Refusal::IamAuthentication => error!(
+            event = "broker_authentication_failed",
+            detail = %detail,
+            suppressed,
+            "the broker refused our AWS_MSK_IAM token (KAFKA_SASL_MECHANISM=AWS_MSK_IAM): check that the AWS credentials are the intended principal, that its IAM policy allows kafka-cluster:Connect on the cluster and kafka-cluster:WriteData and kafka-cluster:DescribeTopic on the topic, and that AWS_REGION is the cluster's"
+        ),
         Refusal::Certificate => error!(
             event = "broker_certificate_rejected",
             detail = %detail,
@@ -153,6 +165,30 @@ pub fn broker_refused(stats: Option<&Stats>, refusal: Refusal, detail: &str) {
             suppressed,
             "the TLS handshake with the broker failed: if its listener is plaintext, set KAFKA_PRODUCER_SECURITY_PROTOCOL=PLAINTEXT (or SASL_PLAINTEXT)"
         ),
+    }
+}
+
+// ---- AWS_MSK_IAM ---------------------------------------------------------------
+//
+// The token is a credential: these lines give its region and expiry, never its text.
+
+/// The first token is signed: credentials were found.
+pub fn msk_iam_ready(region: &str, expires: std::time::SystemTime) {
+    info!(event = "msk_iam_ready", region = %region, expires = %utc(expires), "AWS_MSK_IAM: credentials found, token signed");
+}
+
+/// librdkafka asked for a token (at startup and before each expires).
+pub fn msk_iam_token(region: &str, expires: std::time::SystemTime) {
+    debug!(event = "msk_iam_token", region = %region, expires = %utc(expires), "AWS_MSK_IAM token handed to librdkafka");
+}
+
+/// No token for librdkafka: it retries in 10 s; `/readyz` says why meanwhile.
+pub fn msk_iam_token_failed(stats: Option<&Stats>, e: &dyn std::error::Error) {
+    if let Some(stats) = stats {
+        stats.health.broker_refused("no AWS_MSK_IAM token: see the msk_iam_token_failed line");
+    }
+    if let Some(suppressed) = REFUSAL_LOG.check() {
+        error!(event = "msk_iam_token_failed", error = %e, suppressed, "cannot make the AWS_MSK_IAM token; librdkafka retries in 10 s");
     }
 }
 

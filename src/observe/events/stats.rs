@@ -24,6 +24,8 @@ pub struct Stats {
     pub(super) failures_by_reason: Mutex<BTreeMap<String, u64>>,
     pub metrics: Metrics,
     pub health: Health,
+    /// What `/status` shows beyond the totals.
+    pub status: crate::observe::status::Facts,
 }
 
 /// A consistent-enough copy of [`Stats`] for reporting.
@@ -57,6 +59,7 @@ impl Stats {
             failures_by_reason: Mutex::default(),
             metrics: Metrics::new(preset),
             health: Health::default(),
+            status: crate::observe::status::Facts::default(),
         }
     }
 
@@ -112,4 +115,12 @@ impl RateLimit {
             }
         }
     }
+}
+
+/// `t` in RFC 3339, UTC, to the second, as lines and `/status` show times.
+pub fn utc(t: std::time::SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .ok()
+        .and_then(|t| t.round(jiff::Unit::Second).ok())
+        .map_or_else(String::new, |t| t.to_string())
 }
