@@ -140,14 +140,7 @@ def scenario_msk_iam(ctx):
     try:
         topic = broker.create_topic(rig.new_topic("msk"), 3)
         # The working case: the S3 keys sign the Kafka token too.
-        port = harness.free_port()
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **iam))
-        connected = d.wait_event("broker_connected", 30)
-        time.sleep(6 if connected else 0)
-        health = f"{http_get(port, '/healthz')[0]}/{http_get(port, '/readyz')[0]}"
-        code, _ = d.terminate(40)
-        stopped = d.stopped()
-        delivered = int(stopped.get("delivered", 0))
+        d, connected, code, health, delivered = tls_sasl.deliver(ctx, broker, topic, iam)
         accepted_daemon = len(front.accepted)
         found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic,
                                               conf=reader_conf(certs["ca.pem"], rig.ACCESS_KEY, rig.SECRET_KEY))
