@@ -16,4 +16,4 @@ if ! cmp -s "$req" "$venv/.requirements.txt"; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
   cp "$req" "$venv/.requirements.txt"
 fi
-echo "$PWD/$venv"
+cd "$venv" && pwd
