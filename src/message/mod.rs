@@ -17,6 +17,7 @@
 pub mod config;
 pub mod index;
 pub mod spec;
+pub mod template;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -120,6 +121,8 @@ pub struct MessageBuilder {
     payload: Vec<u8>,
     header_values: Vec<u8>,
     header_ends: Vec<usize>,
+    /// `MESSAGE_TEMPLATE`: the records are the template's stored records, and it builds each message.
+    template: Option<Box<template::TemplateMessages>>,
 }
 
 /// One message, borrowed from the builder until the next `build`.
@@ -205,13 +208,30 @@ impl MessageBuilder {
             payload,
             header_values,
             header_ends,
+            template: None,
         })
+    }
+
+    /// A builder for the records [`template::prepare`] stored: the template builds each message.
+    pub fn from_template(messages: template::TemplateMessages) -> Self {
+        let none: &[&[u8]] = &[];
+        let mut b = Self::new(&MessageSpec::default(), none, 0).expect("nothing to index");
+        b.template = Some(Box::new(messages));
+        b
+    }
+
+    /// The template's builder, when `MESSAGE_TEMPLATE` is used.
+    pub fn template(&self) -> Option<&template::TemplateMessages> {
+        self.template.as_deref()
     }
 
     /// Indexes a reloaded dataset in place of the one before. On an error
     /// (the key column is gone, a record is no object) the builder is
     /// unchanged and still fits the previous dataset.
     pub fn reindex<R: Records + ?Sized>(&mut self, records: &R) -> Result<(), IndexError> {
+        if self.template.is_some() {
+            return Ok(()); // a template's stored records carry their own offsets
+        }
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         self.index = RecordIndex::build(records, &names, self.index_key.as_deref())?;
         let capacity = payload_capacity(&self.fields, records);
@@ -222,6 +242,9 @@ impl MessageBuilder {
     /// Whether any value is a time (`now()`, `now_ms()`, `now_s()`): if not,
     /// the sender need not read the clock for each message.
     pub fn needs_time(&self) -> bool {
+        if let Some(t) = &self.template {
+            return t.needs_time();
+        }
         let time = |g: &Generator| matches!(g, Generator::Now | Generator::NowMs | Generator::NowS);
         self.fields.iter().any(|f| time(&f.value)) || self.headers.iter().any(|h| time(&h.value))
     }
@@ -238,6 +261,9 @@ impl MessageBuilder {
         let record = records.record(i);
         self.seq += 1;
         let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        if let Some(t) = self.template.as_deref_mut() {
+            return t.build(record, self.seq, ms);
+        }
         let mut gen = Gen { rng: &mut self.rng, clock: &mut self.clock, seq: self.seq, ms };
 
         let mut key_at = match self.key {
