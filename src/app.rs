@@ -17,7 +17,8 @@ use crate::dataset::{Dataset, LoadSummary};
 use crate::events::{self, Stats};
 use crate::exit;
 use crate::http;
-use crate::message::{self, IndexError, MessageBuilder};
+use crate::message::template::{self, TemplateError};
+use crate::message::{self, IndexError, MessageBuilder, Records};
 use crate::pacing::config::Mode;
 use crate::pacing::replay::{self, ReplayError, ReplayPlan};
 use crate::pacing::replicas::mix_seed;
@@ -48,28 +49,14 @@ pub enum AppError {
     /// The `MESSAGE_*` settings do not fit the loaded dataset.
     #[error(transparent)]
     Messages(#[from] IndexError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
-        use crate::dataset::DatasetError as D;
         match self {
-            AppError::Source(e) => match e {
-                SourceError::NotFound { .. } => exit::NOT_FOUND,
-                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => exit::NOT_FOUND,
-                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
-                    exit::ACCESS_DENIED
-                }
-                SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => exit::ACCESS_DENIED,
-                SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
-                SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
-                SourceError::Dataset(_) => exit::DATASET_INVALID,
-                SourceError::Decode(e) if e.is_read_error() => exit::UNREACHABLE,
-                SourceError::Decode(_) => exit::DATASET_INVALID,
-                SourceError::EmptyPrefix { .. } => exit::NOT_FOUND,
-                SourceError::Other { .. } => exit::INTERNAL,
-                SourceError::Cancelled => exit::OK,
-            },
+            AppError::Source(e) => source_exit_code(e),
             AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
             AppError::Sink(_) => exit::KAFKA_SETUP,
@@ -82,12 +69,38 @@ impl AppError {
             AppError::Replay(ReplayError::NoTimes { .. }) => exit::DATASET_INVALID,
             AppError::Messages(IndexError::UnknownColumn { .. }) => exit::CONFIG,
             AppError::Messages(_) => exit::DATASET_INVALID,
+            AppError::Template(TemplateError::Source { cause, .. }) => source_exit_code(cause),
+            AppError::Template(e) => e.exit_code(),
         }
     }
 
     /// Stopping on a signal before the loop started is a clean exit, not an error.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, AppError::Source(SourceError::Cancelled) | AppError::Sink(SinkError::Cancelled))
+        matches!(
+            self,
+            AppError::Source(SourceError::Cancelled)
+                | AppError::Sink(SinkError::Cancelled)
+                | AppError::Template(TemplateError::Source { cause: SourceError::Cancelled, .. })
+        )
+    }
+}
+
+/// The exit code of a dataset (or lookup, or template object) that could not be read.
+fn source_exit_code(e: &SourceError) -> i32 {
+    use crate::dataset::DatasetError as D;
+    match e {
+        SourceError::NotFound { .. } => exit::NOT_FOUND,
+        SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => exit::NOT_FOUND,
+        SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => exit::ACCESS_DENIED,
+        SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => exit::ACCESS_DENIED,
+        SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
+        SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
+        SourceError::Dataset(_) => exit::DATASET_INVALID,
+        SourceError::Decode(e) if e.is_read_error() => exit::UNREACHABLE,
+        SourceError::Decode(_) => exit::DATASET_INVALID,
+        SourceError::EmptyPrefix { .. } => exit::NOT_FOUND,
+        SourceError::Other { .. } => exit::INTERNAL,
+        SourceError::Cancelled => exit::OK,
     }
 }
 
@@ -105,7 +118,7 @@ pub fn outcome_exit_code(o: &Outcome, has_an_end: bool) -> i32 {
 
 /// The loop's configuration. A replay reads its time field from the loaded
 /// dataset here, once.
-pub fn schedule_for(c: &Config, dataset: &Dataset) -> Result<Schedule, AppError> {
+pub fn schedule_for<R: Records + ?Sized>(c: &Config, dataset: &R) -> Result<Schedule, AppError> {
     let p = &c.pacing;
     let pacing = match &p.mode {
         Mode::Interval => Pacing::Interval,
@@ -114,7 +127,7 @@ pub fn schedule_for(c: &Config, dataset: &Dataset) -> Result<Schedule, AppError>
             Pacing::Day { schedule: Arc::clone(schedule), time_scale: *time_scale, arrivals: *arrivals }
         }
         Mode::Replay { field, speed, looping } => {
-            let values = replay::field_values(dataset.iter(), field)?;
+            let values = replay::field_values((0..dataset.count()).map(|i| dataset.record(i)), field)?;
             let plan = ReplayPlan::build(values.iter().map(Option::as_deref), p.replica);
             if plan.total == 0 {
                 let first = values.iter().flatten().next().cloned().unwrap_or_default();
@@ -219,6 +232,50 @@ pub fn build_messages(
     Ok(messages)
 }
 
+/// The records a run samples from, its messages and its schedule: with
+/// `MESSAGE_TEMPLATE`, the template's stored records (what depends on each
+/// record evaluated now, once), else the dataset as loaded with the
+/// `MESSAGE_*` settings indexed. A replay reads its times from the source records.
+pub async fn messages_for(
+    config: &Config,
+    dataset: Dataset,
+    seed: u64,
+    shutdown: &CancellationToken,
+) -> Result<(Dataset, MessageBuilder, Schedule), AppError> {
+    let Some(source) = &config.messages.template else {
+        let schedule = schedule_for(config, &dataset)?;
+        let messages = build_messages(config, &dataset, seed)?;
+        return Ok((dataset, messages, schedule));
+    };
+    let started = std::time::Instant::now();
+    let loaded = template::load::load(source, &config.dataset, &config.s3, shutdown).await?;
+    let lookups: Vec<(String, usize)> = loaded.lookups.iter().map(|l| (l.name.clone(), l.rows.len())).collect();
+    let columns = message::index::columns(&dataset);
+    // Replicas sharing one RANDOM_SEED must not generate the same values.
+    let prepared =
+        template::prepare(&loaded.doc, &dataset, &columns, loaded.lookups, mix_seed(seed, config.pacing.replica))?;
+    for (record, member, reason) in &prepared.skipped_rows {
+        events::template_record_skipped(*record, member, reason);
+    }
+    if prepared.skipped > prepared.skipped_rows.len() as u64 {
+        events::template_records_skipped(prepared.skipped - prepared.skipped_rows.len() as u64);
+    }
+    let (expressions, per_message, native) = prepared.messages.counts();
+    events::template_ready(&events::TemplateReady {
+        source: &source.to_string(),
+        records: prepared.dataset.len() as u64,
+        skipped: prepared.skipped,
+        lookups: &lookups,
+        expressions,
+        per_message,
+        native,
+        stored_bytes: prepared.dataset.allocated_bytes(),
+        elapsed: started.elapsed(),
+    });
+    let schedule = schedule_for(config, &template::Kept { records: &dataset, kept: &prepared.kept })?;
+    Ok((prepared.dataset, MessageBuilder::from_template(prepared.messages), schedule))
+}
+
 /// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
 /// or `MAX_MESSAGES`.
 pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken) -> Result<Outcome, AppError> {
@@ -254,8 +311,8 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
-    let schedule = Schedule { seed: Some(seed), ..schedule_for(config, &dataset)? };
-    let messages = build_messages(config, &dataset, seed)?;
+    let (dataset, messages, schedule) = messages_for(config, dataset, seed, &shutdown).await?;
+    let schedule = Schedule { seed: Some(seed), ..schedule };
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -267,7 +324,8 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
     // until the loop ends; a replay keeps the records its plan indexes.
     let live = Live::new(dataset);
-    if !matches!(schedule.pacing, Pacing::Replay { .. }) {
+    // A template's stored records are made from the dataset once (reloading them is not supported yet).
+    if !matches!(schedule.pacing, Pacing::Replay { .. }) && config.messages.template.is_none() {
         tasks.spawn(reload::watch(
             config.dataset.clone(),
             config.s3.clone(),

@@ -3,7 +3,6 @@
 //! stdout, with no broker).
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
@@ -27,8 +26,8 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
     let embedded = app::embedded_broker(config)?;
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.bootstrap_servers.clone(), |c| c.bootstrap_servers());
     let dataset = load(config, stats, shutdown).await?;
-    // The key column must exist (exit 2, as in a run); the seed does not matter here.
-    app::build_messages(config, &dataset, 0)?;
+    // The key column must exist and the template fit the records (exit 2, as in a run); the seed does not matter here.
+    let (dataset, ..) = app::messages_for(config, dataset, 0, shutdown).await?;
     let sink = KafkaSink::for_check(config, &bootstrap)?;
     let preflight = tokio::select! {
         r = sink.preflight(config.kafka.check_timeout) => r?,
@@ -65,7 +64,7 @@ pub async fn preview(
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
     let dataset = load(config, stats, shutdown).await?;
-    let mut messages = app::build_messages(config, &dataset, seed)?;
+    let (dataset, mut messages, _) = app::messages_for(config, dataset, seed, shutdown).await?;
     let s = &config.schedule;
     // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
     let sampler_seed = mix_seed(seed, config.pacing.replica);
@@ -76,7 +75,7 @@ pub async fn preview(
         let k = sampler.batch_size(left);
         for &i in sampler.sample(k) {
             line.clear();
-            preview_line(&mut line, messages.build(&*dataset, i, SystemTime::now()));
+            preview_line(&mut line, messages.build(&dataset, i, SystemTime::now()));
             out.write_all(&line).map_err(AppError::Output)?;
         }
         left -= k as u64;
@@ -104,8 +103,8 @@ fn preview_line(line: &mut Vec<u8>, m: Message<'_>) {
     line.extend_from_slice(b"}\n");
 }
 
-async fn load(config: &Config, stats: &Stats, shutdown: &CancellationToken) -> Result<Arc<Dataset>, AppError> {
+async fn load(config: &Config, stats: &Stats, shutdown: &CancellationToken) -> Result<Dataset, AppError> {
     let (dataset, summary) = source::load(&config.dataset, &config.s3, shutdown).await?;
     app::report_loaded(stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
-    Ok(Arc::new(dataset))
+    Ok(dataset)
 }

@@ -18,6 +18,9 @@ use tracing::{debug, error, info, warn};
 use crate::health::Health;
 use crate::metrics::{Metrics, ReasonLabel, ResultLabel};
 
+mod template;
+pub use template::*;
+
 /// Running totals, the Prometheus metrics and the health state: everything the
 /// events below update. `sent` counts messages handed to librdkafka; each ends
 /// as exactly one of `delivered` or `failed`, so `sent - delivered - failed` is

@@ -227,6 +227,15 @@ impl TemplateMessages {
         self.outputs.iter().any(|o| !o.holes.is_empty()) || !self.message_vars.is_empty()
     }
 
+    /// Counts a per-message value that failed; the first is logged.
+    fn note(&mut self, f: Failure) {
+        self.failed += 1;
+        if self.first_failure.is_none() {
+            crate::events::template_value_failed(&f.path, &f.message);
+            self.first_failure = Some(f);
+        }
+    }
+
     /// The message for stored record `entry`, the `seq`-th of the run, sent at `ms`.
     pub fn build(&mut self, entry: &[u8], seq: u64, ms: u64) -> Message<'_> {
         let rt = &self.c.runtime;
@@ -245,12 +254,12 @@ impl TemplateMessages {
             }
             frame.record = carried;
         }
-        for &slot in &self.message_vars {
+        for i in 0..self.message_vars.len() {
+            let slot = self.message_vars[i];
             let v = match node_value(&self.c, &self.scope, &self.c.vars[slot].1) {
                 Ok(v) => v,
                 Err(f) => {
-                    self.failed += 1;
-                    self.first_failure.get_or_insert(f);
+                    self.note(f);
                     Value::from(())
                 }
             };
@@ -286,8 +295,7 @@ impl TemplateMessages {
             self.header_ends.push(self.header_values.len());
         }
         for f in failures {
-            self.failed += 1;
-            self.first_failure.get_or_insert(f);
+            self.note(f);
         }
         Message {
             payload: &self.payload,
@@ -321,5 +329,20 @@ fn hole(c: &Compiled, scope: &Arc<Scope>, h: Hole, buf: &mut Vec<u8>, failures: 
             failures.push(Failure { path: e.path.clone(), message: format!("`{}`: {message}", e.source) });
             true
         }
+    }
+}
+
+/// The source records a template kept, in the order of its stored records (a replay reads its times there).
+pub struct Kept<'a, R: ?Sized> {
+    pub records: &'a R,
+    pub kept: &'a [u32],
+}
+
+impl<R: Records + ?Sized> Records for Kept<'_, R> {
+    fn count(&self) -> usize {
+        self.kept.len()
+    }
+    fn record(&self, i: usize) -> &[u8] {
+        self.records.record(self.kept[i] as usize)
     }
 }

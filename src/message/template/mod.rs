@@ -31,7 +31,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use doc::Document;
-pub use messages::{prepare, Prepared, TemplateMessages};
+pub use messages::{prepare, Kept, Prepared, TemplateMessages};
 
 use crate::source::SourceError;
 
