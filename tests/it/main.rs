@@ -9,3 +9,4 @@ mod pacing;
 mod pipeline;
 mod process;
 mod recovery;
+mod templates;
