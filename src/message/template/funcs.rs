@@ -118,12 +118,19 @@ pub fn key_text(v: &Value) -> Option<String> {
 
 /// What generators draw from and read: the template's seeded stream, the
 /// message's number and send time, and the lookups. One per builder.
-#[derive(Debug)]
 pub struct Runtime {
     pub rng: Mutex<SmallRng>,
     pub seq: AtomicU64,
     pub ms: AtomicU64,
     pub lookups: Vec<Lookup>,
+    /// `now()`'s text, formatted once per millisecond.
+    pub(in crate::message) clock: Mutex<super::super::Clock>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("seq", &self.seq).field("ms", &self.ms).field("lookups", &self.lookups).finish()
+    }
 }
 
 impl Runtime {
@@ -292,7 +299,7 @@ impl Gen {
     pub fn value(&self, rt: &Runtime) -> Value {
         match self {
             Gen::Uuid => Value::from(new_uuid(rt).hyphenated().to_string()),
-            Gen::Now => Value::from(rfc3339(rt.ms.load(Ordering::Relaxed))),
+            Gen::Now => Value::from(String::from_utf8_lossy(lock(&rt.clock).rfc3339(rt.ms.load(Ordering::Relaxed)))),
             Gen::NowMs => Value::from(rt.ms.load(Ordering::Relaxed)),
             Gen::NowS => Value::from(rt.ms.load(Ordering::Relaxed) / 1000),
             Gen::Seq => Value::from(rt.seq.load(Ordering::Relaxed)),
@@ -328,7 +335,7 @@ impl Gen {
             }
             Gen::Now => {
                 quote(buf);
-                buf.extend_from_slice(rfc3339(rt.ms.load(Ordering::Relaxed)).as_bytes());
+                buf.extend_from_slice(lock(&rt.clock).rfc3339(rt.ms.load(Ordering::Relaxed)));
                 quote(buf);
             }
             Gen::NowMs => buf.extend_from_slice(itoa::Buffer::new().format(rt.ms.load(Ordering::Relaxed)).as_bytes()),
@@ -361,17 +368,15 @@ impl Gen {
 }
 
 fn rng(rt: &Runtime) -> std::sync::MutexGuard<'_, SmallRng> {
-    rt.rng.lock().unwrap_or_else(|e| e.into_inner())
+    lock(&rt.rng)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn new_uuid(rt: &Runtime) -> uuid::Uuid {
     uuid::Builder::from_random_bytes(rng(rt).random()).into_uuid()
-}
-
-/// RFC 3339 UTC with milliseconds, as `now()` writes it.
-pub fn rfc3339(ms: u64) -> String {
-    let mut clock = super::super::Clock::default();
-    String::from_utf8_lossy(clock.rfc3339(ms)).into_owned()
 }
 
 /// `epoch_ms(t)`: a date-time text in a form `REPLAY_TIME_FIELD` accepts (no

@@ -56,6 +56,7 @@ pub fn prepare<R: Records + ?Sized>(
         seq: Default::default(),
         ms: Default::default(),
         lookups,
+        clock: Mutex::default(),
     });
     let c = Compiled::new(doc, columns, Arc::clone(&runtime))?;
     let scope = Scope::new(&c.var_names(), &runtime);
