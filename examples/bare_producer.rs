@@ -29,9 +29,9 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use kafka_feeder::config::PRODUCER_DEFAULTS;
 use kafka_feeder::dataset::{load_csv, Dataset};
 use kafka_feeder::message::{parse_fields, MessageBuilder, MessageSpec};
+use kafka_feeder::settings::config::PRODUCER_DEFAULTS;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::mocking::MockCluster;

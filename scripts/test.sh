@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, in-process integration (S3 + mock Kafka),
 # process-level tests of the built binary, the metrics parser check, the
-# benchmark smoke run, the offline deployment checks, and the end-to-end
+# AWS_MSK_IAM tokens against AWS's Python signer, the status page in headless
+# Chromium, the benchmark smoke run, the offline deployment checks, and the end-to-end
 # reliability suite (which installs a tansu broker with cargo the first time).
 # Needs no outside service.
 # Usage: scripts/test.sh            (what .ci/run calls, and what the README says)
@@ -21,6 +22,19 @@ echo "== /metrics parsed by the Python Prometheus client, /healthz, /readyz"
 target/py-venv/bin/pip install -q --disable-pip-version-check prometheus_client
 cargo build --locked -q
 target/py-venv/bin/python scripts/check-metrics.py target/debug/kafka-feeder
+
+echo "== AWS_MSK_IAM tokens: AWS's Python signer regenerates the fixture; ours must match it"
+target/py-venv/bin/pip install -q --disable-pip-version-check 'aws-msk-iam-sasl-signer-python==1.0.2'
+target/py-venv/bin/python scripts/msk_iam_tokens.py --check tests/fixtures/msk_iam_tokens.json --out target/msk_iam_tokens.json
+MSK_IAM_TOKENS=target/msk_iam_tokens.json cargo test --locked --lib msk_iam::tests::tokens_are_the_python_signers
+
+echo "== the status page in headless Chromium (screenshot kept: target/status-page.png)"
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+target/py-venv/bin/python scripts/check-status-page.py target/debug/kafka-feeder
 
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deployment manifests (offline checks)"

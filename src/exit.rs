@@ -1,4 +1,4 @@
-//! The process exit codes, one per failure class, documented in the README and
+//! The process exit codes, one per failure class, documented in docs/configuration.md and
 //! `--help` (both from [`ALL`]).
 //!
 //! Orchestrators and scripts branch on these, so they never change meaning.
@@ -34,7 +34,7 @@ pub const INTERRUPTED: i32 = 11;
 /// A second SIGTERM/SIGINT: exited at once without draining.
 pub const FORCED: i32 = 130;
 
-/// Every code with its meaning and what to do, for `--help` and the README.
+/// Every code with its meaning and what to do, for `--help` and docs/configuration.md.
 pub const ALL: &[(i32, &str, &str)] = &[
     (OK, "Stopped with every message delivered: at the run's end (`MAX_MESSAGES`, `RUN_DURATION`, the end of a replay), or by a signal if the run has no end; or a run without an end stopped by a signal before starting.", ""),
     (INTERNAL, "Internal error.", "Please report it with the log."),

@@ -1,62 +1,41 @@
 //! kafka-feeder: keeps a Kafka topic fed with realistic traffic sampled from a
 //! dataset (CSV, JSON Lines or Parquet) held in memory.
 //!
-//! Modules follow the data flow:
+//! The folders follow the path a record takes:
 //!
-//! - [`settings`]: the table of every environment variable, described once;
-//!   [`env`]: reading and parsing them; [`config`]: one validated
-//!   [`config::Config`], one settings struct per group; [`docs`]: `--help`,
-//!   README.md's tables and `.env.example`, generated from the table
-//! - [`source`]: the dataset's objects from S3/MinIO (one, or all under a
-//!   prefix), files, or the bundled sample; [`memory`]: the limit the guard
-//!   defaults to
-//! - [`format`](mod@format): an object's format and compression, and the streaming
-//!   decompressor; [`decode`]: one object's bytes through it to a parser:
-//!   [`dataset`] (CSV), [`jsonl`], [`parquet_rows`]
-//! - [`collect`]: records into one buffer as they stream, all or a reservoir
-//!   sample, under the memory guard; [`dataset`]: that buffer, the records sent
-//! - [`reload`]: the dataset in use, swapped between batches by a reload
-//! - [`sampler`]: batch sizes and record picks for each tick
+//! - [`dataset`]: where the objects come from (S3, MinIO, files, the bundled
+//!   sample), their format and compression, one reader per format (CSV, JSON
+//!   Lines, Parquet), the collector with its reservoir and memory guard, the
+//!   [`dataset::Dataset`] itself (every record serialized once, in one
+//!   buffer), and the reload that swaps it between batches
+//! - [`message`]: what a record becomes on the wire: generated fields, key and
+//!   headers (`MESSAGE_*`), from offsets indexed once after loading;
+//!   `message::template`: a `MESSAGE_TEMPLATE` evaluated per record at load and per message
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
-//!   replay, replica shares (pure, clock injected)
-//! - [`message`]: each record → the message sent: generated fields, key and
-//!   headers (`MESSAGE_*`), from offsets indexed once after loading
-//! - [`schedule`]: the loop: what is due goes out; the drain
-//! - [`sink`]: the rdkafka producer; `sink::config` its librdkafka settings
-//! - [`shutdown`]: SIGTERM/SIGINT → one cancellation token
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics`; [`health`]: liveness and
-//!   readiness state; [`metrics`]: the Prometheus metrics
-//! - [`events`]: every log line and counter, in one place
-//! - [`app`]: wires them together for a run; [`commands`]: `check` and
-//!   `preview`; [`exit`]: the documented exit codes
-//! - [`logging`]: text or JSON log output
+//!   replay, replica shares (pure, clock injected), the sampler, and the loop
+//!   that turns due work into sends and drains at the end
+//! - [`sink`]: the rdkafka producer, its librdkafka settings, the preflight,
+//!   the recovery of a stuck producer, and the `AWS_MSK_IAM` token
+//! - [`observe`]: every log line and counter ([`observe::events`], split by
+//!   stage), the Prometheus metrics, health, the HTTP server, the status page
+//!   for a person, log output
 //!
-//! `src/main.rs` is a thin binary over [`app::run`].
+//! Beside them: [`settings`] (the table of every environment variable,
+//! described once; reading it into one [`settings::config::Config`]; the docs
+//! generated from it), the commands [`run`], [`check`] and [`preview`],
+//! [`exit`] (the documented exit codes) and [`shutdown`] (SIGTERM/SIGINT → one
+//! cancellation token).
+//!
+//! `src/main.rs` is a thin binary over [`run::run`].
 
-pub mod app;
-pub mod collect;
-pub mod commands;
-pub mod config;
+pub mod check;
 pub mod dataset;
-pub mod decode;
-pub mod docs;
-pub mod env;
-pub mod events;
 pub mod exit;
-pub mod format;
-pub mod health;
-pub mod http;
-pub mod jsonl;
-pub mod logging;
-pub mod memory;
 pub mod message;
-pub mod metrics;
+pub mod observe;
 pub mod pacing;
-pub mod parquet_rows;
-pub mod reload;
-pub mod sampler;
-pub mod schedule;
+pub mod preview;
+pub mod run;
 pub mod settings;
 pub mod shutdown;
 pub mod sink;
-pub mod source;

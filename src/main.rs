@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use kafka_feeder::config::Config;
-use kafka_feeder::events::{self, Stats};
-use kafka_feeder::{app, commands, docs, exit, logging, shutdown};
+use kafka_feeder::observe::events::{self, Stats};
+use kafka_feeder::observe::logging;
+use kafka_feeder::settings::config::Config;
+use kafka_feeder::settings::docs;
+use kafka_feeder::{check, exit, preview, run, shutdown};
 
 /// What the command line asks for.
 enum Command {
@@ -67,11 +69,11 @@ fn main() {
         let stats = Arc::new(Stats::new(config.schedule.preset.map_or("none", |p| p.as_str())));
         let result = match command {
             Command::Run => {
-                app::run(&config, stats, token).await.map(|o| app::outcome_exit_code(&o, config.end().is_some()))
+                run::run(&config, stats, token).await.map(|o| run::outcome_exit_code(&o, config.end().is_some()))
             }
-            Command::Check => commands::check(&config, &stats, &token).await.map(|()| exit::OK),
+            Command::Check => check::check(&config, &stats, &token).await.map(|()| exit::OK),
             Command::Preview(n) => {
-                commands::preview(&config, &stats, n, &mut std::io::stdout().lock(), &token).await.map(|()| exit::OK)
+                preview::preview(&config, &stats, n, &mut std::io::stdout().lock(), &token).await.map(|()| exit::OK)
             }
         };
         match result {

@@ -10,8 +10,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_tokio::Signals;
 use tokio_util::sync::CancellationToken;
 
-use crate::events;
 use crate::exit;
+use crate::observe::events;
 
 /// Installs the handlers and returns the token they cancel. Must be called
 /// inside a tokio runtime.

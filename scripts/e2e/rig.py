@@ -725,8 +725,10 @@ SCENARIOS = [
 # module's helpers through ctx["rig"].
 import faults  # noqa: E402
 import tls_sasl  # noqa: E402
+import msk_iam  # noqa: E402  (AWS_MSK_IAM, 15)
 
 SCENARIOS += faults.SCENARIOS + tls_sasl.SCENARIOS
+SCENARIOS += msk_iam.SCENARIOS
 
 
 def main():

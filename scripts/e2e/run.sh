@@ -47,5 +47,11 @@ if ! "$VENV/bin/python" -c 'import confluent_kafka' >/dev/null 2>&1; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'confluent-kafka==2.16.1'
 fi
 
+# Scenario 15 (AWS_MSK_IAM) verifies tokens with botocore and reads with AWS's Python signer.
+if ! "$VENV/bin/python" -c 'import aws_msk_iam_sasl_signer' >/dev/null 2>&1; then
+  step "installing aws-msk-iam-sasl-signer-python into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'aws-msk-iam-sasl-signer-python==1.0.2'
+fi
+
 step "running scenarios"
 exec "$VENV/bin/python" -u scripts/e2e/rig.py "$@"

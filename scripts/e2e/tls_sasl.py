@@ -80,7 +80,16 @@ def kafka_response(corr, body):
 
 class SecureFront:
     """TLS on `port` (the test's certificate) and SASL/PLAIN for `user`/`password`,
-    relayed in plain to tansu's `target` port once authenticated."""
+    relayed in plain to tansu's `target` port once authenticated. A subclass changes
+    MECHANISM and `authenticate` (scripts/e2e/msk_iam.py: OAUTHBEARER)."""
+
+    MECHANISM = "PLAIN"
+
+    def authenticate(self, auth_bytes):
+        """(accepted, the error message when not) for SaslAuthenticate's auth_bytes."""
+        parts = auth_bytes.split(b"\0")
+        ok = len(parts) == 3 and parts[1].decode() == self.user and parts[2].decode() == self.password
+        return ok, "" if ok else "Authentication failed: Invalid username or password"
 
     def __init__(self, cert, key, port, target, user, password):
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -131,14 +140,14 @@ class SecureFront:
                         await up_w.drain()
                     elif api == SASL_HANDSHAKE:
                         mechanism, _ = kstr(frame, i)
-                        err = 0 if mechanism == "PLAIN" else UNSUPPORTED_SASL_MECHANISM
-                        await to_client(kafka_response(corr, struct.pack(">hi", err, 1) + struct.pack(">h", 5)
-                                                       + b"PLAIN"))
+                        err = 0 if mechanism == self.MECHANISM else UNSUPPORTED_SASL_MECHANISM
+                        name = self.MECHANISM.encode()
+                        await to_client(kafka_response(corr, struct.pack(">hi", err, 1) + struct.pack(">h", len(name))
+                                                       + name))
                     elif api == SASL_AUTHENTICATE:
                         n = struct.unpack_from(">i", frame, i)[0]
-                        parts = frame[i + 4:i + 4 + n].split(b"\0")
-                        ok = len(parts) == 3 and parts[1].decode() == self.user and parts[2].decode() == self.password
-                        msg = b"" if ok else b"Authentication failed: Invalid username or password"
+                        ok, why = self.authenticate(frame[i + 4:i + 4 + n])
+                        msg = why.encode()
                         body = struct.pack(">h", 0 if ok else SASL_AUTHENTICATION_FAILED)
                         body += struct.pack(">h", len(msg)) + msg if msg else struct.pack(">h", -1)
                         body += struct.pack(">i", 0)

@@ -3,8 +3,8 @@
 //! layer, is read with the pacing settings). Whether the key names a column is
 //! only known once the dataset is loaded ([`super::MessageBuilder::new`] checks it).
 
-use crate::env::{ConfigError, Env, Origin, Show, UNSET};
 use crate::settings as s;
+use crate::settings::env::{ConfigError, Env, Origin, Show, UNSET};
 
 use super::{parse_fields, parse_headers, Assignment, MessageSpec};
 
@@ -41,8 +41,12 @@ impl MessageSettings {
 
     /// What a template needs from the other groups: `DATASET_URI=none` needs a
     /// template and cannot be replayed; a templated dataset is not reloaded.
-    pub fn check_with(&self, dataset: &crate::source::DatasetSettings, replay: bool) -> Result<(), ConfigError> {
-        let none = matches!(dataset.uri, crate::source::DatasetUri::None);
+    pub fn check_with(
+        &self,
+        dataset: &crate::dataset::source::DatasetSettings,
+        replay: bool,
+    ) -> Result<(), ConfigError> {
+        let none = matches!(dataset.uri, crate::dataset::source::DatasetUri::None);
         if none && self.template.is_none() {
             return Err(ConfigError::Missing {
                 var: s::MESSAGE_TEMPLATE.name,
@@ -144,7 +148,7 @@ mod tests {
         let cfg = |vars: &[(&str, &str)]| {
             let mut all = vec![("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")];
             all.extend_from_slice(vars);
-            crate::config::Config::from_vars(all.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            crate::settings::config::Config::from_vars(all.iter().map(|(k, v)| (k.to_string(), v.to_string())))
         };
         let t = ("MESSAGE_TEMPLATE", r#"{"value": 1}"#);
         assert!(cfg(&[("DATASET_URI", "none"), t]).is_ok());

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::Records;
+use super::records::Records;
 
 /// A replaced value's place in its record: `start..end` are byte offsets; an
 /// absent field has `start == ABSENT` and is appended before the closing brace.

@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod index;
+mod records;
 pub mod spec;
 pub mod template;
 
@@ -24,34 +25,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::dataset::Dataset;
 use index::ABSENT;
 pub use index::{IndexError, RecordIndex};
+pub use records::Records;
 pub use spec::{parse_fields, parse_headers, Assignment, Generator, SpecError};
 
-/// Indexed access to serialized records: the dataset, or a list in tests.
-pub trait Records {
-    fn count(&self) -> usize;
-    fn record(&self, i: usize) -> &[u8];
-}
-
-impl Records for Dataset {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    #[inline]
-    fn record(&self, i: usize) -> &[u8] {
-        self.get(i)
-    }
-}
-
-impl<T: AsRef<[u8]>> Records for [T] {
-    fn count(&self) -> usize {
-        self.len()
-    }
-    fn record(&self, i: usize) -> &[u8] {
-        self[i].as_ref()
-    }
+/// Builds whole messages from records stored for it (a template's): the
+/// builder hands each message over, with its number in the run and send time.
+pub trait Assemble: Send {
+    fn assemble(&mut self, record: &[u8], seq: u64, ms: u64) -> Message<'_>;
+    /// Whether a message needs the send time.
+    fn needs_time(&self) -> bool;
 }
 
 /// What the message settings ask for.
@@ -122,7 +106,7 @@ pub struct MessageBuilder {
     header_values: Vec<u8>,
     header_ends: Vec<usize>,
     /// `MESSAGE_TEMPLATE`: the records are the template's stored records, and it builds each message.
-    template: Option<Box<template::TemplateMessages>>,
+    template: Option<Box<dyn Assemble>>,
 }
 
 /// One message, borrowed from the builder until the next `build`.
@@ -212,17 +196,12 @@ impl MessageBuilder {
         })
     }
 
-    /// A builder for the records [`template::prepare`] stored: the template builds each message.
-    pub fn from_template(messages: template::TemplateMessages) -> Self {
+    /// A builder for the records [`template::prepare`] stored: `messages` builds each message.
+    pub fn from_template(messages: Box<dyn Assemble>) -> Self {
         let none: &[&[u8]] = &[];
         let mut b = Self::new(&MessageSpec::default(), none, 0).expect("nothing to index");
-        b.template = Some(Box::new(messages));
+        b.template = Some(messages);
         b
-    }
-
-    /// The template's builder, when `MESSAGE_TEMPLATE` is used.
-    pub fn template(&self) -> Option<&template::TemplateMessages> {
-        self.template.as_deref()
     }
 
     /// Indexes a reloaded dataset in place of the one before. On an error
@@ -262,7 +241,7 @@ impl MessageBuilder {
         self.seq += 1;
         let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         if let Some(t) = self.template.as_deref_mut() {
-            return t.build(record, self.seq, ms);
+            return t.assemble(record, self.seq, ms);
         }
         let mut gen = Gen { rng: &mut self.rng, clock: &mut self.clock, seq: self.seq, ms };
 

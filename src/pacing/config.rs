@@ -8,14 +8,55 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 
 use super::day::{parse_time_scale, parse_tz, DaySchedule};
-use super::pacer::Shape;
+use super::rate::Shape;
 use super::rate::{parse_arrivals, parse_rate, Arrivals, Rate};
 use super::replay::{parse_speed, Speed};
 use super::replicas::{self, IndexSource, Replica};
 use super::{parse_duration, PacingError};
-use crate::config::Preset;
-use crate::env::{ConfigError, Env, Origin, Show};
+use crate::settings::env::{ConfigError, Env, Origin, Show};
 use crate::settings::{self as s, Setting};
+
+/// Volume presets: a shorthand for interval and batch bounds, one per replica kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    High,
+    Normal,
+    Low,
+}
+
+impl Preset {
+    /// (interval, min records, max records)
+    pub const fn values(self) -> (Duration, u32, u32) {
+        match self {
+            Preset::High => (Duration::from_millis(200), 10, 20),
+            Preset::Normal => (Duration::from_millis(500), 1, 10),
+            Preset::Low => (Duration::from_secs(2), 1, 5),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::High => "high",
+            Preset::Normal => "normal",
+            Preset::Low => "low",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "high" => Ok(Preset::High),
+            "normal" => Ok(Preset::Normal),
+            "low" => Ok(Preset::Low),
+            _ => Err("unknown preset".into()),
+        }
+    }
+}
+
+impl Show for Preset {
+    fn show(&self) -> String {
+        self.as_str().to_owned()
+    }
+}
 
 /// How traffic is paced.
 #[derive(Debug, Clone)]

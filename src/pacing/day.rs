@@ -13,7 +13,7 @@ use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
 
-use super::pacer::Shape;
+use super::rate::Shape;
 use super::rate::{MAX_RATE, MIN_RATE};
 use super::{after, positive, PacingError};
 

@@ -11,10 +11,11 @@
 //!   divided by `REPLAY_SPEED`
 //! - [`replicas`]: which share of the one-replica sequence this replica sends
 //!
-//! [`Pacer`] puts them together for the scheduling loop, which asks
-//! [`Pacer::wake_at`] when to wake and [`Pacer::take`] what is due; the send
-//! path, drain and metrics stay the loop's. Nothing here reads a clock: tests
-//! drive every piece with explicit instants.
+//! [`Pacer`] puts them together for the scheduling loop ([`schedule`]), which
+//! asks [`Pacer::wake_at`] when to wake and [`Pacer::take`] what is due, has
+//! the [`sampler`] pick the records, and sends them; the send path, drain and
+//! metrics stay the loop's. Nothing but the loop reads a clock: tests drive
+//! every piece with explicit instants.
 
 pub mod config;
 pub mod day;
@@ -23,6 +24,8 @@ pub mod pacer;
 pub mod rate;
 pub mod replay;
 pub mod replicas;
+pub mod sampler;
+pub mod schedule;
 
 use std::time::Duration;
 

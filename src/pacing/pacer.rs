@@ -10,20 +10,13 @@ use tokio::time::Instant;
 
 use super::day::{Active, DaySchedule, Entry, ScaledClock};
 use super::interval::Ticks;
-use super::rate::{Arrivals, Poisson, Rate, Steady};
+use super::rate::{Arrivals, Poisson, Rate, Shape, Steady};
 use super::replay::{Position, Replay, ReplayPlan};
 use super::replicas::{mix_seed, Replica};
 use super::{FINE_TICK, MAX_CHUNK};
 
 /// Keeps Poisson gaps independent of the sampler's draws under the same seed.
 const POISSON_SALT: u64 = 0x5EED_0FA1_11CE_5EED;
-
-/// What one stretch of time sends: interval batches or a rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Shape {
-    Interval { interval: Duration, min: u32, max: u32 },
-    Rate(Rate),
-}
 
 /// Something due now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,8 @@
 //! a Poisson process of rate r / N with its own seed, and their superposition
 //! is one of rate r.
 
+use std::time::Duration;
+
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Exp};
@@ -15,6 +17,13 @@ use tokio::time::Instant;
 
 use super::replicas::Replica;
 use super::{after, positive, PacingError};
+
+/// What one stretch of time sends: interval batches or a rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shape {
+    Interval { interval: Duration, min: u32, max: u32 },
+    Rate(Rate),
+}
 
 /// `MESSAGES_PER_SECOND`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-pub use crate::events::BatchCompleted as Completed;
+pub use crate::observe::events::BatchCompleted as Completed;
 
 /// A batch's messages in flight.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::fmt;
 
 use rdkafka::ClientConfig;
 
-use crate::env::{ConfigError, Env, Origin};
+use crate::settings::env::{ConfigError, Env, Origin, Show};
 use crate::settings::{self, REDACTED};
 
 /// The value of `KAFKA_BOOTSTRAP_SERVERS` that starts librdkafka's in-process mock cluster.
@@ -35,6 +35,31 @@ pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     ("partitioner", "murmur2_random"),
     ("client.id", "kafka-feeder"),
 ];
+
+/// What `KAFKA_SASL_MECHANISM=AWS_MSK_IAM` sets before the passthrough (which
+/// may still change `security.protocol`, e.g. to SASL_PLAINTEXT for a test front).
+pub const MSK_IAM_PROPERTIES: &[(&str, &str)] = &[("security.protocol", "SASL_SSL"), ("sasl.mechanism", "OAUTHBEARER")];
+
+/// The SASL mechanisms kafka-feeder implements itself (librdkafka's own are
+/// set through `KAFKA_PRODUCER_SASL_MECHANISM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    AwsMskIam,
+}
+
+impl Show for SaslMechanism {
+    fn show(&self) -> String {
+        super::msk_iam::MECHANISM.to_owned()
+    }
+}
+
+/// `KAFKA_SASL_MECHANISM=AWS_MSK_IAM`: the region its token is signed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MskIamSettings {
+    pub region: String,
+    /// `AWS_REGION`, or the broker host name.
+    pub region_from: &'static str,
+}
 
 /// librdkafka properties whose values are credentials (passwords, private keys,
 /// OAuth secrets): never logged, never echoed in an error.
@@ -64,6 +89,8 @@ pub struct KafkaSettings {
     pub producer_properties: ProducerProperties,
     /// `kafka-feeder check`'s bound on reaching the broker.
     pub check_timeout: std::time::Duration,
+    /// `KAFKA_SASL_MECHANISM=AWS_MSK_IAM`.
+    pub msk_iam: Option<MskIamSettings>,
 }
 
 impl KafkaSettings {
@@ -81,9 +108,14 @@ impl KafkaSettings {
         let check_timeout = env.parse(
             &settings::CHECK_TIMEOUT,
             || (DEFAULT_CHECK_TIMEOUT, Origin::Default),
-            |r| crate::env::seconds(r, false),
+            |r| crate::settings::env::seconds(r, false),
         )?;
-        Ok(Self { bootstrap_servers, topic, producer_properties, check_timeout })
+        let mechanism = env.optional(&settings::KAFKA_SASL_MECHANISM, parse_mechanism)?;
+        let msk_iam = match mechanism {
+            Some(SaslMechanism::AwsMskIam) => Some(msk_iam_settings(env, &bootstrap_servers, &producer_properties)?),
+            None => None,
+        };
+        Ok(Self { bootstrap_servers, topic, producer_properties, check_timeout, msk_iam })
     }
 
     pub fn is_embedded_broker(&self) -> bool {
@@ -96,6 +128,11 @@ impl KafkaSettings {
         let mut cc = ClientConfig::new();
         for (k, v) in PRODUCER_DEFAULTS {
             cc.set(*k, *v);
+        }
+        if self.msk_iam.is_some() {
+            for (k, v) in MSK_IAM_PROPERTIES {
+                cc.set(*k, *v);
+            }
         }
         for (k, v) in &self.producer_properties.0 {
             cc.set(k, v);
@@ -115,6 +152,13 @@ impl KafkaSettings {
         for (k, v) in PRODUCER_DEFAULTS {
             if !self.producer_properties.0.contains_key(*k) {
                 out.push((format!("producer.{k}"), format!("{v} ({})", Origin::Default)));
+            }
+        }
+        if self.msk_iam.is_some() {
+            for (k, v) in MSK_IAM_PROPERTIES {
+                if !self.producer_properties.0.contains_key(*k) {
+                    out.push((format!("producer.{k}"), format!("{v} ({})", settings::KAFKA_SASL_MECHANISM.name)));
+                }
             }
         }
         out
@@ -137,6 +181,40 @@ fn parse_servers(raw: &str) -> Result<String, String> {
         }
     }
     Ok(raw.to_owned())
+}
+
+fn parse_mechanism(raw: &str) -> Result<SaslMechanism, String> {
+    if raw.eq_ignore_ascii_case(super::msk_iam::MECHANISM) {
+        Ok(SaslMechanism::AwsMskIam)
+    } else {
+        Err("not a mechanism kafka-feeder implements (librdkafka's PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER are set with KAFKA_PRODUCER_SASL_MECHANISM)".into())
+    }
+}
+
+/// The region the MSK token is signed for (`AWS_REGION`, else the broker host
+/// name), and no other SASL mechanism asked for through the passthrough.
+fn msk_iam_settings(env: &Env, servers: &str, props: &ProducerProperties) -> Result<MskIamSettings, ConfigError> {
+    let other = ["sasl.mechanism", "sasl.mechanisms"]
+        .iter()
+        .filter_map(|k| props.0.get(*k))
+        .any(|v| !v.eq_ignore_ascii_case("OAUTHBEARER"));
+    if other {
+        return Err(ConfigError::Conflict {
+            first: settings::KAFKA_SASL_MECHANISM.name,
+            second: "KAFKA_PRODUCER_SASL_MECHANISM",
+            hint: "AWS_MSK_IAM is carried by librdkafka's OAUTHBEARER; unset KAFKA_PRODUCER_SASL_MECHANISM",
+        });
+    }
+    if let Some((_, region)) = env.get(&settings::AWS_REGION) {
+        return Ok(MskIamSettings { region: region.trim().to_owned(), region_from: settings::AWS_REGION.name });
+    }
+    match super::msk_iam::region_from_servers(servers) {
+        Some(region) => Ok(MskIamSettings { region, region_from: "the broker host name" }),
+        None => Err(ConfigError::Missing {
+            var: settings::AWS_REGION.name,
+            hint: "KAFKA_SASL_MECHANISM=AWS_MSK_IAM signs its token for the cluster's region and KAFKA_BOOTSTRAP_SERVERS names none (b-1.<cluster>.kafka.<region>.amazonaws.com); set AWS_REGION",
+        }),
+    }
 }
 
 fn parse_topic(raw: &str) -> Result<String, String> {
@@ -182,7 +260,7 @@ mod tests {
     use super::*;
 
     /// The settings table states the producer defaults in words (`--help`,
-    /// README, `.env.example`); they must say what the code sets.
+    /// docs/configuration.md, `.env.example`); they must say what the code sets.
     #[test]
     fn the_documented_producer_defaults_are_the_ones_in_force() {
         let said = settings::KAFKA_PRODUCER_.default;
@@ -204,6 +282,7 @@ mod tests {
                 props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             ),
             check_timeout: std::time::Duration::from_secs(1),
+            msk_iam: None,
         }
     }
 
@@ -236,5 +315,65 @@ mod tests {
         assert_eq!(linger.len(), 1, "{shown:?}");
         assert!(linger[0].1.starts_with("5 "), "{shown:?}");
         assert_eq!(shown.len(), PRODUCER_DEFAULTS.len(), "the other defaults, each once: {shown:?}");
+    }
+
+    fn from(vars: &[(&str, &str)]) -> Result<KafkaSettings, ConfigError> {
+        KafkaSettings::from_env(&Env::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap())
+    }
+
+    const MSK: &str = "b-1.feeds.x1y2z3.c2.kafka.eu-central-1.amazonaws.com:9098";
+
+    #[test]
+    fn aws_msk_iam_signs_for_aws_region_or_the_broker_host_names_region() {
+        let k = from(&[("KAFKA_BOOTSTRAP_SERVERS", MSK), ("KAFKA_SASL_MECHANISM", "aws_msk_iam")]).unwrap();
+        assert_eq!(
+            k.msk_iam,
+            Some(MskIamSettings { region: "eu-central-1".into(), region_from: "the broker host name" })
+        );
+        let k = from(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", MSK),
+            ("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM"),
+            ("AWS_REGION", "us-west-2"),
+        ])
+        .unwrap();
+        assert_eq!(k.msk_iam.map(|m| (m.region, m.region_from)), Some(("us-west-2".into(), "AWS_REGION")));
+        let e = from(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9098"), ("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM")])
+            .unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { var: "AWS_REGION", .. }), "{e}");
+        assert_eq!(from(&[("KAFKA_BOOTSTRAP_SERVERS", MSK)]).unwrap().msk_iam, None);
+    }
+
+    #[test]
+    fn aws_msk_iam_defaults_to_sasl_ssl_with_oauthbearer_and_the_passthrough_can_change_the_protocol() {
+        let k = from(&[("KAFKA_BOOTSTRAP_SERVERS", MSK), ("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM")]).unwrap();
+        let cc = k.client_config(MSK);
+        assert_eq!((cc.get("security.protocol"), cc.get("sasl.mechanism")), (Some("SASL_SSL"), Some("OAUTHBEARER")));
+        let shown = k.effective_properties();
+        assert!(
+            shown.contains(&("producer.sasl.mechanism".into(), "OAUTHBEARER (KAFKA_SASL_MECHANISM)".into())),
+            "{shown:?}"
+        );
+        let k = from(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", MSK),
+            ("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM"),
+            ("KAFKA_PRODUCER_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+        ])
+        .unwrap();
+        assert_eq!(k.client_config(MSK).get("security.protocol"), Some("SASL_PLAINTEXT"));
+        assert_eq!(from(&[("KAFKA_BOOTSTRAP_SERVERS", MSK)]).unwrap().client_config(MSK).get("sasl.mechanism"), None);
+    }
+
+    #[test]
+    fn aws_msk_iam_refuses_another_mechanism_and_unknown_mechanisms() {
+        let e = from(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", MSK),
+            ("KAFKA_SASL_MECHANISM", "AWS_MSK_IAM"),
+            ("KAFKA_PRODUCER_SASL_MECHANISM", "PLAIN"),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, ConfigError::Conflict { first: "KAFKA_SASL_MECHANISM", .. }), "{e}");
+        let e = from(&[("KAFKA_BOOTSTRAP_SERVERS", MSK), ("KAFKA_SASL_MECHANISM", "PLAIN")]).unwrap_err();
+        assert!(e.to_string().starts_with("KAFKA_SASL_MECHANISM=\"PLAIN\" is invalid"), "{e}");
+        assert!(e.to_string().contains("KAFKA_PRODUCER_SASL_MECHANISM"), "{e}");
     }
 }

@@ -6,7 +6,7 @@
 
 use rdkafka::error::RDKafkaErrorCode;
 
-use crate::events::Refusal;
+use crate::observe::events::Refusal;
 
 /// A refusal from librdkafka's error callback (`code` and its reason).
 pub fn from_error(code: Option<RDKafkaErrorCode>, reason: &str) -> Option<Refusal> {
@@ -28,6 +28,21 @@ pub fn from_log(message: &str, tls: bool) -> Option<Refusal> {
         return Some(Refusal::ProtocolMismatch);
     }
     from_text(message)
+}
+
+/// With `KAFKA_SASL_MECHANISM=AWS_MSK_IAM` (`iam`), a SASL refusal is a refused
+/// IAM token, whose line names the IAM policy's actions instead of a password.
+pub fn with_iam(refusal: Option<Refusal>, iam: bool) -> Option<Refusal> {
+    match refusal {
+        Some(Refusal::Authentication) if iam => Some(Refusal::IamAuthentication),
+        other => other,
+    }
+}
+
+/// librdkafka reporting that our token callback failed: not the broker's
+/// refusal (the `msk_iam_token_failed` line says why).
+pub fn is_token_failure(reason: &str) -> bool {
+    reason.contains("Failed to acquire SASL OAUTHBEARER token")
 }
 
 /// librdkafka's words for each refusal, whatever the code it comes with.
@@ -95,5 +110,17 @@ mod tests {
             from_error(Some(RDKafkaErrorCode::SSL), "ssl://h:1/bootstrap: SSL transport error"),
             Some(Refusal::Tls)
         );
+    }
+
+    #[test]
+    fn with_aws_msk_iam_a_sasl_refusal_is_the_iam_tokens() {
+        let refused = from_error(Some(RDKafkaErrorCode::Authentication), WRONG_PASSWORD);
+        assert_eq!(with_iam(refused, true), Some(Refusal::IamAuthentication));
+        assert_eq!(with_iam(refused, false), Some(Refusal::Authentication));
+        assert_eq!(with_iam(Some(Refusal::Certificate), true), Some(Refusal::Certificate));
+        assert_eq!(with_iam(None, true), None);
+        // librdkafka's words when the token callback fails (rd_kafka_oauthbearer_set_token_failure).
+        assert!(is_token_failure("Failed to acquire SASL OAUTHBEARER token: no AWS credentials"));
+        assert!(!is_token_failure(WRONG_PASSWORD));
     }
 }

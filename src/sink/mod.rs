@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use rdkafka::client::ClientContext;
+use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -35,17 +35,21 @@ mod batch;
 mod check;
 pub mod config;
 mod diagnose;
+pub mod msk_iam;
+mod rebuild;
 pub mod recovery;
 
 pub use batch::{Batch, Completed};
 pub use check::{CheckError, Preflight};
 
-use crate::config::Config;
 use crate::dataset::Dataset;
-use crate::events::{self, Stats};
 use crate::message::{Headers, MessageBuilder};
+use crate::observe::events::{self, Stats};
+use crate::settings::config::Config;
+use msk_iam::{MskIam, MskIamError};
 use rdkafka::ClientConfig;
 use recovery::FatalSignal;
+use secrecy::ExposeSecret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
@@ -55,6 +59,9 @@ pub enum SinkError {
     Embedded(KafkaError),
     #[error("stopped by a signal while waiting for the broker")]
     Cancelled,
+    /// `AWS_MSK_IAM` has no credentials to sign with: exits like S3's credential failures.
+    #[error(transparent)]
+    Credentials(#[from] MskIamError),
 }
 
 /// Routes librdkafka's logs, errors and delivery reports into our events.
@@ -77,6 +84,8 @@ struct Shared {
     idempotence: std::sync::Mutex<Option<String>>,
     /// `security.protocol` is not plaintext.
     tls: AtomicBool,
+    /// `KAFKA_SASL_MECHANISM=AWS_MSK_IAM`: makes the OAUTHBEARER tokens.
+    iam: Option<Arc<MskIam>>,
 }
 
 impl FeederContext {
@@ -105,6 +114,31 @@ struct Deliveries {
 }
 
 impl ClientContext for FeederContext {
+    /// librdkafka asks only when `sasl.mechanism` is OAUTHBEARER.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    /// Runs on librdkafka's thread; [`MskIam::token`] bounds the wait for credentials.
+    fn generate_oauth_token(&self, _config: Option<&str>) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(iam) = &self.shared.iam else {
+            return Err("kafka-feeder makes OAUTHBEARER tokens only with KAFKA_SASL_MECHANISM=AWS_MSK_IAM".into());
+        };
+        match iam.token() {
+            Ok(t) => {
+                events::msk_iam_token(iam.region(), t.expires);
+                // The principal is not used by MSK (the signature names it); librdkafka needs one.
+                Ok(OAuthToken {
+                    token: t.value.expose_secret().to_owned(),
+                    principal_name: msk_iam::MECHANISM.into(),
+                    lifetime_ms: t.expires_ms(),
+                })
+            }
+            Err(e) => {
+                events::msk_iam_token_failed(self.stats(), &e);
+                Err(Box::new(e))
+            }
+        }
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         let level = match level {
             RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
@@ -116,7 +150,8 @@ impl ClientContext for FeederContext {
         };
         // A refusal gets the daemon's own line, naming the setting to change,
         // in place of librdkafka's (repeated at every reconnect).
-        let level = match diagnose::from_log(log_message, self.shared.tls.load(Relaxed)) {
+        let refusal = diagnose::from_log(log_message, self.shared.tls.load(Relaxed));
+        let level = match diagnose::with_iam(refusal, self.shared.iam.is_some()) {
             Some(refusal) => {
                 events::broker_refused(self.stats(), refusal, log_message);
                 tracing::Level::DEBUG
@@ -140,7 +175,10 @@ impl ClientContext for FeederContext {
             // idempotence failure): this producer will never deliver again.
             self.shared.fatal.raise(&name);
             events::producer_fatal(reason);
-        } else if let Some(refusal) = diagnose::from_error(code, reason) {
+        } else if self.shared.iam.is_some() && diagnose::is_token_failure(reason) {
+            // Our own msk_iam_token_failed line said why, once.
+        } else if let Some(refusal) = diagnose::with_iam(diagnose::from_error(code, reason), self.shared.iam.is_some())
+        {
             events::broker_refused(self.stats(), refusal, reason);
         } else {
             events::broker_error(&name, reason);
@@ -238,7 +276,16 @@ impl KafkaSink {
         } else {
             RDKafkaLogLevel::Info
         });
-        let shared = Arc::new(Shared::default());
+        let iam = match &config.kafka.msk_iam {
+            Some(m) => {
+                let source = crate::dataset::source::static_credentials(&config.s3)
+                    .map_or(msk_iam::Source::DefaultChain, msk_iam::Source::Static);
+                let clock: msk_iam::Clock = Arc::new(SystemTime::now);
+                Some(Arc::new(MskIam::new(&m.region, source, clock, msk_iam::FETCH_TIMEOUT)?))
+            }
+            None => None,
+        };
+        let shared = Arc::new(Shared { iam, ..Shared::default() });
         let protocol = cc.get("security.protocol").unwrap_or("plaintext").to_ascii_lowercase();
         shared.tls.store(protocol != "plaintext", Relaxed);
         let producer = build(&cc, &shared, bootstrap)?;
@@ -252,6 +299,16 @@ impl KafkaSink {
             gave_up: AtomicBool::new(false),
             last_rebuild: std::sync::Mutex::new(None),
         })
+    }
+
+    /// With `AWS_MSK_IAM`, signs the first token now, so that a run without
+    /// credentials stops before it connects, naming the credential chain.
+    pub async fn first_token(&self) -> Result<(), SinkError> {
+        if let Some(iam) = &self.shared.iam {
+            let token = iam.first_token().await?;
+            events::msk_iam_ready(iam.region(), token.expires);
+        }
+        Ok(())
     }
 
     /// Rebuilding the producer did not help and the run was ended.

@@ -161,9 +161,9 @@ pub fn assert_all_are_rows(messages: &[Vec<u8>], expected: &[serde_json::Value])
 }
 
 /// A config from `vars`, with the HTTP server on any free port so tests can run in parallel.
-pub fn config(vars: &[(&str, &str)]) -> kafka_feeder::config::Config {
+pub fn config(vars: &[(&str, &str)]) -> kafka_feeder::settings::config::Config {
     let all = std::iter::once(("HTTP_PORT", "0")).chain(vars.iter().copied());
-    kafka_feeder::config::Config::from_vars(all).unwrap()
+    kafka_feeder::settings::config::Config::from_vars(all).unwrap()
 }
 
 pub fn write_file(dir: &Path, name: &str, body: &[u8]) -> String {

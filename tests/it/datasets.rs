@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
-use kafka_feeder::app;
-use kafka_feeder::config::Config;
+use kafka_feeder::dataset::source;
 use kafka_feeder::dataset::Dataset;
-use kafka_feeder::events::Stats;
 use kafka_feeder::exit;
-use kafka_feeder::source;
+use kafka_feeder::observe::events::Stats;
+use kafka_feeder::run;
+use kafka_feeder::settings::config::Config;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -168,14 +168,14 @@ async fn an_empty_prefix_is_exit_3_naming_it() {
     let s3 = S3Server::start().await;
     s3.put("lake", "other/x.csv", b"a\n1\n");
     let cfg = config(&s3_vars(&s3, "s3://lake/nothing-here/"));
-    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::NOT_FOUND, "{e}");
     assert!(e.to_string().contains("s3://lake/nothing-here/"), "{e}");
 
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("{}/", dir.path().display());
     let cfg = config(&[("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"), ("DATASET_URI", &uri)]);
-    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::NOT_FOUND, "{e}");
 }
 
@@ -184,7 +184,7 @@ async fn a_corrupt_compressed_object_is_a_dataset_error() {
     let s3 = S3Server::start().await;
     s3.put("lake", "t.csv.gz", b"id\n1\n");
     let cfg = config(&s3_vars(&s3, "s3://lake/t.csv.gz"));
-    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::DATASET_INVALID, "{e}");
     assert!(e.to_string().contains("s3://lake/t.csv.gz is not valid gzip data"), "{e}");
 }
@@ -197,7 +197,7 @@ async fn the_memory_guard_stops_with_a_hint_and_a_sample_fits() {
     s3.put("lake", "big.csv", csv.as_bytes());
     let mut vars = s3_vars(&s3, "s3://lake/big.csv");
     vars.push(("DATASET_MAX_BYTES", "100K"));
-    let e = app::run(&config(&vars), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&config(&vars), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::DATASET_INVALID, "{e}");
     assert!(e.to_string().contains("DATASET_MAX_RECORDS"), "{e}");
 
@@ -239,7 +239,7 @@ async fn parquet_rows_reach_kafka_as_the_expected_json() {
         ("MAX_RECORDS_PER_BATCH", "10"),
         ("MAX_MESSAGES", "200"),
     ]);
-    let outcome = app::run(&config(&vars), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
+    let outcome = run::run(&config(&vars), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, 200);
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
@@ -253,7 +253,7 @@ async fn parquet_rows_reach_kafka_as_the_expected_json() {
 }
 
 fn reloads(stats: &Stats, result: &str) -> u64 {
-    use kafka_feeder::metrics::ResultLabel;
+    use kafka_feeder::observe::metrics::ResultLabel;
     stats.metrics.dataset_reloads.get_or_create(&ResultLabel { result: result.into() }).get()
 }
 
@@ -287,7 +287,7 @@ async fn run_with_reload(
     let cfg = config(&vars);
     let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();
-    // app::run is not Send (it may own the embedded broker): driven here, beside the script.
+    // run::run is not Send (it may own the embedded broker): driven here, beside the script.
     let script = async {
         wait_for("first deliveries", || stats.delivered() >= 100).await;
         change();
@@ -296,7 +296,7 @@ async fn run_with_reload(
         wait_for("deliveries after the reload", || stats.delivered() >= at_reload + 200).await;
         token.cancel();
     };
-    let (outcome, ()) = tokio::join!(app::run(&cfg, Arc::clone(&stats), token.clone()), script);
+    let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);
     let outcome = outcome.unwrap();
     assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0), "nothing lost");
     let n = outcome.totals.delivered as usize;

@@ -3,10 +3,13 @@
 
 mod common;
 mod datasets;
+mod layout;
 mod messages;
+mod msk_iam;
 mod observability;
 mod pacing;
 mod pipeline;
 mod process;
 mod recovery;
+mod status;
 mod templates;

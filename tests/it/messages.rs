@@ -65,9 +65,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use kafka_feeder::app::{self, AppError};
-use kafka_feeder::events::Stats;
 use kafka_feeder::exit;
+use kafka_feeder::observe::events::Stats;
+use kafka_feeder::run::{self, AppError};
 use rdkafka::message::Headers as _;
 use rdkafka::Message;
 use serde_json::Value;
@@ -119,7 +119,12 @@ pub async fn consume(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<Con
 }
 
 /// Runs the daemon to `MAX_MESSAGES` with `vars` on top of a fast schedule.
-pub async fn run(kafka: &Kafka, dataset: &str, max: u64, vars: &[(&str, &str)]) -> kafka_feeder::schedule::Outcome {
+pub async fn run(
+    kafka: &Kafka,
+    dataset: &str,
+    max: u64,
+    vars: &[(&str, &str)],
+) -> kafka_feeder::pacing::schedule::Outcome {
     let bootstrap = kafka.bootstrap();
     let max = max.to_string();
     let mut all = vec![
@@ -132,7 +137,7 @@ pub async fn run(kafka: &Kafka, dataset: &str, max: u64, vars: &[(&str, &str)]) 
         ("MAX_MESSAGES", max.as_str()),
     ];
     all.extend_from_slice(vars);
-    let outcome = app::run(&config(&all), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
+    let outcome = run::run(&config(&all), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
     assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
     outcome
 }
@@ -329,7 +334,7 @@ async fn an_unknown_key_column_is_a_config_error_listing_the_columns() {
         ("DATASET_URI", &dataset),
         ("MESSAGE_KEY_FIELD", "acount"),
     ]);
-    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::CONFIG, "{e}");
     let msg = e.to_string();
     assert_eq!(
@@ -510,7 +515,7 @@ async fn after_a_reload_keys_and_fields_follow_the_new_records() {
         wait("deliveries after the reload", Box::new(move || s.delivered() >= at + 300)).await;
         token.cancel();
     };
-    let (outcome, ()) = tokio::join!(app::run(&cfg, Arc::clone(&stats), token.clone()), script);
+    let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);
     let outcome = outcome.unwrap();
     assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
     let messages = consume(&kafka, 1, outcome.totals.delivered as usize).await;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::Kafka;
-use kafka_feeder::app;
-use kafka_feeder::events::Stats;
+use kafka_feeder::observe::events::Stats;
+use kafka_feeder::run;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use tokio_util::sync::CancellationToken;
 
@@ -37,8 +37,8 @@ async fn counters_and_histograms_agree_with_the_topic() {
         ("MAX_MESSAGES", "600"),
     ]);
     let stats = Arc::new(Stats::new("none"));
-    let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
-    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
+    let outcome = run::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
+    let text = stats.metrics.encode(kafka_feeder::observe::metrics::Format::OpenMetrics);
     let consumed = consume_count(&kafka, 2, 600).await;
 
     assert_eq!(consumed, 600);
@@ -74,10 +74,10 @@ async fn injected_produce_errors_are_counted_exactly_by_reason() {
         ("NOT_DELIVERING_AFTER", "0.05"),
     ]);
     let stats = Arc::new(Stats::new("none"));
-    let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
+    let outcome = run::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
     // The deliveries after the failures ended the stretch: ready again.
-    assert_eq!(stats.health.readiness(), kafka_feeder::health::Status::Ok("ready"));
-    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
+    assert_eq!(stats.health.readiness(), kafka_feeder::observe::health::Status::Ok("ready"));
+    let text = stats.metrics.encode(kafka_feeder::observe::metrics::Format::OpenMetrics);
     assert_eq!(outcome.totals.failed, injected, "{:?}", stats.failures_by_reason());
     assert_eq!(sample(&text, "kafka_feeder_messages_failed_total{reason=\"MessageSizeTooLarge\"}"), injected as f64);
     assert_eq!(outcome.totals.delivered, 50);
@@ -97,8 +97,8 @@ fn every_metric_the_dashboard_queries_exists() {
 
     let stats = Stats::new("high");
     // Touch the labelled families so they appear in the exposition.
-    kafka_feeder::events::delivery_failed(&stats, "MessageTimedOut", "test");
-    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
+    kafka_feeder::observe::events::delivery_failed(&stats, "MessageTimedOut", "test");
+    let text = stats.metrics.encode(kafka_feeder::observe::metrics::Format::OpenMetrics);
     let exposed: std::collections::BTreeSet<&str> =
         text.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['{', ' ']).next()).collect();
 

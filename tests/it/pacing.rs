@@ -222,7 +222,7 @@ use crate::common::sample;
 async fn a_day_schedule_shows_its_entry_and_the_offered_load_in_the_metrics() {
     use std::sync::Arc;
 
-    use kafka_feeder::{app, events::Stats};
+    use kafka_feeder::{observe::events::Stats, run};
     use tokio_util::sync::CancellationToken;
 
     let kafka = Kafka::start(1);
@@ -233,8 +233,8 @@ async fn a_day_schedule_shows_its_entry_and_the_offered_load_in_the_metrics() {
         ("RUN_DURATION", "1.5"),
     ]);
     let stats = Arc::new(Stats::new("none"));
-    let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
-    let text = stats.metrics.encode(kafka_feeder::metrics::Format::OpenMetrics);
+    let outcome = run::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
+    let text = stats.metrics.encode(kafka_feeder::observe::metrics::Format::OpenMetrics);
     // 200/s for 1.5 s: messages 0..=300 (one entry or the other is in force, never both).
     let active = ["00:00=200/s", "12:00=200/s"]
         .map(|e| sample(&text, &format!("kafka_feeder_schedule_entry_active{{entry=\"{e}\"}}")));
@@ -251,11 +251,11 @@ async fn a_day_schedule_shows_its_entry_and_the_offered_load_in_the_metrics() {
 async fn a_slow_rate_stays_alive_between_messages() {
     use std::sync::Arc;
 
-    use kafka_feeder::events::Stats;
-    use kafka_feeder::health::Status;
     use kafka_feeder::message::{MessageBuilder, MessageSpec};
+    use kafka_feeder::observe::events::Stats;
+    use kafka_feeder::observe::health::Status;
     use kafka_feeder::pacing::rate::{Arrivals, Rate};
-    use kafka_feeder::schedule::{self, Pacing, Schedule};
+    use kafka_feeder::pacing::schedule::{self, Pacing, Schedule};
     use kafka_feeder::sink::KafkaSink;
     use tokio_util::sync::CancellationToken;
 
@@ -285,7 +285,7 @@ async fn a_slow_rate_stays_alive_between_messages() {
     let plain = MessageBuilder::new(&MessageSpec::default(), &dataset, 1).unwrap();
     let outcome = schedule::run(
         &schedule,
-        kafka_feeder::reload::Live::new(dataset),
+        kafka_feeder::dataset::reload::Live::new(dataset),
         sink,
         plain,
         Arc::clone(&stats),

@@ -1,5 +1,5 @@
 //! In-process integration: S3 (s3s-fs, credentials enforced) → the daemon's
-//! `app::run` → a librdkafka mock cluster, read back by a consumer.
+//! `run::run` → a librdkafka mock cluster, read back by a consumer.
 
 use crate::common::config;
 
@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{assert_all_are_rows, sample_csv, Kafka, S3Server, ACCESS_KEY, SECRET_KEY};
-use kafka_feeder::app::{self, AppError};
 use kafka_feeder::dataset::load_csv;
-use kafka_feeder::events::Stats;
+use kafka_feeder::dataset::source::SourceError;
 use kafka_feeder::exit;
 use kafka_feeder::message::{MessageBuilder, MessageSpec};
-use kafka_feeder::schedule::{self, Schedule};
+use kafka_feeder::observe::events::Stats;
+use kafka_feeder::pacing::schedule::{self, Schedule};
+use kafka_feeder::run::{self, AppError};
 use kafka_feeder::sink::KafkaSink;
-use kafka_feeder::source::SourceError;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,10 +37,10 @@ async fn loads_from_s3_with_python_aliases_and_delivers_exactly_max_messages() {
         ("MAX_MESSAGES", "250"),
     ]);
     let stats = Arc::new(Stats::new("none"));
-    let outcome = app::run(&cfg, stats, CancellationToken::new()).await.unwrap();
+    let outcome = run::run(&cfg, stats, CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, 250);
     assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
-    assert_eq!(app::outcome_exit_code(&outcome, true), exit::OK);
+    assert_eq!(run::outcome_exit_code(&outcome, true), exit::OK);
 
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
@@ -65,7 +65,7 @@ async fn wrong_secret_is_access_denied_naming_bucket_and_key() {
         ("AWS_SECRET_ACCESS_KEY", "wrong-secret"),
         ("AWS_ENDPOINT_URL", &s3.endpoint),
     ]);
-    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert!(matches!(e, AppError::Source(SourceError::AccessDenied { .. })), "{e:?}");
     assert_eq!(e.exit_code(), exit::ACCESS_DENIED);
     let msg = e.to_string();
@@ -85,7 +85,7 @@ async fn missing_bucket_and_key_and_unknown_access_key_have_their_own_codes() {
             ("SECRET", SECRET_KEY),
             ("ENDPOINT_URL", &s3.endpoint),
         ]);
-        async move { app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err() }
+        async move { run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err() }
     };
     let e = run("s3://no-such-bucket/t.csv", ACCESS_KEY).await;
     assert_eq!(e.exit_code(), exit::NOT_FOUND, "{e}");
@@ -108,7 +108,7 @@ async fn header_only_object_is_a_dataset_error() {
         ("SECRET", SECRET_KEY),
         ("ENDPOINT_URL", &s3.endpoint),
     ]);
-    let e = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    let e = run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::DATASET_INVALID, "{e}");
     assert!(e.to_string().contains("s3://datasets/empty.csv"), "{e}");
 }
@@ -138,9 +138,15 @@ async fn n_ticks_make_n_batches_within_bounds() {
         stopper.cancel();
     });
     let plain = MessageBuilder::new(&MessageSpec::default(), &dataset, 3).unwrap();
-    let outcome =
-        schedule::run(&schedule, kafka_feeder::reload::Live::new(dataset), sink, plain, Arc::clone(&stats), token)
-            .await;
+    let outcome = schedule::run(
+        &schedule,
+        kafka_feeder::dataset::reload::Live::new(dataset),
+        sink,
+        plain,
+        Arc::clone(&stats),
+        token,
+    )
+    .await;
     assert_eq!(outcome.ticks, n);
     assert_eq!(outcome.totals.batches, n);
     let sent = outcome.totals.sent;
@@ -182,11 +188,11 @@ async fn oversized_messages_are_counted_as_failures_not_crashes() {
         ("KAFKA_PRODUCER_MESSAGE_MAX_BYTES", "1000"),
     ]);
     let stats = Arc::new(Stats::new("none"));
-    let outcome = app::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
+    let outcome = run::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, 40);
     assert!(outcome.totals.failed > 0);
     assert_eq!(stats.failures_by_reason().get("MessageSizeTooLarge"), Some(&outcome.totals.failed));
-    assert_eq!(app::outcome_exit_code(&outcome, true), exit::UNDELIVERED);
+    assert_eq!(run::outcome_exit_code(&outcome, true), exit::UNDELIVERED);
     let messages = {
         let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
         tokio::task::spawn_blocking(move || crate::common::consume(&b, &t, 1, 40, Duration::from_secs(20)))
@@ -218,7 +224,7 @@ async fn a_full_producer_queue_waits_and_drops_nothing() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         stopper.cancel();
     });
-    let outcome = app::run(&cfg, Arc::clone(&stats), token).await.unwrap();
+    let outcome = run::run(&cfg, Arc::clone(&stats), token).await.unwrap();
     let t = outcome.totals;
     assert!(outcome.ticks >= 5, "{outcome:?}");
     // Every tick's 50 records were enqueued, however often the queue was full.

@@ -9,7 +9,7 @@ use kafka_feeder::exit;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-feeder");
 
-fn command(vars: &[(&str, &str)]) -> Command {
+pub(crate) fn command(vars: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear().env("HTTP_PORT", "0").envs(vars.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
@@ -17,7 +17,7 @@ fn command(vars: &[(&str, &str)]) -> Command {
 
 /// Waits for the child, reading its output meanwhile (a chatty child must not
 /// block on a full pipe).
-fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+pub(crate) fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
     use std::io::Read;
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
@@ -50,7 +50,7 @@ fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
 }
 
 /// The JSON log lines of a run.
-fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+pub(crate) fn json_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
@@ -543,7 +543,7 @@ fn check_passes_against_the_broker_and_fails_naming_what_is_missing() {
 fn preview_prints_messages_as_json_lines_on_stdout_and_logs_on_stderr() {
     let out = command(&[("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).args(["preview", "5"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let sample = kafka_feeder::source::BUNDLED_SAMPLE;
+    let sample = kafka_feeder::dataset::source::BUNDLED_SAMPLE;
     let (dataset, _) = kafka_feeder::dataset::load_csv(sample, "sample", None).unwrap();
     let records: std::collections::HashSet<String> =
         dataset.iter().map(|r| serde_json::from_slice::<serde_json::Value>(r).unwrap().to_string()).collect();

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_feeder::events::Stats;
-use kafka_feeder::health::Status;
 use kafka_feeder::message::{MessageBuilder, MessageSpec};
-use kafka_feeder::metrics::Format;
-use kafka_feeder::schedule::{self, Schedule};
+use kafka_feeder::observe::events::Stats;
+use kafka_feeder::observe::health::Status;
+use kafka_feeder::observe::metrics::Format;
+use kafka_feeder::pacing::schedule::{self, Schedule};
 use kafka_feeder::sink::KafkaSink;
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +35,8 @@ async fn a_fatal_error_rebuilds_the_producer_and_deliveries_resume() {
     let (stop, run) = (CancellationToken::new(), CancellationToken::new());
     tokio::spawn(Arc::clone(&sink).recover(Arc::clone(&stats), stop.clone(), run.clone()));
     let (csv, _) = crate::common::sample_csv();
-    let dataset = kafka_feeder::reload::Live::new(kafka_feeder::dataset::load_csv(csv, "sample", None).unwrap().0);
+    let dataset =
+        kafka_feeder::dataset::reload::Live::new(kafka_feeder::dataset::load_csv(csv, "sample", None).unwrap().0);
     let looping = {
         let (sink, stats, run) = (Arc::clone(&sink), Arc::clone(&stats), run.clone());
         tokio::spawn(async move {
@@ -162,7 +163,7 @@ async fn a_producer_stuck_while_the_broker_answers_is_rebuilt() {
         until("deliveries after it", Duration::from_secs(30), || stats.totals().delivered > stalled_at + 5).await;
         token.cancel();
     };
-    let (outcome, ()) = tokio::join!(kafka_feeder::app::run(&cfg, Arc::clone(&stats), token.clone()), drive);
+    let (outcome, ()) = tokio::join!(kafka_feeder::run::run(&cfg, Arc::clone(&stats), token.clone()), drive);
     let outcome = outcome.unwrap();
     let t = outcome.totals;
     assert_eq!(t.sent, t.delivered + t.failed + outcome.undelivered, "{t:?}");

@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kafka_feeder::app;
-use kafka_feeder::events::Stats;
 use kafka_feeder::exit;
+use kafka_feeder::observe::events::Stats;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -75,7 +74,7 @@ async fn metr_la_replay_sends_each_reading_as_its_reference_transform() {
         ("REPLAY_TIME_FIELD", "timestamp"),
         ("REPLAY_SPEED", "max"),
     ]);
-    let outcome = app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
+    let outcome = kafka_feeder::run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
     assert_eq!((outcome.totals.delivered, outcome.totals.failed), (rows.len() as u64, 0));
     let messages = consume(&kafka, 1, rows.len()).await;
     assert_eq!(messages.len(), rows.len());
@@ -215,7 +214,9 @@ async fn a_bad_template_stops_the_run_before_it_connects() {
             ("DATASET_URI", &dataset),
             ("MESSAGE_TEMPLATE", &template),
         ]);
-        async move { app::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err() }
+        async move {
+            kafka_feeder::run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err()
+        }
     };
     let e = run(r#"{"value": {"kmh": "{{ speed_mhp * 1.6 }}"}}"#.into()).await;
     assert_eq!(e.exit_code(), exit::CONFIG);

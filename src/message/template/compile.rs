@@ -12,8 +12,8 @@ use minijinja::value::{Object, Value};
 use minijinja::{Environment, Error, Expression, UndefinedBehavior};
 
 use super::doc::{split, Document, Json, Piece};
+use super::error::TemplateError;
 use super::funcs::{self, Gen, Runtime, GENERATORS, PURE, RUNTIME};
-use super::TemplateError;
 
 /// How much work one evaluation may do (minijinja's fuel: about one unit per
 /// instruction and per 64 bytes made): far above any sane expression, far

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::TemplateError;
+use super::error::TemplateError;
 
 /// A JSON value of the template, object members in the order written.
 #[derive(Debug, Clone, PartialEq)]

@@ -351,15 +351,15 @@ impl Gen {
                 if text {
                     buf.extend_from_slice(s.as_bytes());
                 } else {
-                    crate::dataset::write_json_string(buf, s.as_bytes());
+                    crate::dataset::csv::write_json_string(buf, s.as_bytes());
                 }
             }
             other => {
                 let v = other.value(rt);
-                super::render::write_value(
+                super::value::write_value(
                     buf,
                     &v,
-                    if text { super::render::Mode::Text } else { super::render::Mode::Json },
+                    if text { super::value::Mode::Text } else { super::value::Mode::Json },
                 )
                 .expect("a generator's value is JSON");
             }

@@ -5,9 +5,11 @@
 use minijinja::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::doc::Document;
+use super::error::TemplateError;
 use super::funcs::Lookup;
-use super::{Document, TemplateError, TemplateSource};
-use crate::source::{self, DatasetSettings, DatasetUri, S3Settings};
+use super::setting::TemplateSource;
+use crate::dataset::source::{self, DatasetSettings, DatasetUri, S3Settings};
 
 /// The template read and its lookups loaded.
 pub struct Loaded {

@@ -11,12 +11,12 @@ use rand::SeedableRng;
 
 use super::compile::{self, Class, Code, Compiled, Node, Scope};
 use super::doc::Document;
+use super::error::TemplateError;
 use super::funcs::{Lookup, Runtime};
 use super::render::{self, node_value, render, write_value, Failure, Hole, Mode, NO_KEY};
-use super::TemplateError;
-use crate::collect::Collected;
+use crate::dataset::collect::Collected;
 use crate::dataset::{Dataset, REPORTED_SKIPS};
-use crate::message::{Header, Headers, Message, Records};
+use crate::message::{Assemble, Header, Headers, Message, Records};
 
 /// Mixed into the seed for the template's generators, apart from the
 /// sampler's and `MESSAGE_FIELDS`' streams.
@@ -223,22 +223,28 @@ impl TemplateMessages {
         compile::classes(&self.c)
     }
 
-    /// Whether a message needs the send time (any per-message value).
-    pub fn needs_time(&self) -> bool {
-        self.outputs.iter().any(|o| !o.holes.is_empty()) || !self.message_vars.is_empty()
-    }
-
     /// Counts a per-message value that failed; the first is logged.
     fn note(&mut self, f: Failure) {
         self.failed += 1;
         if self.first_failure.is_none() {
-            crate::events::template_value_failed(&f.path, &f.message);
+            crate::observe::events::template_value_failed(&f.path, &f.message);
             self.first_failure = Some(f);
         }
     }
 
     /// The message for stored record `entry`, the `seq`-th of the run, sent at `ms`.
     pub fn build(&mut self, entry: &[u8], seq: u64, ms: u64) -> Message<'_> {
+        self.assemble(entry, seq, ms)
+    }
+}
+
+impl Assemble for TemplateMessages {
+    /// Whether a message needs the send time (any per-message value).
+    fn needs_time(&self) -> bool {
+        self.outputs.iter().any(|o| !o.holes.is_empty()) || !self.message_vars.is_empty()
+    }
+
+    fn assemble(&mut self, entry: &[u8], seq: u64, ms: u64) -> Message<'_> {
         let rt = &self.c.runtime;
         rt.seq.store(seq, Ordering::Relaxed);
         rt.ms.store(ms, Ordering::Relaxed);

@@ -1,0 +1,65 @@
+//! `kafka-feeder preview [N]`: messages exactly as they would be sent, on
+//! stdout, with no broker.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::message::{self, Message};
+use crate::observe::events::{self, Stats};
+use crate::pacing::replicas::mix_seed;
+use crate::pacing::sampler::Sampler;
+use crate::run::{self, AppError};
+use crate::settings::config::Config;
+
+/// `kafka-feeder preview [N]`: `n` messages as JSON Lines on `out`, in the
+/// order a run with the same settings would send them.
+pub async fn preview(
+    config: &Config,
+    stats: &Stats,
+    n: u64,
+    out: &mut impl Write,
+    shutdown: &CancellationToken,
+) -> Result<(), AppError> {
+    let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
+    events::random_seed(seed, config.pacing.seed.is_some());
+    let dataset = run::load_dataset(config, stats, shutdown).await?;
+    let (dataset, mut messages, _) = run::messages_for(config, dataset, seed, shutdown).await?;
+    let s = &config.schedule;
+    // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
+    let sampler_seed = mix_seed(seed, config.pacing.replica);
+    let mut sampler = Sampler::new(s.min_records_per_batch, s.max_records_per_batch, dataset.len(), Some(sampler_seed));
+    let mut left = n;
+    let mut line = Vec::new();
+    while left > 0 {
+        let k = sampler.batch_size(left);
+        for &i in sampler.sample(k) {
+            line.clear();
+            preview_line(&mut line, messages.build(&dataset, i, SystemTime::now()));
+            out.write_all(&line).map_err(AppError::Output)?;
+        }
+        left -= k as u64;
+    }
+    out.flush().map_err(AppError::Output)
+}
+
+/// One message as a consumer would see it: key and header values as JSON
+/// strings (they are text), the value as sent.
+fn preview_line(line: &mut Vec<u8>, m: Message<'_>) {
+    let text = |b: &[u8]| serde_json::to_string(&String::from_utf8_lossy(b)).expect("a string always serializes");
+    line.extend_from_slice(b"{\"key\":");
+    line.extend_from_slice(m.key.map_or_else(|| "null".to_owned(), text).as_bytes());
+    line.extend_from_slice(b",\"headers\":{");
+    for (n, (name, value)) in m.headers.iter().enumerate() {
+        if n > 0 {
+            line.push(b',');
+        }
+        line.extend_from_slice(text(name.as_bytes()).as_bytes());
+        line.push(b':');
+        line.extend_from_slice(text(value).as_bytes());
+    }
+    line.extend_from_slice(b"},\"value\":");
+    line.extend_from_slice(m.payload);
+    line.extend_from_slice(b"}\n");
+}
