@@ -261,6 +261,13 @@ impl Assemble for TemplateMessages {
             }
             frame.record = carried;
         }
+        // The last message's values must not answer for a var not evaluated yet.
+        {
+            let mut frame = self.scope.frame();
+            for &slot in &self.message_vars {
+                frame.vars[slot] = Value::UNDEFINED;
+            }
+        }
         for i in 0..self.message_vars.len() {
             let slot = self.message_vars[i];
             let v = match node_value(&self.c, &self.scope, &self.c.vars[slot].1) {

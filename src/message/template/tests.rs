@@ -339,3 +339,12 @@ fn inline_settings_are_checked_at_once_and_other_values_are_places() {
     assert!(parse_setting("s3://b/dir/").is_err());
     assert!(parse_setting("gs://b/t.json").is_err());
 }
+
+#[test]
+fn a_name_used_above_the_var_of_that_name_is_the_column_in_every_message() {
+    // `b` in `a` is the column: the var `b` below it is not known there, not even from the last message.
+    let doc = r#"{"vars": {"a": "{{ b ~ '' ~ int(0, 0) }}", "b": "{{ int(7, 7) }}"}, "value": ["{{ a }}", "{{ b }}"]}"#;
+    let mut p = prep(doc, &[r#"{"b": "col"}"#], Vec::new(), 1).unwrap();
+    let ms = send(&mut p, 2);
+    assert_eq!(ms[1].value, json!(["col0", 7]));
+}
