@@ -242,3 +242,32 @@ async fn a_bad_template_stops_the_run_before_it_connects() {
     let e = run(dir.path().join("missing.json").display().to_string()).await;
     assert_eq!(e.exit_code(), exit::NOT_FOUND, "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synthetic_run_paces_like_any_other_and_replicas_draw_their_own_values() {
+    let mut ids: Vec<std::collections::HashSet<String>> = Vec::new();
+    for index in ["0", "1"] {
+        let kafka = Kafka::start(1);
+        let bootstrap = kafka.bootstrap();
+        let cfg = config(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+            ("KAFKA_TOPIC", &kafka.topic),
+            ("DATASET_URI", "none"),
+            ("MESSAGE_TEMPLATE", "examples/templates/traffic-events.json"),
+            ("RANDOM_SEED", "3"),
+            ("MESSAGES_PER_SECOND", "2000"),
+            ("ARRIVALS", "poisson"),
+            ("REPLICAS", "2"),
+            ("REPLICA_INDEX", index),
+            ("MAX_MESSAGES", "300"),
+        ]);
+        let outcome =
+            kafka_feeder::run::run(&cfg, Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
+        assert_eq!((outcome.totals.delivered, outcome.totals.failed), (300, 0));
+        let got: std::collections::HashSet<String> =
+            consume(&kafka, 1, 300).await.iter().map(|m| m.json()["event_id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(got.len(), 300, "ids repeat within a replica");
+        ids.push(got);
+    }
+    assert!(ids[0].is_disjoint(&ids[1]), "two replicas with one RANDOM_SEED drew the same ids");
+}
