@@ -12,7 +12,7 @@ use rdkafka::producer::DefaultProducerContext;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dataset::reload::{self, Live};
+use crate::dataset::reload::{self, Live, Prepare};
 use crate::dataset::source::{self, SourceError};
 use crate::dataset::{Dataset, LoadSummary};
 use crate::exit;
@@ -249,25 +249,21 @@ pub async fn messages_for(
     dataset: Dataset,
     seed: u64,
     shutdown: &CancellationToken,
-) -> Result<(Dataset, MessageBuilder, Schedule), AppError> {
+) -> Result<(Dataset, MessageBuilder, Schedule, Option<Prepare>), AppError> {
     let Some(source) = &config.messages.template else {
         let schedule = schedule_for(config, &dataset)?;
         let messages = build_messages(config, &dataset, seed)?;
-        return Ok((dataset, messages, schedule));
+        return Ok((dataset, messages, schedule, None));
     };
     let started = std::time::Instant::now();
     let loaded = template::load::load(source, &config.dataset, &config.s3, shutdown).await?;
     let lookups: Vec<(String, usize)> = loaded.lookups.iter().map(|l| (l.name.clone(), l.rows.len())).collect();
     let columns = message::index::columns(&dataset);
+    let tables = Arc::new(loaded.lookups);
     // Replicas sharing one RANDOM_SEED must not generate the same values.
     let prepared =
-        template::prepare(&loaded.doc, &dataset, &columns, loaded.lookups, mix_seed(seed, config.pacing.replica))?;
-    for (record, member, reason) in &prepared.skipped_rows {
-        events::template_record_skipped(*record, member, reason);
-    }
-    if prepared.skipped > prepared.skipped_rows.len() as u64 {
-        events::template_records_skipped(prepared.skipped - prepared.skipped_rows.len() as u64);
-    }
+        template::prepare(&loaded.doc, &dataset, &columns, Arc::clone(&tables), mix_seed(seed, config.pacing.replica))?;
+    report_skipped(&prepared);
     let (expressions, per_message, native) = prepared.messages.counts();
     events::template_ready(&events::TemplateReady {
         source: &source.to_string(),
@@ -281,7 +277,39 @@ pub async fn messages_for(
         elapsed: started.elapsed(),
     });
     let schedule = schedule_for(config, &template::Kept { records: &dataset, kept: &prepared.kept })?;
-    Ok((prepared.dataset, MessageBuilder::from_template(Box::new(prepared.messages)), schedule))
+    let prepare = reload_prepare(loaded.doc, columns, tables);
+    Ok((prepared.dataset, MessageBuilder::from_template(Box::new(prepared.messages)), schedule, Some(prepare)))
+}
+
+fn report_skipped(prepared: &template::Prepared) {
+    for (record, member, reason) in &prepared.skipped_rows {
+        events::template_record_skipped(*record, member, reason);
+    }
+    if prepared.skipped > prepared.skipped_rows.len() as u64 {
+        events::template_records_skipped(prepared.skipped - prepared.skipped_rows.len() as u64);
+    }
+}
+
+/// A reloaded dataset through the template's record stage. Its records must
+/// have the columns the template was compiled for (the per-message places in
+/// the stored records follow from them); else the reload is refused and the
+/// dataset in use stays.
+fn reload_prepare(doc: template::Document, columns: Vec<String>, tables: Arc<Vec<template::funcs::Lookup>>) -> Prepare {
+    Arc::new(move |raw: Dataset| {
+        let now = message::index::columns(&raw);
+        let set = |c: &[String]| c.iter().cloned().collect::<std::collections::BTreeSet<String>>();
+        if set(&now) != set(&columns) {
+            return Err(format!(
+                "MESSAGE_TEMPLATE: the reloaded dataset's columns ({}) are not those the template was compiled for ({}); keeping the dataset in use (restart to use the new columns)",
+                now.join(", "),
+                columns.join(", ")
+            ));
+        }
+        // The record stage draws no generator: the seed does not matter.
+        let prepared = template::prepare(&doc, &raw, &now, Arc::clone(&tables), 0).map_err(|e| e.to_string())?;
+        report_skipped(&prepared);
+        Ok(prepared.dataset)
+    })
 }
 
 /// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
@@ -321,7 +349,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     let (dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
-    let (dataset, messages, schedule) = messages_for(config, dataset, seed, &shutdown).await?;
+    let (dataset, messages, schedule, prepare) = messages_for(config, dataset, seed, &shutdown).await?;
     let schedule = Schedule { seed: Some(seed), ..schedule };
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
@@ -334,9 +362,8 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
     // until the loop ends; a replay keeps the records its plan indexes.
-    let live = Live::new(dataset);
-    // A template's stored records are made from the dataset once (reloading them is not supported yet).
-    if !matches!(schedule.pacing, Pacing::Replay { .. }) && config.messages.template.is_none() {
+    let live = Live::with_prepare(dataset, prepare);
+    if !matches!(schedule.pacing, Pacing::Replay { .. }) {
         tasks.spawn(reload::watch(
             config.dataset.clone(),
             config.s3.clone(),

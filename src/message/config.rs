@@ -40,7 +40,7 @@ impl MessageSettings {
     }
 
     /// What a template needs from the other groups: `DATASET_URI=none` needs a
-    /// template and cannot be replayed; a templated dataset is not reloaded.
+    /// template and cannot be replayed.
     pub fn check_with(
         &self,
         dataset: &crate::dataset::source::DatasetSettings,
@@ -59,13 +59,6 @@ impl MessageSettings {
                 first: s::REPLAY_TIME_FIELD.name,
                 second: s::DATASET_URI.name,
                 hint: "a replay sends a dataset's records in time order and DATASET_URI=none has none; choose a rate or interval pacing, or a dataset",
-            });
-        }
-        if self.template.is_some() && dataset.reload_interval.is_some() {
-            return Err(ConfigError::Conflict {
-                first: s::MESSAGE_TEMPLATE.name,
-                second: s::DATASET_RELOAD_INTERVAL.name,
-                hint: "a templated dataset is not reloaded yet; unset DATASET_RELOAD_INTERVAL (restart to load a new version)",
             });
         }
         Ok(())
@@ -144,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn a_synthetic_run_needs_a_template_and_no_replay_and_a_template_is_not_reloaded() {
+    fn a_synthetic_run_needs_a_template_and_no_replay() {
         let cfg = |vars: &[(&str, &str)]| {
             let mut all = vec![("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")];
             all.extend_from_slice(vars);
@@ -160,7 +153,6 @@ mod tests {
         );
         let e = cfg(&[("DATASET_URI", "none"), t, ("REPLAY_TIME_FIELD", "ts")]).unwrap_err().to_string();
         assert!(e.starts_with("REPLAY_TIME_FIELD and DATASET_URI are both set: a replay"), "{e}");
-        let e = cfg(&[t, ("DATASET_RELOAD_INTERVAL", "60")]).unwrap_err().to_string();
-        assert!(e.starts_with("MESSAGE_TEMPLATE and DATASET_RELOAD_INTERVAL are both set"), "{e}");
+        assert!(cfg(&[t, ("DATASET_RELOAD_INTERVAL", "60")]).is_ok(), "a templated dataset reloads");
     }
 }

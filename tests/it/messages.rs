@@ -498,21 +498,14 @@ async fn after_a_reload_keys_and_fields_follow_the_new_records() {
     let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();
     let script = async {
-        let wait = |what: &'static str, cond: Box<dyn Fn() -> bool>| async move {
-            let t = std::time::Instant::now();
-            while !cond() {
-                assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
         let s = Arc::clone(&stats);
-        wait("first deliveries", Box::new(move || s.delivered() >= 100)).await;
+        crate::common::wait_until("first deliveries", move || s.delivered() >= 100).await;
         // The new version: other keys, the replaced field elsewhere, a longer record.
         let new = "{\"extra\":\"a \\\"quoted\\\" value\",\"n\":\"x\",\"k\":\"new-1\"}\n{\"n\":1,\"k\":\"new-2\",\"z\":[1,2]}\n";
         std::fs::write(&path, new).unwrap();
         let s = Arc::clone(&stats);
         let at = stats.delivered();
-        wait("deliveries after the reload", Box::new(move || s.delivered() >= at + 300)).await;
+        crate::common::wait_until("deliveries after the reload", move || s.delivered() >= at + 300).await;
         token.cancel();
     };
     let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);

@@ -271,3 +271,56 @@ async fn a_synthetic_run_paces_like_any_other_and_replicas_draw_their_own_values
     }
     assert!(ids[0].is_disjoint(&ids[1]), "two replicas with one RANDOM_SEED drew the same ids");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_dataset_goes_through_the_template_and_new_columns_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "live.csv", b"city,temp_c\nOslo,1\nRome,15\n");
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let template = r#"{"key": "{{ city }}", "value": {"city": "{{ city | upper }}", "temp_f": "{{ temp_c * 9 / 5 + 32 }}", "n": "{{ seq() }}"}}"#;
+    let cfg = config(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("DATASET_URI", &path),
+        ("MESSAGE_TEMPLATE", template),
+        ("PRODUCE_INTERVAL", "0.01"),
+        ("MIN_RECORDS_PER_BATCH", "5"),
+        ("MAX_RECORDS_PER_BATCH", "5"),
+        ("DATASET_RELOAD_INTERVAL", "0.1"),
+    ]);
+    let stats = Arc::new(Stats::new("none"));
+    let token = CancellationToken::new();
+    let script = async {
+        let s = Arc::clone(&stats);
+        crate::common::wait_until("first deliveries", move || s.delivered() >= 50).await;
+        std::fs::write(&path, "city,temp_c\nLima,20\n").unwrap();
+        let (s, at) = (Arc::clone(&stats), stats.delivered());
+        crate::common::wait_until("deliveries after the reload", move || s.delivered() >= at + 200).await;
+        // Other columns: refused, Lima stays.
+        std::fs::write(&path, "town,temp\nNuuk,-5\n").unwrap();
+        let (s, at) = (Arc::clone(&stats), stats.delivered());
+        crate::common::wait_until("deliveries after the refused reload", move || s.delivered() >= at + 200).await;
+        token.cancel();
+    };
+    let (outcome, ()) = tokio::join!(kafka_feeder::run::run(&cfg, Arc::clone(&stats), token.clone()), script);
+    let outcome = outcome.unwrap();
+    assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
+    let messages = consume(&kafka, 1, outcome.totals.delivered as usize).await;
+    let want: HashMap<&str, Value> = [("Oslo", json!(33.8)), ("Rome", json!(59.0)), ("Lima", json!(68.0))].into();
+    let mut seen = Vec::new();
+    for (k, m) in messages.iter().enumerate() {
+        let v = m.json();
+        let city = m.key.as_deref().unwrap();
+        assert_eq!(
+            (&v["city"], &v["temp_f"], &v["n"]),
+            (&json!(city.to_uppercase()), &want[city], &json!(k + 1)),
+            "{v}"
+        );
+        if seen.last() != Some(&city) {
+            seen.push(city);
+        }
+    }
+    assert_eq!(seen.last(), Some(&"Lima"), "the reloaded record was sent and kept after the refused version");
+    assert!(!messages.iter().any(|m| m.payload.contains("NUUK") || m.payload.contains("Nuuk")));
+}

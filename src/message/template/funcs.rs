@@ -122,7 +122,7 @@ pub struct Runtime {
     pub rng: Mutex<SmallRng>,
     pub seq: AtomicU64,
     pub ms: AtomicU64,
-    pub lookups: Vec<Lookup>,
+    pub lookups: std::sync::Arc<Vec<Lookup>>,
     /// `now()`'s text, formatted once per millisecond.
     pub(in crate::message) clock: Mutex<super::super::Clock>,
 }

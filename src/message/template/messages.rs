@@ -48,7 +48,7 @@ pub fn prepare<R: Records + ?Sized>(
     doc: &Document,
     records: &R,
     columns: &[String],
-    lookups: Vec<Lookup>,
+    lookups: Arc<Vec<Lookup>>,
     seed: u64,
 ) -> Result<Prepared, TemplateError> {
     let runtime = Arc::new(Runtime {

@@ -18,7 +18,7 @@ fn prep(doc: &str, records: &[&str], lookups: Vec<Lookup>, seed: u64) -> Result<
     let doc = Document::parse(doc)?;
     let records: Vec<&str> = if records.is_empty() { vec!["{}"] } else { records.to_vec() };
     let cols = if records == ["{}"] { Vec::new() } else { columns(&records[..]) };
-    prepare(&doc, &records[..], &cols, lookups, seed)
+    prepare(&doc, &records[..], &cols, std::sync::Arc::new(lookups), seed)
 }
 
 /// `n` messages, cycling through the stored records.
