@@ -56,7 +56,7 @@ pub enum AppError {
 impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            AppError::Source(e) => source_exit_code(e),
+            AppError::Source(e) => e.exit_code(),
             AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
             AppError::Sink(SinkError::Credentials(_)) => crate::sink::msk_iam::MskIamError::EXIT_CODE,
@@ -70,7 +70,6 @@ impl AppError {
             AppError::Replay(ReplayError::NoTimes { .. }) => exit::DATASET_INVALID,
             AppError::Messages(IndexError::UnknownColumn { .. }) => exit::CONFIG,
             AppError::Messages(_) => exit::DATASET_INVALID,
-            AppError::Template(TemplateError::Source { cause, .. }) => source_exit_code(cause),
             AppError::Template(e) => e.exit_code(),
         }
     }
@@ -83,25 +82,6 @@ impl AppError {
                 | AppError::Sink(SinkError::Cancelled)
                 | AppError::Template(TemplateError::Source { cause: SourceError::Cancelled, .. })
         )
-    }
-}
-
-/// The exit code of a dataset (or lookup, or template object) that could not be read.
-fn source_exit_code(e: &SourceError) -> i32 {
-    use crate::dataset::DatasetError as D;
-    match e {
-        SourceError::NotFound { .. } => exit::NOT_FOUND,
-        SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => exit::NOT_FOUND,
-        SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => exit::ACCESS_DENIED,
-        SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => exit::ACCESS_DENIED,
-        SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
-        SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
-        SourceError::Dataset(_) => exit::DATASET_INVALID,
-        SourceError::Decode(e) if e.is_read_error() => exit::UNREACHABLE,
-        SourceError::Decode(_) => exit::DATASET_INVALID,
-        SourceError::EmptyPrefix { .. } => exit::NOT_FOUND,
-        SourceError::Other { .. } => exit::INTERNAL,
-        SourceError::Cancelled => exit::OK,
     }
 }
 

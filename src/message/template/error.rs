@@ -2,8 +2,8 @@
 
 use crate::dataset::source::SourceError;
 
-/// Why a template cannot be used. All but `Source` and `NoRecords` are
-/// configuration errors (exit 2).
+/// Why a template cannot be used. All but `Source` (the dataset's codes) and
+/// `NoRecords` (6) are configuration errors (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("MESSAGE_TEMPLATE is not valid JSON: {message}")]
@@ -34,7 +34,8 @@ impl TemplateError {
     pub fn exit_code(&self) -> i32 {
         match self {
             TemplateError::NoRecords { .. } => crate::exit::DATASET_INVALID,
-            TemplateError::Source { .. } => crate::exit::NOT_FOUND, // refined by the caller
+            // A missing, denied or unreadable object: the dataset's codes.
+            TemplateError::Source { cause, .. } => cause.exit_code(),
             _ => crate::exit::CONFIG,
         }
     }
