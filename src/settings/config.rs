@@ -224,6 +224,7 @@ impl Config {
         let pacing = PacingSettings::from_env(&env)?;
         let messages = MessageSettings::from_env(&env)?;
         let logs = LogSettings::from_env(&env)?;
+        messages.check_with(&dataset, matches!(pacing.mode, Mode::Replay { .. }))?;
         dataset.sample_seed = pacing.seed;
         Ok(Config {
             kafka,

@@ -12,3 +12,4 @@ mod pipeline;
 mod process;
 mod recovery;
 mod status;
+mod templates;

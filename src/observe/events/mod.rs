@@ -19,6 +19,7 @@ mod pacing;
 mod run;
 mod sink;
 mod stats;
+mod template;
 
 pub use dataset::*;
 pub use message::*;
@@ -26,6 +27,7 @@ pub use pacing::*;
 pub use run::*;
 pub use sink::*;
 pub use stats::{utc, RateLimit, Stats, Totals};
+pub use template::*;
 
 #[cfg(test)]
 mod tests;
