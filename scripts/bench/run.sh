@@ -8,6 +8,7 @@
 #   scripts/bench/run.sh --short          # CI mode: a few seconds per scenario (or BENCH_SHORT=1)
 #   scripts/bench/run.sh --only load,throughput
 #   scripts/bench/run.sh --only formats,sampled,reload   # issue 12: datasets
+#   scripts/bench/run.sh --only templates                # issue 18: MESSAGE_TEMPLATE's cost
 #
 # Settings (environment):
 #   BENCH_BROKER  auto (tansu if there is one, else the mock), tansu, mock.
@@ -104,5 +105,38 @@ if [ -z "${BENCH_TANSU:-}" ] && [ "$broker" != mock ]; then
   if t=$(TANSU_FALLBACK=$fallback scripts/tansu.sh); then export BENCH_TANSU=$t; fi
 fi
 
-step "running scenarios"
-exec python3 -u scripts/bench/bench.py --datasets "$datasets" "$@"
+# `templates` (issue 18) is its own script beside bench.py: MESSAGE_TEMPLATE's
+# CPU per message against the plain path. It runs in a full run and with
+# --only templates; bench.py gets the other scenario names.
+only=${BENCH_ONLY:-}
+rest=()
+prev=
+for a in "$@"; do
+  case $a in
+    --only=*) only=${a#--only=} ;;
+    --only) ;;
+    *) if [ "$prev" = --only ]; then only=$a; else rest+=("$a"); fi ;;
+  esac
+  prev=$a
+done
+templates=0
+bench_only=
+if [ -z "$only" ]; then
+  templates=1
+else
+  for s in ${only//,/ }; do
+    if [ "$s" = templates ]; then templates=1; else bench_only="$bench_only${bench_only:+,}$s"; fi
+  done
+fi
+status=0
+if [ -z "$only" ] || [ -n "$bench_only" ]; then
+  step "running scenarios"
+  python3 -u scripts/bench/bench.py --datasets "$datasets" ${bench_only:+--only "$bench_only"} ${rest[@]+"${rest[@]}"} || status=$?
+fi
+if [ "$templates" = 1 ]; then
+  step "templates: MESSAGE_TEMPLATE against the plain path"
+  targs=()
+  [ "$short" = 1 ] && targs=(--messages 20000 --rounds 1 --readings 2000)
+  python3 -u scripts/bench/templates.py ${targs[@]+"${targs[@]}"} || status=$?
+fi
+exit $status
