@@ -6,6 +6,8 @@
 #   scripts/container-smoke.sh build     # only build the kafka-feeder image
 #   scripts/container-smoke.sh run       # only the run checks (image must exist)
 #   scripts/container-smoke.sh compose   # only the compose topology (image must exist)
+#   scripts/container-smoke.sh events [BIN]  # no Docker: BIN (default target/debug/kafka-feeder)
+#                                        # still logs every event below waits for (scripts/test.sh runs it)
 #
 # 1. Starts a Docker engine (Debian's docker.io) if none answers, without the
 #    default bridge: every container here uses the host's network.
@@ -47,7 +49,38 @@ export DOCKER_BUILDKIT=1
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-mkdir -p "$WORK"
+
+# The daemon's log events (the stable `event` field of every line, src/observe/events)
+# that the checks below wait for, declared once: `events` checks that the daemon still
+# logs each of them, so renaming one breaks scripts/test.sh, not only this slow script.
+EV_LOADED=dataset_loaded EV_CONNECTED=broker_connected EV_PROGRESS=progress
+EV_SHUTDOWN=shutdown_requested EV_STOPPED=stopped
+SMOKE_EVENTS=("$EV_LOADED" "$EV_CONNECTED" "$EV_PROGRESS" "$EV_SHUTDOWN" "$EV_STOPPED")
+# A line of event NAME: `event="NAME"` in the text format the image logs by default,
+# `"event":"NAME"` with LOG_FORMAT=json.
+event_re() { printf '(event="%s"|"event":"%s")' "$1" "$1"; }
+has_event() { grep -Eq "$(event_re "$2")" "$1"; } # has_event FILE NAME
+
+# events [BIN]: run BIN as the image runs it (text logs), against its embedded broker and
+# the bundled dataset, until a few progress lines, then SIGTERM; every SMOKE_EVENTS must
+# be in its log. No Docker, no image: seconds.
+events_check() {
+  local bin="${1:-$ROOT/target/debug/kafka-feeder}" out rc=0 ev missing=()
+  [ -x "$bin" ] || die "no $bin: cargo build first"
+  out="$(mktemp)"
+  env -i PATH=/usr/bin:/bin KAFKA_BOOTSTRAP_SERVERS=embedded KAFKA_TOPIC=transactions PRESET=normal \
+    PROGRESS_INTERVAL=1 HTTP_PORT=0 "$bin" >"$out" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do has_event "$out" "$EV_PROGRESS" && break; sleep 0.1; done
+  kill -TERM "$pid"; wait "$pid" || rc=$?
+  for ev in "${SMOKE_EVENTS[@]}"; do has_event "$out" "$ev" || missing+=("$ev"); done
+  if [ "$rc" != 0 ] || ((${#missing[@]})); then
+    tail -n 20 "$out" >&2; rm -f "$out"
+    die "$bin exited $rc after SIGTERM; events this script waits for and its log lacks: ${missing[*]:-none}"
+  fi
+  rm -f "$out"
+  echo "container-smoke events: $bin logs all of ${SMOKE_EVENTS[*]}" >&2
+}
 
 need_pkgs() {
   local missing=()
@@ -59,6 +92,7 @@ need_pkgs() {
 }
 
 engine() {
+  mkdir -p "$WORK"
   need_pkgs docker.io debootstrap curl
   if "$DOCKER" info >/dev/null 2>&1; then return; fi
   log "starting dockerd (no default bridge; containers use the host network)"
@@ -403,9 +437,9 @@ run_checks() {
   [ "$rc" = 0 ] || die "run 2 exit code after docker stop: $rc (want 0)"
   [ "$stop_took" -lt 25 ] || die "docker stop took $stop_took s"
   [ "${got:-0}" -gt 0 ] || die "run 2 delivered nothing"
-  local line
-  for line in 'dataset loaded' 'connected to Kafka' 'progress delivered=' 'shutdown requested' 'stopped delivered='; do
-    grep -q "$line" "$WORK/run2.log" || die "run 2 logs lack '$line'"
+  local ev
+  for ev in "${SMOKE_EVENTS[@]}"; do
+    has_event "$WORK/run2.log" "$ev" || die "run 2 logs lack a line of event $ev"
   done
   echo "run 2 ok: docker stop -> exit 0 in $stop_took s; broker received $got messages ($before before the stop)" >&2
   stop_broker
@@ -484,7 +518,7 @@ yaml.safe_dump(c, sys.stdout, sort_keys=False)' >"$WORK/compose.smoke.yaml" || d
   for _ in $(seq 90); do
     ready=0
     for p in high normal low; do
-      "${dc[@]}" logs --no-color "producer-$p" 2>/dev/null | grep -q 'connected to Kafka' && ready=$((ready + 1))
+      "${dc[@]}" logs --no-color "producer-$p" 2>/dev/null | grep -Eq "$(event_re "$EV_CONNECTED")" && ready=$((ready + 1))
     done
     [ "$ready" = 3 ] && break; sleep 1
   done
@@ -524,13 +558,14 @@ PY
   sleep 1
   t0=$SECONDS
   "${dc[@]}" down -v --remove-orphans >"$WORK/compose.down.log" 2>&1 || { cat "$WORK/compose.down.log" >&2; die "compose down failed"; }
-  local stop_took=$((SECONDS - t0)) rc
+  local stop_took=$((SECONDS - t0)) rc stopped
   sleep 1; kill "$ev" "$lg" 2>/dev/null || true; wait "$ev" "$lg" 2>/dev/null || true
   for p in high normal low; do
     rc="$(awk -v s="producer-$p" '$1 == s {print $2}' "$WORK/compose.die" | head -n1)"
-    echo "producer-$p: exit ${rc:-?}; $(grep "producer-$p.*stopped delivered=" "$WORK/compose.producers.log" | tail -n1 | sed 's/^[^|]*| //')" >&2
+    stopped="$(grep -E "producer-$p.*$(event_re "$EV_STOPPED")" "$WORK/compose.producers.log" | tail -n1 | sed 's/^[^|]*| //')"
+    echo "producer-$p: exit ${rc:-?}; $stopped" >&2
     [ "$rc" = 0 ] || die "producer-$p exited '${rc:-?}' on down"
-    grep -q "producer-$p.*stopped delivered=" "$WORK/compose.producers.log" || die "producer-$p: no final 'stopped' line"
+    [ -n "$stopped" ] || die "producer-$p: no final line of event $EV_STOPPED"
   done
   [ -z "$("$DOCKER" ps -aq --filter label=com.docker.compose.project=kf-smoke)" ] || die "containers left after down"
   trap - EXIT
@@ -542,6 +577,7 @@ case "${1:-all}" in
   build) build ;;
   run) run_checks ;;
   compose) compose_checks ;;
+  events) events_check "${2:-}" ;;
   all) t_all=$SECONDS; build; run_checks; compose_checks; log "container smoke test passed in $((SECONDS - t_all)) s" ;;
-  *) die "usage: $0 [all|bases|build|run|compose]" ;;
+  *) die "usage: $0 [all|bases|build|run|compose|events [BIN]]" ;;
 esac

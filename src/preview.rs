@@ -25,7 +25,7 @@ pub async fn preview(
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
     let dataset = run::load_dataset(config, stats, crate::message::registry::Purpose::Preview, shutdown).await?;
-    let mut messages = run::build_messages(config, &dataset, seed)?;
+    let (dataset, mut messages, ..) = run::messages_for(config, dataset, seed, shutdown).await?;
     let s = &config.schedule;
     // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
     let sampler_seed = mix_seed(seed, config.pacing.replica);
@@ -36,7 +36,7 @@ pub async fn preview(
         let k = sampler.batch_size(left);
         for &i in sampler.sample(k) {
             line.clear();
-            preview_line(&mut line, messages.build(&*dataset, i, SystemTime::now()));
+            preview_line(&mut line, messages.build(&dataset, i, SystemTime::now()));
             out.write_all(&line).map_err(AppError::Output)?;
         }
         left -= k as u64;

@@ -12,12 +12,13 @@ use rdkafka::producer::DefaultProducerContext;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::dataset::reload::{self, Live};
+use crate::dataset::reload::{self, Live, Prepare};
 use crate::dataset::source::{self, SourceError};
 use crate::dataset::{Dataset, LoadSummary};
 use crate::exit;
 use crate::message::registry::{self, FormatError, Purpose};
-use crate::message::{self, IndexError, MessageBuilder};
+use crate::message::template::{self, TemplateError};
+use crate::message::{self, IndexError, MessageBuilder, Records};
 use crate::observe::events::{self, Stats};
 use crate::observe::http;
 use crate::pacing::config::Mode;
@@ -52,28 +53,14 @@ pub enum AppError {
     /// A registry format could not be set up (`VALUE_FORMAT`, `KEY_FORMAT`).
     #[error(transparent)]
     Format(#[from] FormatError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
 }
 
 impl AppError {
     pub fn exit_code(&self) -> i32 {
-        use crate::dataset::DatasetError as D;
         match self {
-            AppError::Source(e) => match e {
-                SourceError::NotFound { .. } => exit::NOT_FOUND,
-                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => exit::NOT_FOUND,
-                SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
-                    exit::ACCESS_DENIED
-                }
-                SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => exit::ACCESS_DENIED,
-                SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
-                SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
-                SourceError::Dataset(_) => exit::DATASET_INVALID,
-                SourceError::Decode(e) if e.is_read_error() => exit::UNREACHABLE,
-                SourceError::Decode(_) => exit::DATASET_INVALID,
-                SourceError::EmptyPrefix { .. } => exit::NOT_FOUND,
-                SourceError::Other { .. } => exit::INTERNAL,
-                SourceError::Cancelled => exit::OK,
-            },
+            AppError::Source(e) => e.exit_code(),
             AppError::Http { .. } => exit::CONFIG,
             AppError::Sink(SinkError::Cancelled) => exit::OK,
             AppError::Sink(SinkError::Credentials(_)) => crate::sink::msk_iam::MskIamError::EXIT_CODE,
@@ -88,12 +75,18 @@ impl AppError {
             AppError::Messages(IndexError::UnknownColumn { .. }) => exit::CONFIG,
             AppError::Messages(_) => exit::DATASET_INVALID,
             AppError::Format(e) => e.exit_code(),
+            AppError::Template(e) => e.exit_code(),
         }
     }
 
     /// Stopping on a signal before the loop started is a clean exit, not an error.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, AppError::Source(SourceError::Cancelled) | AppError::Sink(SinkError::Cancelled))
+        matches!(
+            self,
+            AppError::Source(SourceError::Cancelled)
+                | AppError::Sink(SinkError::Cancelled)
+                | AppError::Template(TemplateError::Source { cause: SourceError::Cancelled, .. })
+        )
     }
 }
 
@@ -111,7 +104,7 @@ pub fn outcome_exit_code(o: &Outcome, has_an_end: bool) -> i32 {
 
 /// The loop's configuration. A replay reads its time field from the loaded
 /// dataset here, once.
-pub fn schedule_for(c: &Config, dataset: &Dataset) -> Result<Schedule, AppError> {
+pub fn schedule_for<R: Records + ?Sized>(c: &Config, dataset: &R) -> Result<Schedule, AppError> {
     let p = &c.pacing;
     let pacing = match &p.mode {
         Mode::Interval => Pacing::Interval,
@@ -120,7 +113,7 @@ pub fn schedule_for(c: &Config, dataset: &Dataset) -> Result<Schedule, AppError>
             Pacing::Day { schedule: Arc::clone(schedule), time_scale: *time_scale, arrivals: *arrivals }
         }
         Mode::Replay { field, speed, looping } => {
-            let values = replay::field_values(dataset.iter(), field)?;
+            let values = replay::field_values((0..dataset.count()).map(|i| dataset.record(i)), field)?;
             let plan = ReplayPlan::build(values.iter().map(Option::as_deref), p.replica);
             if plan.total == 0 {
                 let first = values.iter().flatten().next().cloned().unwrap_or_default();
@@ -192,11 +185,11 @@ pub async fn load_dataset(
     stats: &Stats,
     purpose: Purpose,
     shutdown: &CancellationToken,
-) -> Result<Arc<Dataset>, AppError> {
+) -> Result<Dataset, AppError> {
     let (mut dataset, summary) = source::load(&config.dataset, &config.s3, shutdown).await?;
     report_loaded(stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
     registry::prepare(config, &mut dataset, purpose, shutdown).await?;
-    Ok(Arc::new(dataset))
+    Ok(dataset)
 }
 
 /// With `KAFKA_BOOTSTRAP_SERVERS=embedded`, librdkafka's mock cluster with the
@@ -242,6 +235,78 @@ pub fn build_messages(
     Ok(messages)
 }
 
+/// The records a run samples from, its messages and its schedule: with
+/// `MESSAGE_TEMPLATE`, the template's stored records (what depends on each
+/// record evaluated now, once), else the dataset as loaded with the
+/// `MESSAGE_*` settings indexed. A replay reads its times from the source records.
+pub async fn messages_for(
+    config: &Config,
+    dataset: Dataset,
+    seed: u64,
+    shutdown: &CancellationToken,
+) -> Result<(Dataset, MessageBuilder, Schedule, Option<Prepare>), AppError> {
+    let Some(source) = &config.messages.template else {
+        let schedule = schedule_for(config, &dataset)?;
+        let messages = build_messages(config, &dataset, seed)?;
+        return Ok((dataset, messages, schedule, None));
+    };
+    let started = std::time::Instant::now();
+    let loaded = template::load::load(source, &config.dataset, &config.s3, shutdown).await?;
+    let lookups: Vec<(String, usize)> = loaded.lookups.iter().map(|l| (l.name.clone(), l.rows.len())).collect();
+    let columns = message::index::columns(&dataset);
+    let tables = Arc::new(loaded.lookups);
+    // Replicas sharing one RANDOM_SEED must not generate the same values.
+    let prepared =
+        template::prepare(&loaded.doc, &dataset, &columns, Arc::clone(&tables), mix_seed(seed, config.pacing.replica))?;
+    report_skipped(&prepared);
+    let (expressions, per_message, native) = prepared.messages.counts();
+    events::template_ready(&events::TemplateReady {
+        source: &source.to_string(),
+        records: prepared.dataset.len() as u64,
+        skipped: prepared.skipped,
+        lookups: &lookups,
+        expressions,
+        per_message,
+        native,
+        stored_bytes: prepared.dataset.allocated_bytes(),
+        elapsed: started.elapsed(),
+    });
+    let schedule = schedule_for(config, &template::Kept { records: &dataset, kept: &prepared.kept })?;
+    let prepare = reload_prepare(loaded.doc, columns, tables);
+    Ok((prepared.dataset, MessageBuilder::from_template(Box::new(prepared.messages)), schedule, Some(prepare)))
+}
+
+fn report_skipped(prepared: &template::Prepared) {
+    for (record, member, reason) in &prepared.skipped_rows {
+        events::template_record_skipped(*record, member, reason);
+    }
+    if prepared.skipped > prepared.skipped_rows.len() as u64 {
+        events::template_records_skipped(prepared.skipped - prepared.skipped_rows.len() as u64);
+    }
+}
+
+/// A reloaded dataset through the template's record stage. Its records must
+/// have the columns the template was compiled for (the per-message places in
+/// the stored records follow from them); else the reload is refused and the
+/// dataset in use stays.
+fn reload_prepare(doc: template::Document, columns: Vec<String>, tables: Arc<Vec<template::funcs::Lookup>>) -> Prepare {
+    Arc::new(move |raw: Dataset| {
+        let now = message::index::columns(&raw);
+        let set = |c: &[String]| c.iter().cloned().collect::<std::collections::BTreeSet<String>>();
+        if set(&now) != set(&columns) {
+            return Err(format!(
+                "MESSAGE_TEMPLATE: the reloaded dataset's columns ({}) are not those the template was compiled for ({}); keeping the dataset in use (restart to use the new columns)",
+                now.join(", "),
+                columns.join(", ")
+            ));
+        }
+        // The record stage draws no generator: the seed does not matter.
+        let prepared = template::prepare(&doc, &raw, &now, Arc::clone(&tables), 0).map_err(|e| e.to_string())?;
+        report_skipped(&prepared);
+        Ok(prepared.dataset)
+    })
+}
+
 /// Serves HTTP, loads the dataset, connects, and runs the loop until `shutdown`
 /// or `MAX_MESSAGES`.
 pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken) -> Result<Outcome, AppError> {
@@ -280,8 +345,8 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let (mut dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
     let wire = registry::prepare(config, &mut dataset, Purpose::Run, &shutdown).await?;
-    let schedule = Schedule { seed: Some(seed), ..schedule_for(config, &dataset)? };
-    let mut messages = build_messages(config, &dataset, seed)?;
+    let (dataset, mut messages, schedule, prepare) = messages_for(config, dataset, seed, &shutdown).await?;
+    let schedule = Schedule { seed: Some(seed), ..schedule };
     // Registry formats encode the records once; a reload is not supported with them.
     let reloads = wire.is_none();
     if let Some(wire) = wire {
@@ -299,7 +364,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
     // until the loop ends; a replay keeps the records its plan indexes.
-    let live = Live::new(dataset);
+    let live = Live::with_prepare(dataset, prepare);
     if reloads && !matches!(schedule.pacing, Pacing::Replay { .. }) {
         tasks.spawn(reload::watch(
             config.dataset.clone(),

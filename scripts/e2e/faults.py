@@ -108,6 +108,33 @@ class Tail:
         return self.count
 
 
+class Lives:
+    """The lives of one topic (the broker killed and restarted, or the topic deleted and
+    created again), each followed by a Tail of its own: the topic held their sum."""
+
+    def __init__(self):
+        self.tails = []
+
+    def follow(self, bootstrap, topic):
+        self.tails.append(Tail(bootstrap, topic))
+        return self.tails[-1]
+
+    @property
+    def last(self):
+        return self.tails[-1]
+
+    def founds(self):
+        return [t.count for t in self.tails]
+
+    def invalid(self):
+        return sum(t.invalid for t in self.tails)
+
+    def close(self):
+        for t in self.tails:
+            if not t.stop_flag:
+                t.close()
+
+
 class Probe:
     """Polls /healthz, /readyz and /metrics every 0.25 s: health states and the
     delivered/failed counters over time."""
@@ -223,15 +250,6 @@ def rig_check(errs, cond, what):
     return cond
 
 
-def stop_daemon(d, timeout=40):
-    d.signal(signal.SIGCONT)
-    d.signal(signal.SIGTERM)
-    code = d.wait(timeout)
-    if code is None:
-        d.stop()
-    return code
-
-
 def keep_log(rig, d, name):
     """The daemon's whole output, for a failed scenario: the tail in the report is short."""
     path = os.path.join(rig.WORK, f"{name}-daemon.log")
@@ -276,9 +294,39 @@ def finish(d, probe, code=None):
     """Whether the daemon was still running, then its exit code after SIGTERM (or `code`)."""
     alive = d.alive()
     if code is None:
-        code = stop_daemon(d)
+        code, _ = d.terminate(40)
     probe.close()
     return alive, code
+
+
+# The reconciled counts that end every table of these scenarios (reconcile's cells).
+RECONCILED = ["scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"]
+
+
+def wind_up(errs, d, probe, lives=None, read=None, code=None, vanished_ok=0):
+    """The end of a fault scenario: the daemon stopped by SIGTERM (unless its exit `code`
+    is known), the last of the topic's `lives` followed to its end (without lives: the
+    topic read whole by `read`), the counts reconciled, the daemon's survival checked.
+    Returns (its stopped line, what each life held, the reconciled cells)."""
+    alive, code = finish(d, probe, code)
+    if lives:
+        lives.last.settle(timeout=60)
+        founds, invalid = lives.founds(), lives.invalid()
+        lives.close()
+    else:
+        found, _, invalid, _ = read()
+        founds = [found]
+    stopped = d.stopped()
+    row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code, vanished_ok=vanished_ok)
+    rig_check(errs, alive, "the daemon exited during the run")
+    return stopped, founds, row
+
+
+def conclude(failures, errs, rig, d, name, title, header, cells, row):
+    """The scenario's table (its own columns, then the reconciled counts) and, if a check
+    failed, the failure, with the daemon's whole log kept."""
+    table(title, header + RECONCILED, [cells + row])
+    report_failure(failures, errs, rig, d, name)
 
 
 def report_failure(failures, errs, rig, d, name):
@@ -295,18 +343,18 @@ def shown_resume(resume):
     return f"{resume:.1f}s" if resume is not None else "never"
 
 
-def feed_then_freeze(ctx, broker, tails, errs, topic_name, name, what):
-    """A new topic fed for 6 s, then the daemon frozen with the follower (appended to
-    `tails`) at the topic's end. Returns (topic, daemon, probe, frozen s, None), or
+def feed_then_freeze(ctx, broker, lives, errs, topic_name, name, what):
+    """A new topic fed for 6 s, then the daemon frozen with the follower of its first life
+    (in `lives`) at the topic's end. Returns (topic, daemon, probe, frozen s, None), or
     a failure in the last place if the daemon never connects."""
     rig = ctx["rig"]
     topic = broker.create_topic(rig.new_topic(topic_name), 3)
-    tails.append(Tail(broker.bootstrap, topic))
+    lives.follow(broker.bootstrap, topic)
     d, probe, failure = start_feeding(ctx, broker, topic, harness.free_port(), name)
     if failure:
         return topic, None, None, 0.0, failure
     time.sleep(6)
-    frozen, settled = freeze_and_settle(d, tails[-1])
+    frozen, settled = freeze_and_settle(d, lives.last)
     rig_check(errs, settled, f"the follower did not reach the end of the first {what}")
     return topic, d, probe, frozen, None
 
@@ -336,19 +384,13 @@ def scenario_outage(ctx):
         resume = await_resume(probe, t_back)
         during, during_body = probe.states(t_stop + 6, t_back)
         after, _ = probe.states(t_back + (resume or 0) + 1, time.monotonic())
-        alive, code = finish(d, probe)
-        stopped = d.stopped_line() or {}
-        found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic)
-        row = reconcile(errs, stopped, sent_of(d), found, invalid, code)
-        rig_check(errs, alive, "the daemon exited during the run")
+        _, _, row = wind_up(errs, d, probe, read=lambda: rig.read_topic(broker.bootstrap, topic))
         resumed_within(errs, resume, RESUME_BOUND_S)
-        table("10. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
-              ["outage s", "first delivery after return", "restarts", "producer events", "healthz/readyz during",
-               "readyz said", "after", "scheduled", "handed", "delivered", "found", "failed", "reasons",
-               "undelivered", "exit"],
-              [[f"{outage:.0f}", shown_resume(resume), f"{probe.restarts():.0f}",
-                fault_events(d), during, during_body or "-", after] + row])
-        report_failure(failures, errs, rig, d, "outage")
+        conclude(failures, errs, rig, d, "outage", "10. Outage longer than the message timeout (SIGSTOP, 5 s timeout)",
+                 ["outage s", "first delivery after return", "restarts", "producer events", "healthz/readyz during",
+                  "readyz said", "after"],
+                 [f"{outage:.0f}", shown_resume(resume), f"{probe.restarts():.0f}", fault_events(d), during,
+                  during_body or "-", after], row)
     finally:
         broker.stop()
     return failures
@@ -364,9 +406,9 @@ def scenario_broker_kill(ctx):
     down = float(os.environ.get("E2E_KILL_DOWN_SECONDS", "3"))
     broker = rig.Tansu().start()
     failures, errs = [], []
-    tails = []
+    lives = Lives()
     try:
-        topic, d, probe, frozen, failure = feed_then_freeze(ctx, broker, tails, errs, "kill", "broker-kill", "life")
+        topic, d, probe, frozen, failure = feed_then_freeze(ctx, broker, lives, errs, "kill", "broker-kill", "life")
         if failure:
             return [failure]
         broker.kill()
@@ -375,33 +417,22 @@ def scenario_broker_kill(ctx):
         time.sleep(down)
         delivered_life1 = probe.delivered_at(time.monotonic())
         broker = rig.Tansu(port=broker.port).start()
-        broker.create_topic(topic, 3)
+        broker.create_topic(topic, 3, exist_ok=True)  # the daemon's metadata request may have made it first
         t_back = time.monotonic()
-        tails.append(Tail(broker.bootstrap, topic))
+        lives.follow(broker.bootstrap, topic)
         resume = await_resume(probe, t_back)
         during, during_body = probe.states(t_kill, t_back)
-        alive, code = finish(d, probe)
-        tails[-1].settle(timeout=60)
-        founds = [t.close() for t in tails]
-        invalid = sum(t.invalid for t in tails)
-        stopped = d.stopped_line() or {}
-        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code)
-        rig_check(errs, alive, "the daemon exited during the run")
+        _, founds, row = wind_up(errs, d, probe, lives)
         rig_check(errs, founds[0] >= delivered_life1,
                   f"first life: {delivered_life1} delivered but {founds[0]} in the topic")
         resumed_within(errs, resume, KILL_RESUME_BOUND_S)
-        table("11. Broker SIGKILLed under load, restarted on the same port",
-              ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
-               "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said",
-               "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
-              [[f"{down:.0f}", f"{frozen:.1f}", f"{delivered_life1:.0f} / {founds[0]}", founds[1],
-                shown_resume(resume), f"{probe.restarts():.0f}", fault_events(d),
-                during, during_body or "-"] + row])
-        report_failure(failures, errs, rig, d, "broker-kill")
+        conclude(failures, errs, rig, d, "broker-kill", "11. Broker SIGKILLed under load, restarted on the same port",
+                 ["down s", "daemon frozen s", "life 1 delivered / found", "life 2 found",
+                  "first delivery after return", "restarts", "producer events", "healthz/readyz down", "readyz said"],
+                 [f"{down:.0f}", f"{frozen:.1f}", f"{delivered_life1:.0f} / {founds[0]}", founds[1],
+                  shown_resume(resume), f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"], row)
     finally:
-        for t in tails:
-            if not t.stop_flag:
-                t.close()
+        lives.close()
         broker.stop()
     return failures
 
@@ -416,13 +447,13 @@ def scenario_topic_recreate(ctx):
     gone = float(os.environ.get("E2E_TOPIC_GONE_SECONDS", "3"))
     broker = rig.Tansu().start()
     failures, errs = [], []
-    tails = []
+    lives = Lives()
     try:
-        topic, d, probe, frozen, failure = feed_then_freeze(ctx, broker, tails, errs, "recreate", "topic-recreate",
+        topic, d, probe, frozen, failure = feed_then_freeze(ctx, broker, lives, errs, "recreate", "topic-recreate",
                                                             "topic")
         if failure:
             return [failure]
-        founds = [tails[0].close()]
+        lives.last.close()
         broker.delete_topic(topic)
         d.signal(signal.SIGCONT)
         t_del = time.monotonic()
@@ -436,16 +467,10 @@ def scenario_topic_recreate(ctx):
         t_back = time.monotonic()
         # Acknowledged while no topic existed: tansu's answer to a produce for a deleted topic.
         delivered_gone = probe.delivered_at(t_back) - delivered_at_del
-        tails.append(Tail(broker.bootstrap, topic))
+        lives.follow(broker.bootstrap, topic)
         resume = await_resume(probe, t_back)
         during, during_body = probe.states(t_del, t_back)
-        alive, code = finish(d, probe)
-        tails[-1].settle(timeout=60)
-        founds.append(tails[-1].close())
-        invalid = sum(t.invalid for t in tails)
-        stopped = d.stopped_line() or {}
-        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code, vanished_ok=delivered_gone)
-        rig_check(errs, alive, "the daemon exited during the run")
+        stopped, founds, row = wind_up(errs, d, probe, lives, vanished_ok=delivered_gone)
         resumed_within(errs, resume, RESUME_BOUND_S, "the topic's return")
         missing = int(stopped.get("delivered", 0)) - sum(founds)
         if missing > 0 and missing <= delivered_gone:
@@ -454,18 +479,13 @@ def scenario_topic_recreate(ctx):
             note = (f"known tansu limitation: {delivered_gone:.0f} messages acknowledged while the topic did not "
                     f"exist, {missing} of them in no topic")
             log_note(ctx, "12 topic-recreate", note)
-        table("12. Topic deleted under load and created again",
-              ["gone s", "recreated", "delivered while gone", "topic 1 found", "topic 2 found",
-               "first delivery after return", "restarts", "producer events", "healthz/readyz gone", "readyz said",
-               "scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"],
-              [[f"{gone:.0f}", recreated, f"{delivered_gone:.0f}", founds[0], founds[1],
-                shown_resume(resume),
-                f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"] + row])
-        report_failure(failures, errs, rig, d, "topic-recreate")
+        conclude(failures, errs, rig, d, "topic-recreate", "12. Topic deleted under load and created again",
+                 ["gone s", "recreated", "delivered while gone", "topic 1 found", "topic 2 found",
+                  "first delivery after return", "restarts", "producer events", "healthz/readyz gone", "readyz said"],
+                 [f"{gone:.0f}", recreated, f"{delivered_gone:.0f}", founds[0], founds[1], shown_resume(resume),
+                  f"{probe.restarts():.0f}", fault_events(d), during, during_body or "-"], row)
     finally:
-        for t in tails:
-            if not t.stop_flag:
-                t.close()
+        lives.close()
         broker.stop()
     return failures
 
@@ -483,11 +503,11 @@ def scenario_chaos(ctx):
     broker = rig.Tansu().start()
     failures, errs = [], []
     port = harness.free_port()
-    tails = []
+    lives = Lives()
     faults = []  # (kind, length s, first delivery after the return or None)
     try:
         topic = broker.create_topic(rig.new_topic("chaos"), 3)
-        tails.append(Tail(broker.bootstrap, topic))
+        lives.follow(broker.bootstrap, topic)
         d, probe, failure = start_feeding(ctx, broker, topic, port, "chaos", rss_every=1.0,
                                           KAFKA_PRODUCER_MESSAGE_TIMEOUT_MS="10000")
         if failure:
@@ -512,7 +532,7 @@ def scenario_chaos(ctx):
                     time.sleep(0.05)
                 if time.monotonic() >= t_term:
                     term_during = "stall"
-                    code = stop_daemon(d)  # SIGTERM while the broker is stopped
+                    code, _ = d.terminate(40)  # SIGTERM while the broker is stopped
                     broker.resume()
                     faults.append(("stall", length, None))
                     break
@@ -520,17 +540,17 @@ def scenario_chaos(ctx):
                 faults.append(("stall", length, time.monotonic()))
             else:
                 length = rng.uniform(1, 8)
-                frozen, settled = freeze_and_settle(d, tails[-1])
+                frozen, settled = freeze_and_settle(d, lives.last)
                 rig_check(errs, settled, f"fault {len(faults) + 1}: the follower did not reach the end")
-                tails[-1].close()
+                lives.last.close()
                 broker.kill()
                 d.signal(signal.SIGCONT)
                 end = time.monotonic() + length
                 while time.monotonic() < min(end, t_term):
                     time.sleep(0.05)
                 broker = rig.Tansu(port=broker.port).start()
-                broker.create_topic(topic, 3)
-                tails.append(Tail(broker.bootstrap, topic))
+                broker.create_topic(topic, 3, exist_ok=True)
+                lives.follow(broker.bootstrap, topic)
                 if time.monotonic() >= t_term:
                     term_during = "restart"
                     faults.append(("kill", length, None))
@@ -539,16 +559,7 @@ def scenario_chaos(ctx):
             next_fault = time.monotonic() + rng.uniform(20, 60)
         elapsed = time.monotonic() - t0
         seen, said = probe.states(t0, time.monotonic())
-        alive, code = finish(d, probe, code)
-        tails[-1].settle(timeout=60)
-        founds = [t.count for t in tails]
-        for t in tails:
-            if not t.stop_flag:
-                t.close()
-        invalid = sum(t.invalid for t in tails)
-        stopped = d.stopped_line() or {}
-        row = reconcile(errs, stopped, sent_of(d), sum(founds), invalid, code)
-        rig_check(errs, alive, "the daemon exited during the run")
+        _, founds, row = wind_up(errs, d, probe, lives, code=code)
         resumes = []
         for i, (kind, length, t_back) in enumerate(faults):
             if t_back is None:
@@ -562,19 +573,14 @@ def scenario_chaos(ctx):
         rss = [k for _, k in d.rss]
         shown = " ".join(f"{k}{ln:.0f}s" for k, ln, _ in faults) or "none"
         worst = max((r for r in resumes if r is not None), default=None)
-        table(f"13. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
-              ["faults", "SIGTERM during", "longest return -> delivery", "never resumed", "restarts",
-               "producer events", "healthz/readyz seen", "last readyz 503", "lives found", "RSS MiB max",
-               "scheduled", "handed", "delivered", "found", "failed", "reasons",
-               "undelivered", "exit"],
-              [[shown, term_during, f"{worst:.1f}s" if worst is not None else "-",
-                sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d), seen, said or "-",
-                "+".join(str(f) for f in founds), f"{max(rss, default=0) / 1024:.1f}"] + row])
-        report_failure(failures, errs, rig, d, "chaos")
+        conclude(failures, errs, rig, d, "chaos", f"13. Chaos ({elapsed:.0f} s, seed {ctx['seed']})",
+                 ["faults", "SIGTERM during", "longest return -> delivery", "never resumed", "restarts",
+                  "producer events", "healthz/readyz seen", "last readyz 503", "lives found", "RSS MiB max"],
+                 [shown, term_during, f"{worst:.1f}s" if worst is not None else "-",
+                  sum(1 for r in resumes if r is None), f"{probe.restarts():.0f}", fault_events(d), seen,
+                  said or "-", "+".join(str(f) for f in founds), f"{max(rss, default=0) / 1024:.1f}"], row)
     finally:
-        for t in tails:
-            if not t.stop_flag:
-                t.close()
+        lives.close()
         broker.stop()
     return failures
 

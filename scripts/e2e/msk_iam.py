@@ -16,7 +16,6 @@ import datetime
 import hashlib
 import hmac
 import os
-import signal
 import threading
 import time
 from unittest import mock
@@ -141,17 +140,7 @@ def scenario_msk_iam(ctx):
     try:
         topic = broker.create_topic(rig.new_topic("msk"), 3)
         # The working case: the S3 keys sign the Kafka token too.
-        port = harness.free_port()
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **iam))
-        connected = d.wait_event("broker_connected", 30)
-        time.sleep(6 if connected else 0)
-        health = f"{http_get(port, '/healthz')[0]}/{http_get(port, '/readyz')[0]}"
-        d.signal(signal.SIGTERM)
-        code = d.wait(40)
-        if code is None:
-            d.stop()
-        stopped = d.stopped_line() or {}
-        delivered = int(stopped.get("delivered", 0))
+        d, connected, code, health, delivered = tls_sasl.deliver(ctx, broker, topic, iam)
         accepted_daemon = len(front.accepted)
         found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic,
                                               conf=reader_conf(certs["ca.pem"], rig.ACCESS_KEY, rig.SECRET_KEY))
@@ -177,9 +166,7 @@ def scenario_msk_iam(ctx):
         h, _ = http_get(port, "/healthz")
         r, body = http_get(port, "/readyz")
         if code is None:
-            d.signal(signal.SIGTERM)
-            if d.wait(30) is None:
-                d.stop()
+            d.terminate(30)
         clear = lines(d, "broker_authentication_failed")
         said = " ".join(str(j.get("message", "")) for j in clear[:1])
         errs = []
@@ -203,9 +190,7 @@ def scenario_msk_iam(ctx):
         # No credentials anywhere in the chain: exit 4, naming it, before connecting.
         d = rig.start_daemon(rig.daemon_env(broker, None, topic, DATASET_URI=local, AWS_ACCESS_KEY_ID=None,
                                             AWS_SECRET_ACCESS_KEY=None, **iam))
-        code = d.wait(30)
-        if code is None:
-            d.stop()
+        code = d.exit_within(30)
         failed = lines(d, "failed")
         said = str(failed[0].get("error", "")) if failed else ""
         ok = code == 4 and "no AWS credentials" in said and "AWS_WEB_IDENTITY_TOKEN_FILE" in said \

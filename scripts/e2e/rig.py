@@ -38,12 +38,12 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness  # noqa: E402
-from harness import PROCS, Proc, Tansu, free_port, table  # noqa: E402,F401
+from harness import PROCS, Feeder, Tansu, env_with, free_port, table  # noqa: E402,F401
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("E2E_BIN", os.path.join(REPO, "target/release/kafka-feeder"))
 S3_BIN = os.environ.get("E2E_S3_BIN", os.path.join(REPO, "target/debug/examples/s3_server"))
-TANSU = os.environ.get("E2E_TANSU") or shutil.which("tansu") or "tansu"
+TANSU = harness.tansu_binary()
 WORK = os.path.abspath(os.environ.get("E2E_WORK", os.path.join(REPO, "target/e2e/work")))
 
 ACCESS_KEY = "e2e-access-key"
@@ -75,16 +75,11 @@ def daemon_env(broker, s3, topic, **extra):
         "PROGRESS_INTERVAL": "1",
         "HTTP_PORT": "0",
     }
-    for k, v in extra.items():
-        if v is None:
-            env.pop(k, None)
-        else:
-            env[k] = str(v)
-    return env
+    return env_with(env, **extra)
 
 
 def start_daemon(env, rss_every=None):
-    return Proc([BIN], env, "kafka-feeder", rss_every=rss_every)
+    return Feeder(BIN, env, rss_every=rss_every)
 
 
 def new_topic(prefix):
@@ -187,16 +182,9 @@ def scenario_sigterm(ctx):
         d = start_daemon(daemon_env(broker, s3, topic, **vars_))
         time.sleep(kill_after)
         phase = "running" if d.events("broker_connected") else ("loading/connecting" if d.alive() else "exited early")
-        t0 = time.monotonic()
-        d.signal(signal.SIGTERM)
-        code = d.wait(40)
-        drain = time.monotonic() - t0
-        if code is None:
-            d.stop()
+        code, drain = d.terminate(40)
         stopped = d.stopped_line()
-        delivered = int(stopped["delivered"]) if stopped else 0
-        failed = int(stopped["failed"]) if stopped else -1
-        undelivered = int(stopped["undelivered"]) if stopped else -1
+        delivered, failed, undelivered = d.counts()
         found, _, invalid, _ = read_topic(broker.bootstrap, topic)
         lost = max(0, delivered - found)
         dup = max(0, found - delivered)
@@ -276,11 +264,8 @@ def scenario_stall(ctx):
             t_end = time.monotonic()
             delivered_after = last_progress(d).get("delivered", 0)
             alive_before_term = d.alive()
-            d.signal(signal.SIGTERM)
-            code = d.wait(40)
-            if code is None:
-                d.stop()
-            stopped = d.stopped_line() or {}
+            code, _ = d.terminate(40)
+            stopped = d.stopped()
             delivered = int(stopped.get("delivered", 0))
             failed = int(stopped.get("failed", -1))
             undelivered = int(stopped.get("undelivered", -1))
@@ -362,7 +347,7 @@ def scenario_late_broker(ctx):
         waiting = d.events("waiting_for_broker")
         t_start = time.monotonic()
         broker.start()
-        broker.create_topic(topic, 3)
+        broker.create_topic(topic, 3, exist_ok=True)  # the waiting daemon may have made it first
         first = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and d.alive():
@@ -373,9 +358,8 @@ def scenario_late_broker(ctx):
             time.sleep(0.1)
         connected = d.events("broker_connected")
         time.sleep(3)
-        d.signal(signal.SIGTERM)
-        code = d.wait(30)
-        stopped = d.stopped_line() or {}
+        code, _ = d.terminate(30)
+        stopped = d.stopped()
         delivered = int(stopped.get("delivered", 0))
         found, _, _, _ = read_topic(broker.bootstrap, topic)
         table("3. Broker absent at startup, started 10 s later",
@@ -419,10 +403,8 @@ def scenario_s3(ctx):
         topic = new_topic("s3")
         t0 = time.monotonic()
         d = start_daemon(daemon_env(broker, s3, topic, **vars_))
-        code = d.wait(bound + 20)
+        code = d.exit_within(bound + 20)
         secs = time.monotonic() - t0
-        if code is None:
-            d.stop()
         err = d.last_event("failed") or {}
         msg = f"{err.get('message', '')} {err.get('error', '')}"
         ok = code == want and text in msg.lower() and secs <= bound
@@ -442,10 +424,9 @@ def scenario_s3(ctx):
     secs = time.monotonic() - t0
     retries = len(d.events("dataset_retry"))
     d.wait_event("progress", 10)
-    d.signal(signal.SIGTERM)
-    code = d.wait(30)
+    code, _ = d.terminate(30)
     late.stop()
-    stopped = d.stopped_line() or {}
+    stopped = d.stopped()
     rows.append(["endpoint up after 4 s", 0, code, f"{secs:.1f} (loaded)", f"{retries} retry lines",
                  f"loaded {loaded.get('records') if loaded else None} records, delivered {stopped.get('delivered')}"])
     if not (loaded and code == 0 and retries > 0 and int(stopped.get("delivered", 0)) > 0):
@@ -501,10 +482,8 @@ def scenario_datasets(ctx):
         t0 = time.monotonic()
         d = start_daemon(daemon_env(broker, s3, topic, DATASET_URI=f"s3://{BUCKET}/{key}", MAX_MESSAGES="1"),
                          rss_every=0.1)
-        code = d.wait(120)
+        code = d.exit_within(120)
         secs = time.monotonic() - t0
-        if code is None:
-            d.stop()
         loaded = d.events("dataset_loaded")
         loaded = loaded[0] if loaded else {}
         got = (loaded.get("records"), loaded.get("skipped")) if loaded else None
@@ -515,7 +494,7 @@ def scenario_datasets(ctx):
             shown_want, shown_got = f"exit {want}", f"exit {code}"
             detail = (error_line(d).get("message") or "")[:70]
         else:
-            stopped = d.stopped_line() or {}
+            stopped = d.stopped()
             reasons = str(stopped.get("failure_reasons", ""))
             # A record over message.max.bytes (1 MB) is refused by librdkafka: counted as
             # failed (MessageSizeTooLarge), and MAX_MESSAGES then ends in exit 8.
@@ -585,9 +564,7 @@ def scenario_secrets(ctx):
         if run_for:
             time.sleep(run_for)
             d.signal(signal.SIGTERM)
-        code = d.wait(40)
-        if code is None:
-            d.stop()
+        code = d.exit_within(40)
         out = d.text()
         leaked = [k for k, v in secrets.items() if v in out or v[-16:] in out]
         ok = not leaked and (want_exit is None or code == want_exit)
@@ -617,11 +594,8 @@ def scenario_soak(ctx):
         time.sleep(1)
     t_end = time.monotonic()
     alive = d.alive()
-    d.signal(signal.SIGTERM)
-    code = d.wait(40)
-    if code is None:
-        d.stop()
-    stopped = d.stopped_line() or {}
+    code, _ = d.terminate(40)
+    stopped = d.stopped()
     delivered = int(stopped.get("delivered", 0))
     found, _, invalid, _ = read_topic(broker.bootstrap, topic, timeout=600)
     # Start: the first 10% (after the first second of traffic); end: the last 10%.
@@ -683,16 +657,9 @@ def scenario_reload(ctx):
             with open(path + ".next", "wb") as f:
                 f.write(header + b"\n" + b"\n".join(rows.split(b"\n")[:n]) + b"\n")
             os.replace(path + ".next", path)
-        t0 = time.monotonic()
-        d.signal(signal.SIGTERM)
-        code = d.wait(40)
-        drain = time.monotonic() - t0
-        if code is None:
-            d.stop()
+        code, drain = d.terminate(40)
         stopped = d.stopped_line()
-        delivered = int(stopped["delivered"]) if stopped else 0
-        failed = int(stopped["failed"]) if stopped else -1
-        undelivered = int(stopped["undelivered"]) if stopped else -1
+        delivered, failed, undelivered = d.counts()
         swaps = len(d.events("dataset_reloaded"))
         bad = len(d.events("dataset_reload_failed"))
         found, _, invalid, _ = read_topic(broker.bootstrap, topic)

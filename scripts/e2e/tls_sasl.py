@@ -22,7 +22,6 @@ variables (KAFKA_PRODUCER_SECURITY_PROTOCOL, _SASL_*, _SSL_CA_LOCATION).
 
 import asyncio
 import os
-import signal
 import ssl
 import struct
 import subprocess
@@ -204,6 +203,20 @@ def describe(j):
     return f"{j.get('event')}: {text}"[:160]
 
 
+def deliver(ctx, broker, topic, env):
+    """The working case behind a front: the daemon, with `env` over the rig's, delivers
+    for 6 s once connected and is stopped by SIGTERM. Returns (daemon, connected,
+    exit code, 'healthz/readyz' while it ran, delivered)."""
+    rig = ctx["rig"]
+    port = harness.free_port()
+    d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port, **env))
+    connected = d.wait_event("broker_connected", 30)
+    time.sleep(6 if connected else 0)
+    health = f"{http_get(port, '/healthz')[0]}/{http_get(port, '/readyz')[0]}"
+    code, _ = d.terminate(40)
+    return d, connected, code, health, int(d.stopped().get("delivered", 0))
+
+
 def scenario_tls(ctx):
     """14. SASL_SSL with a CA made by the test: delivers; a wrong password, an unknown CA
     and a plaintext client against the TLS port each end in one clear line and the
@@ -218,18 +231,7 @@ def scenario_tls(ctx):
     try:
         topic = broker.create_topic(rig.new_topic("tls"), 3)
         # The working case: delivers over SASL_SSL, the certificate verified against the CA.
-        port = harness.free_port()
-        d = rig.start_daemon(rig.daemon_env(broker, ctx["s3"], topic, HTTP_PORT=port,
-                                            **security_env(certs["ca.pem"], password)))
-        connected = d.wait_event("broker_connected", 30)
-        time.sleep(6 if connected else 0)
-        health = f"{http_get(port, '/healthz')[0]}/{http_get(port, '/readyz')[0]}"
-        d.signal(signal.SIGTERM)
-        code = d.wait(40)
-        if code is None:
-            d.stop()
-        stopped = d.stopped_line() or {}
-        delivered = int(stopped.get("delivered", 0))
+        d, connected, code, health, delivered = deliver(ctx, broker, topic, security_env(certs["ca.pem"], password))
         found, _, invalid, _ = rig.read_topic(broker.bootstrap, topic,
                                               conf=client_conf(broker.bootstrap, certs["ca.pem"], password))
         ok = connected and code == 0 and delivered > 0 and found == delivered and invalid == 0
@@ -258,9 +260,7 @@ def scenario_tls(ctx):
             r, body = http_get(port, "/readyz")
             if code is None:
                 code_shown = f"running after {RUN_S} s"
-                d.signal(signal.SIGTERM)
-                if d.wait(30) is None:
-                    d.stop()
+                d.terminate(30)
             else:
                 code_shown = f"{code} after {secs:.1f} s"
             lines = said(d)

@@ -21,25 +21,47 @@ use crate::dataset::source::{self, DatasetSettings, S3Settings, SourceError};
 use crate::dataset::{Dataset, LoadSummary};
 use crate::observe::events::{self, Stats};
 
+/// What a reloaded dataset goes through before it is swapped in (a
+/// template's record stage); `Err` says why it cannot be used.
+pub type Prepare = Arc<dyn Fn(Dataset) -> Result<Dataset, String> + Send + Sync>;
+
 /// The dataset in use, swappable while the loop runs.
-#[derive(Debug)]
-pub struct Live(ArcSwap<Dataset>);
+pub struct Live {
+    current: ArcSwap<Dataset>,
+    prepare: Option<Prepare>,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live").field("current", &self.current).field("prepare", &self.prepare.is_some()).finish()
+    }
+}
 
 impl Live {
     pub fn new(dataset: Dataset) -> Arc<Self> {
-        Arc::new(Live(ArcSwap::from_pointee(dataset)))
+        Arc::new(Live { current: ArcSwap::from_pointee(dataset), prepare: None })
+    }
+
+    /// A dataset whose reloaded versions go through `prepare` first.
+    pub fn with_prepare(dataset: Dataset, prepare: Option<Prepare>) -> Arc<Self> {
+        Arc::new(Live { current: ArcSwap::from_pointee(dataset), prepare })
     }
 
     /// The dataset to sample the next batch from (one atomic increment).
     pub fn current(&self) -> Arc<Dataset> {
-        self.0.load_full()
+        self.current.load_full()
     }
 
     /// Puts `dataset` in use from the next batch on.
     pub fn swap(&self, dataset: Dataset) {
-        self.0.store(Arc::new(dataset));
+        self.current.store(Arc::new(dataset));
     }
 }
+
+/// A reloaded dataset that `prepare` refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
 
 /// Why a reload is attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +85,9 @@ pub enum Reloaded {
     Unchanged,
     Swapped(LoadSummary, usize),
     Failed(SourceError),
+    /// Loaded, but `prepare` refused it: the dataset in use stays, and this
+    /// version is not tried again.
+    Rejected(Rejected),
 }
 
 /// One reload attempt: on the interval only when the version changed; on
@@ -84,6 +109,21 @@ pub async fn reload_once(
     }
     match source::load(settings, s3, shutdown).await {
         Ok((dataset, summary)) => {
+            let dataset = match &live.prepare {
+                None => dataset,
+                // CPU work (every record through a template): off the async workers.
+                Some(p) => {
+                    let p = Arc::clone(p);
+                    let prepared = tokio::task::spawn_blocking(move || p(dataset)).await;
+                    match prepared.map_err(|e| e.to_string()).and_then(|r| r) {
+                        Ok(d) => d,
+                        Err(why) => {
+                            version.clone_from(&summary.version);
+                            return Reloaded::Rejected(Rejected(why));
+                        }
+                    }
+                }
+            };
             let memory = dataset.allocated_bytes();
             live.swap(dataset);
             version.clone_from(&summary.version);
@@ -122,6 +162,7 @@ pub async fn watch(
             }
             Reloaded::Failed(SourceError::Cancelled) => return,
             Reloaded::Failed(e) => events::dataset_reload_failed(&stats, &source_name, trigger.name(), &e),
+            Reloaded::Rejected(e) => events::dataset_reload_failed(&stats, &source_name, trigger.name(), &e),
         }
     }
 }

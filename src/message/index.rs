@@ -245,7 +245,7 @@ impl<'de> Visitor<'de> for Name<'_> {
 
 /// The dataset's column names (the union over its records, in first-seen
 /// order), for the error that names an unknown one. Error path only.
-fn columns<R: Records + ?Sized>(dataset: &R) -> Vec<String> {
+pub(crate) fn columns<R: Records + ?Sized>(dataset: &R) -> Vec<String> {
     let mut out = Vec::new();
     for r in 0..dataset.count() {
         let mut de = serde_json::Deserializer::from_slice(dataset.record(r));

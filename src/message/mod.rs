@@ -19,6 +19,7 @@ pub mod index;
 mod records;
 pub mod registry;
 pub mod spec;
+pub mod template;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,14 @@ use index::ABSENT;
 pub use index::{IndexError, RecordIndex};
 pub use records::Records;
 pub use spec::{parse_fields, parse_headers, Assignment, Generator, SpecError};
+
+/// Builds whole messages from records stored for it (a template's): the
+/// builder hands each message over, with its number in the run and send time.
+pub trait Assemble: Send {
+    fn assemble(&mut self, record: &[u8], seq: u64, ms: u64) -> Message<'_>;
+    /// Whether a message needs the send time.
+    fn needs_time(&self) -> bool;
+}
 
 /// What the message settings ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,6 +108,8 @@ pub struct MessageBuilder {
     header_ends: Vec<usize>,
     /// A registry format's framing and encoding (`VALUE_FORMAT`, `KEY_FORMAT`).
     wire: Option<registry::wire::Wire>,
+    /// `MESSAGE_TEMPLATE`: the records are the template's stored records, and it builds each message.
+    template: Option<Box<dyn Assemble>>,
 }
 
 /// One message, borrowed from the builder until the next `build`.
@@ -185,6 +196,7 @@ impl MessageBuilder {
             header_values,
             header_ends,
             wire: None,
+            template: None,
         })
     }
 
@@ -193,10 +205,21 @@ impl MessageBuilder {
         self.wire = Some(wire);
     }
 
+    /// A builder for the records [`template::prepare`] stored: `messages` builds each message.
+    pub fn from_template(messages: Box<dyn Assemble>) -> Self {
+        let none: &[&[u8]] = &[];
+        let mut b = Self::new(&MessageSpec::default(), none, 0).expect("nothing to index");
+        b.template = Some(messages);
+        b
+    }
+
     /// Indexes a reloaded dataset in place of the one before. On an error
     /// (the key column is gone, a record is no object) the builder is
     /// unchanged and still fits the previous dataset.
     pub fn reindex<R: Records + ?Sized>(&mut self, records: &R) -> Result<(), IndexError> {
+        if self.template.is_some() {
+            return Ok(()); // a template's stored records carry their own offsets
+        }
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         self.index = RecordIndex::build(records, &names, self.index_key.as_deref())?;
         let capacity = payload_capacity(&self.fields, records);
@@ -207,6 +230,9 @@ impl MessageBuilder {
     /// Whether any value is a time (`now()`, `now_ms()`, `now_s()`): if not,
     /// the sender need not read the clock for each message.
     pub fn needs_time(&self) -> bool {
+        if let Some(t) = &self.template {
+            return t.needs_time();
+        }
         let time = |g: &Generator| matches!(g, Generator::Now | Generator::NowMs | Generator::NowS);
         self.fields.iter().any(|f| time(&f.value)) || self.headers.iter().any(|h| time(&h.value))
     }
@@ -223,6 +249,9 @@ impl MessageBuilder {
         let record = records.record(i);
         self.seq += 1;
         let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        if let Some(t) = self.template.as_deref_mut() {
+            return t.assemble(record, self.seq, ms);
+        }
         let mut gen = Gen { rng: &mut self.rng, clock: &mut self.clock, seq: self.seq, ms };
 
         let mut key_at = match self.key {

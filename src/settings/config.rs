@@ -227,6 +227,7 @@ impl Config {
         let messages = MessageSettings::from_env(&env)?;
         let registry = RegistrySettings::from_env(&env)?;
         let logs = LogSettings::from_env(&env)?;
+        messages.check_with(&dataset, matches!(pacing.mode, Mode::Replay { .. }))?;
         dataset.sample_seed = pacing.seed;
         Ok(Config {
             kafka,

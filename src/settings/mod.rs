@@ -135,8 +135,8 @@ settings! {
     }
     DATASET_URI {
         group: Group::Dataset, default: "bundled", example: "s3://datasets/transactions.csv",
-        accepted: "s3://bucket/key, a local file path, file:///path, or `bundled`",
-        meaning: "Where the dataset is. Unset: the sample compiled into the binary, with a warning.",
+        accepted: "s3://bucket/key, a local file path, file:///path, `bundled`, or `none`",
+        meaning: "Where the dataset is. Unset: the sample compiled into the binary, with a warning. `none`: no dataset, every message from MESSAGE_TEMPLATE alone (any pacing but replay).",
     }
     DATASET_RETRY_TIMEOUT {
         group: Group::Dataset, default: "30",
@@ -297,6 +297,11 @@ settings! {
         group: Group::Messages, example: "source=kafka-feeder,message_id=uuid()",
         accepted: "name=value[,name=value...] with values uuid(), now_ms(), seq() or a constant string (\\, for a comma in it)",
         meaning: "Kafka headers on each message, with the same generators as MESSAGE_FIELDS (text values): a run id or a source tag lets a consumer tell test traffic apart.",
+    }
+    MESSAGE_TEMPLATE {
+        group: Group::Messages, example: "examples/templates/sales.json",
+        accepted: "a JSON template document inline (starting with {), a file path, file:///path or s3://bucket/key",
+        meaning: "The message as a JSON template: `value` (required), `key`, `headers`, ordered `vars` and `lookups` ({\"uri\", \"key\"}); strings hold {{ minijinja expressions }} over the record's columns, vars and functions (uuid, now, seq, int, uniform, normal, chance, one_of, weighted, fake, lookup, pick, epoch_ms, format_time, hour). What depends only on the record is computed once at load. Instead of MESSAGE_FIELDS, MESSAGE_KEY_FIELD and MESSAGE_HEADERS; see docs/messages-templates.md.",
     }
     VALUE_FORMAT {
         group: Group::Registry, default: "json", example: "avro",

@@ -185,3 +185,12 @@ pub fn sample(text: &str, prefix: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// Waits (up to 20 s, else fails naming `what`) until `cond` holds.
+pub async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let t = std::time::Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

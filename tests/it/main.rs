@@ -13,3 +13,4 @@ mod process;
 mod recovery;
 mod registry;
 mod status;
+mod templates;

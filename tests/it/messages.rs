@@ -77,15 +77,15 @@ use crate::common::{self, config, write_file, Kafka};
 
 /// A message as a consumer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Consumed {
-    partition: i32,
-    key: Option<String>,
-    headers: Vec<(String, String)>,
-    payload: String,
+pub struct Consumed {
+    pub partition: i32,
+    pub key: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub payload: String,
 }
 
 impl Consumed {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.payload).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.payload))
     }
 
@@ -96,7 +96,7 @@ impl Consumed {
 
 /// Every message of the topic, in partition order, once `expected` have come
 /// and nothing more arrives for a moment.
-async fn consume(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<Consumed> {
+pub async fn consume(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<Consumed> {
     let (bootstrap, topic) = (kafka.bootstrap(), kafka.topic.clone());
     tokio::task::spawn_blocking(move || {
         let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
@@ -119,7 +119,12 @@ async fn consume(kafka: &Kafka, partitions: i32, expected: usize) -> Vec<Consume
 }
 
 /// Runs the daemon to `MAX_MESSAGES` with `vars` on top of a fast schedule.
-async fn run(kafka: &Kafka, dataset: &str, max: u64, vars: &[(&str, &str)]) -> kafka_feeder::pacing::schedule::Outcome {
+pub async fn run(
+    kafka: &Kafka,
+    dataset: &str,
+    max: u64,
+    vars: &[(&str, &str)],
+) -> kafka_feeder::pacing::schedule::Outcome {
     let bootstrap = kafka.bootstrap();
     let max = max.to_string();
     let mut all = vec![
@@ -137,11 +142,11 @@ async fn run(kafka: &Kafka, dataset: &str, max: u64, vars: &[(&str, &str)]) -> k
     outcome
 }
 
-fn is_v4(s: &str) -> bool {
+pub fn is_v4(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok_and(|u| u.get_version_num() == 4 && u.hyphenated().to_string() == s)
 }
 
-fn rfc3339_ms(s: &str) -> Option<i64> {
+pub fn rfc3339_ms(s: &str) -> Option<i64> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
     (s.len() == 24 && s.ends_with('Z')).then_some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
@@ -421,7 +426,7 @@ async fn an_unknown_key_column_exits_2_from_the_binary() {
 }
 
 /// `kafka-feeder preview N` with `vars`: its JSON lines.
-fn preview(n: &str, vars: &[(&str, &str)]) -> Vec<Value> {
+pub fn preview(n: &str, vars: &[(&str, &str)]) -> Vec<Value> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-feeder"))
         .env_clear()
         .env("KAFKA_BOOTSTRAP_SERVERS", "embedded")
@@ -493,21 +498,14 @@ async fn after_a_reload_keys_and_fields_follow_the_new_records() {
     let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();
     let script = async {
-        let wait = |what: &'static str, cond: Box<dyn Fn() -> bool>| async move {
-            let t = std::time::Instant::now();
-            while !cond() {
-                assert!(t.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
         let s = Arc::clone(&stats);
-        wait("first deliveries", Box::new(move || s.delivered() >= 100)).await;
+        crate::common::wait_until("first deliveries", move || s.delivered() >= 100).await;
         // The new version: other keys, the replaced field elsewhere, a longer record.
         let new = "{\"extra\":\"a \\\"quoted\\\" value\",\"n\":\"x\",\"k\":\"new-1\"}\n{\"n\":1,\"k\":\"new-2\",\"z\":[1,2]}\n";
         std::fs::write(&path, new).unwrap();
         let s = Arc::clone(&stats);
         let at = stats.delivered();
-        wait("deliveries after the reload", Box::new(move || s.delivered() >= at + 300)).await;
+        crate::common::wait_until("deliveries after the reload", move || s.delivered() >= at + 300).await;
         token.cancel();
     };
     let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);

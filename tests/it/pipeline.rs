@@ -220,8 +220,14 @@ async fn a_full_producer_queue_waits_and_drops_nothing() {
     let stats = Arc::new(Stats::new("none"));
     let token = CancellationToken::new();
     let stopper = token.clone();
+    let watched = Arc::clone(&stats);
+    // Stop once five batches went out (or after 30 s), not after a fixed time
+    // that a loaded machine spends starting up.
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while watched.totals().batches < 5 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         stopper.cancel();
     });
     let outcome = run::run(&cfg, Arc::clone(&stats), token).await.unwrap();

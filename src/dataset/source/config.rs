@@ -28,6 +28,8 @@ pub enum DatasetUri {
     File(PathBuf),
     /// The sample dataset compiled into the binary (`data/transactions.csv`).
     Bundled,
+    /// `none`: no dataset; every message comes from `MESSAGE_TEMPLATE` alone.
+    None,
 }
 
 impl fmt::Display for DatasetUri {
@@ -36,6 +38,7 @@ impl fmt::Display for DatasetUri {
             DatasetUri::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
             DatasetUri::File(p) => write!(f, "{}", p.display()),
             DatasetUri::Bundled => f.write_str("bundled sample (data/transactions.csv)"),
+            DatasetUri::None => f.write_str("none"),
         }
     }
 }
@@ -56,6 +59,9 @@ impl FromStr for DatasetUri {
         }
         if raw == "bundled" {
             return Ok(DatasetUri::Bundled);
+        }
+        if raw == "none" {
+            return Ok(DatasetUri::None);
         }
         if let Some(rest) = raw.strip_prefix("s3://") {
             let (bucket, key) = rest.split_once('/').ok_or("it has no key after the bucket")?;
@@ -206,7 +212,7 @@ impl DatasetUri {
         match self {
             DatasetUri::S3 { key, .. } => key.is_empty() || key.ends_with('/'),
             DatasetUri::File(p) => p.as_os_str().to_string_lossy().ends_with('/'),
-            DatasetUri::Bundled => false,
+            DatasetUri::Bundled | DatasetUri::None => false,
         }
     }
 }

@@ -31,6 +31,28 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The exit code of a dataset (or lookup, or template object) that could not be read.
+    pub fn exit_code(&self) -> i32 {
+        use crate::dataset::DatasetError as D;
+        use crate::exit;
+        match self {
+            SourceError::NotFound { .. } => exit::NOT_FOUND,
+            SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::NotFound => exit::NOT_FOUND,
+            SourceError::File { cause, .. } if cause.kind() == std::io::ErrorKind::PermissionDenied => {
+                exit::ACCESS_DENIED
+            }
+            SourceError::AccessDenied { .. } | SourceError::NoCredentials { .. } => exit::ACCESS_DENIED,
+            SourceError::Unreachable { .. } | SourceError::File { .. } => exit::UNREACHABLE,
+            SourceError::Dataset(D::Read { .. }) => exit::UNREACHABLE,
+            SourceError::Dataset(_) => exit::DATASET_INVALID,
+            SourceError::Decode(e) if e.is_read_error() => exit::UNREACHABLE,
+            SourceError::Decode(_) => exit::DATASET_INVALID,
+            SourceError::EmptyPrefix { .. } => exit::NOT_FOUND,
+            SourceError::Other { .. } => exit::INTERNAL,
+            SourceError::Cancelled => exit::OK,
+        }
+    }
+
     /// The data is malformed or too large (exit 6), as opposed to unreachable or missing.
     pub fn is_dataset_invalid(&self) -> bool {
         match self {

@@ -12,6 +12,7 @@
 mod config;
 mod error;
 mod objects;
+pub mod text;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,6 +70,11 @@ pub async fn load(
                 )?;
                 finish(collector, &[o], "bundled".into(), started, "bundled sample")
             }
+            // One empty record: the template writes everything ([`crate::message::template`]).
+            DatasetUri::None => {
+                let c = crate::dataset::collect::Collected { buf: b"{}".to_vec(), ends: vec![2], seen: 1 };
+                Ok(finish_synthetic(crate::dataset::Dataset::from_collected(c)))
+            }
             DatasetUri::File(path) => load_files(path.clone(), settings, limits).await,
             DatasetUri::S3 { bucket, key } => load_s3(s3, bucket, key, settings, &limits).await,
         }
@@ -77,6 +83,25 @@ pub async fn load(
         r = work => r,
         () = shutdown.cancelled() => Err(SourceError::Cancelled),
     }
+}
+
+fn finish_synthetic(dataset: Dataset) -> (Dataset, LoadSummary) {
+    let summary = LoadSummary {
+        records: 1,
+        seen: 1,
+        skipped: 0,
+        skipped_rows: Vec::new(),
+        renamed: Vec::new(),
+        widened: Vec::new(),
+        columns: 0,
+        csv_bytes: 0,
+        json_bytes: 2,
+        elapsed: Duration::ZERO,
+        objects: 0,
+        format: "none".into(),
+        version: "none".into(),
+    };
+    (dataset, summary)
 }
 
 /// One summary for all objects (CSV facts come from the first CSV object),
@@ -157,6 +182,7 @@ async fn load_files(
 pub async fn version(settings: &DatasetSettings, s3: &S3Settings) -> Result<String, SourceError> {
     match &settings.uri {
         DatasetUri::Bundled => Ok("bundled".into()),
+        DatasetUri::None => Ok("none".into()),
         DatasetUri::File(path) => {
             let (path, prefix) = (path.clone(), settings.uri.is_prefix());
             let shown = path.display().to_string();
@@ -245,19 +271,42 @@ async fn load_s3(
     let client = s3_client(s3).await;
     let endpoint = endpoint_name(s3);
     let object = format!("s3://{bucket}/{key}");
+    retrying(&object, &endpoint, settings.retry_timeout, || {
+        attempt_s3(&client, bucket, key, &endpoint, settings, limits)
+    })
+    .await
+}
+
+/// Runs `attempt` until it succeeds or fails for good, backing off from
+/// 0.25 s to 5 s between transient failures, for at most `budget`.
+pub(crate) async fn retrying<T, F, Fut>(
+    object: &str,
+    endpoint: &str,
+    budget: Duration,
+    mut attempt: F,
+) -> Result<T, SourceError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Attempt>>,
+{
     let started = Instant::now();
     let mut backoff = Duration::from_millis(250);
     loop {
-        let cause = match attempt_s3(&client, bucket, key, &endpoint, settings, limits).await {
-            Ok(loaded) => return Ok(loaded),
+        let cause = match attempt().await {
+            Ok(done) => return Ok(done),
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Retry(cause)) => cause,
         };
         let waited = started.elapsed();
-        if waited + backoff > settings.retry_timeout {
-            return Err(SourceError::Unreachable { object, endpoint, waited_s: waited.as_secs_f64(), cause });
+        if waited + backoff > budget {
+            return Err(SourceError::Unreachable {
+                object: object.to_owned(),
+                endpoint: endpoint.to_owned(),
+                waited_s: waited.as_secs_f64(),
+                cause,
+            });
         }
-        events::source_retry(&format!("{object} at {endpoint}"), &cause, waited, settings.retry_timeout, backoff);
+        events::source_retry(&format!("{object} at {endpoint}"), &cause, waited, budget, backoff);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

@@ -215,6 +215,13 @@ impl RegistrySettings {
                 hint: "a reloaded dataset is not encoded for a registry format yet: unset DATASET_RELOAD_INTERVAL, or use VALUE_FORMAT=json and KEY_FORMAT=string",
             });
         }
+        if settings.uses_registry() && env.is_set(&s::MESSAGE_TEMPLATE) {
+            return Err(ConfigError::Conflict {
+                first: s::MESSAGE_TEMPLATE.name,
+                second: if value_format != ValueFormat::Json { s::VALUE_FORMAT.name } else { s::KEY_FORMAT.name },
+                hint: "a template's messages are not encoded for a registry format yet: use MESSAGE_FIELDS and MESSAGE_KEY_FIELD, or VALUE_FORMAT=json and KEY_FORMAT=string",
+            });
+        }
         if key_format == KeyFormat::Avro && !env.is_set(&s::MESSAGE_KEY_FIELD) {
             return Err(ConfigError::Missing {
                 var: s::MESSAGE_KEY_FIELD.name,
@@ -341,6 +348,8 @@ mod tests {
         let registry = [("VALUE_FORMAT", "avro"), ("SCHEMA_REGISTRY_URL", "http://sr")];
         let e = settings(&[&registry[..], &[("DATASET_RELOAD_INTERVAL", "60")]].concat()).unwrap_err().to_string();
         assert!(e.starts_with("DATASET_RELOAD_INTERVAL and VALUE_FORMAT are both set"), "{e}");
+        let e = settings(&[&registry[..], &[("MESSAGE_TEMPLATE", "t.json")]].concat()).unwrap_err().to_string();
+        assert!(e.starts_with("MESSAGE_TEMPLATE and VALUE_FORMAT are both set"), "{e}");
         let e = settings(&[&registry[..], &[("KEY_FORMAT", "avro")]].concat()).unwrap_err().to_string();
         assert!(e.starts_with("MESSAGE_KEY_FIELD is not set"), "{e}");
         let e = settings(&[&registry[..], &[("VALUE_SCHEMA", "s.avsc"), ("SCHEMA_AUTO_REGISTER", "false")]].concat())

@@ -20,6 +20,7 @@ mod registry;
 mod run;
 mod sink;
 mod stats;
+mod template;
 
 pub use dataset::*;
 pub use message::*;
@@ -28,6 +29,7 @@ pub use registry::*;
 pub use run::*;
 pub use sink::*;
 pub use stats::{utc, RateLimit, Stats, Totals};
+pub use template::*;
 
 #[cfg(test)]
 mod tests;

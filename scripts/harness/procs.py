@@ -1,15 +1,10 @@
-"""Process harness shared by the end-to-end suite (scripts/e2e/rig.py) and the
-benchmark (scripts/bench/bench.py): child processes with timestamped output,
-port finding, the tansu broker and the s3s-fs S3 server as processes on
-127.0.0.1, resident memory and CPU from /proc, HTTP probes and table printing.
-
-Python 3 standard library only (the benchmark runs without a venv).
+"""The harness's processes: children with timestamped output (`Proc`), the daemon
+(`Feeder`), port finding, resident memory and CPU from /proc, HTTP probes and tables.
 """
 
 import atexit
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,8 +14,6 @@ import urllib.error
 import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# The e2e suite installs a debug tansu on PATH; the benchmark may point at a release build.
-TANSU = os.environ.get("E2E_TANSU") or os.environ.get("BENCH_TANSU") or shutil.which("tansu") or "tansu"
 
 PROCS = []  # every child started, so an interrupted run leaves none behind
 
@@ -308,121 +301,57 @@ class Proc:
             return "\n".join(t for _, t, _ in self.lines[-n:])
 
 
-# ---- the tansu broker ------------------------------------------------------------------
+# ---- the daemon --------------------------------------------------------------------------
 
 
-class Tansu:
-    """The tansu broker on 127.0.0.1 with in-memory storage (a restart loses every
-    topic). `authentication` requires SASL. `advertised_port` makes it tell clients
-    to connect elsewhere (a TLS proxy in front of it); `bootstrap` is that address.
-    (tansu 0.6.0 cannot serve TLS itself: its --cert and --key are declared in one
-    clap group, which makes them mutually exclusive.)"""
-
-    def __init__(self, port=None, binary=None, authentication=False, advertised_port=None):
-        self.binary = binary or TANSU
-        self.port = port or free_port()
-        self.authentication = authentication
-        self.proc = None
-        self.url = f"tcp://127.0.0.1:{self.port}"
-        self.advertised = f"tcp://127.0.0.1:{advertised_port or self.port}"
-        self.bootstrap = f"127.0.0.1:{advertised_port or self.port}"
-
-    def start(self, timeout=30, rss_every=1.0):
-        env = dict(os.environ)
-        env.setdefault("RUST_LOG", "warn")
-        argv = [self.binary, "broker", "--storage-engine", "memory://tansu/",
-                "--listener-url", self.url, "--advertised-listener-url", self.advertised]
-        if self.authentication:
-            argv.append("--authentication")
-        self.proc = Proc(argv, env, "tansu", rss_every=rss_every)
-        if not wait_port(self.port, timeout):
-            raise RuntimeError(f"tansu did not listen on {self.port}:\n{self.proc.tail(50)}")
-        return self
-
-    def _topic(self, *args):
-        r = subprocess.run([self.binary, "topic", *args, "--broker", self.url],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError(f"tansu topic {' '.join(args)} failed: {r.stdout}{r.stderr}")
-
-    def create_topic(self, name, partitions=3):
-        self._topic("create", name, "--partitions", str(partitions))
-        return name
-
-    def delete_topic(self, name):
-        self._topic("delete", name)
-
-    def pause(self):
-        self.proc.signal(signal.SIGSTOP)
-
-    def resume(self):
-        self.proc.signal(signal.SIGCONT)
-
-    def kill(self):
-        """SIGKILL: no goodbye to its clients; memory storage loses every topic."""
-        self.proc.signal(signal.SIGCONT)
-        return self.proc.kill()
-
-    def stop(self, timeout=5):
-        if self.proc:
-            self.proc.signal(signal.SIGCONT)
-            self.proc.stop(timeout)
-
-    def build_profile(self):
-        """A debug tansu is several times slower than a release one, so a table must say
-        which it measured: `cargo install` records the profile it used in .crates2.json
-        beside bin/."""
-        try:
-            root = os.path.dirname(os.path.dirname(os.path.realpath(self.binary)))
-            with open(os.path.join(root, ".crates2.json")) as f:
-                installs = json.load(f)["installs"]
-            for key, entry in installs.items():
-                if key.startswith("tansu "):
-                    return {"dev": "debug build", "release": "release build"}.get(
-                        entry.get("profile"), f"{entry.get('profile')} build")
-        except (OSError, ValueError, KeyError):
-            pass
-        try:
-            out = subprocess.run(["file", "-L", self.binary], capture_output=True, text=True, timeout=10).stdout
-            if "with debug_info" in out:
-                return "debug build?"
-        except (OSError, subprocess.SubprocessError):
-            pass
-        return "build profile unknown"
+def env_with(base, **extra):
+    """`base` with `extra` over it: None removes a variable, any other value is a string."""
+    env = dict(base)
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
 
 
-# ---- the S3 server -----------------------------------------------------------------------
+class Feeder(Proc):
+    """kafka-feeder's binary as a child, configured by `env` alone, read through its
+    JSON log lines (LOG_FORMAT=json) and their stable `event` field."""
 
+    def __init__(self, binary, env, name="kafka-feeder", rss_every=None, hooks=None):
+        super().__init__([str(binary)], env, name, rss_every=rss_every, hooks=hooks)
 
-class S3:
-    """examples/s3_server (s3s-fs over a folder) with credentials enforced."""
+    def wait_connected(self, timeout):
+        """The broker_connected line (dict with `_t`), or None."""
+        return self.wait_event("broker_connected", timeout)
 
-    def __init__(self, root, port=None, binary=None, access_key="access", secret_key="secret", bucket="bucket"):
-        self.root = str(root)
-        self.port = port or free_port()
-        self.binary = str(binary)
-        self.access_key, self.secret_key, self.bucket = access_key, secret_key, bucket
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.proc = None
+    def terminate(self, timeout=40):
+        """SIGTERM (continued first if frozen), SIGKILL if it has not exited after
+        `timeout` s. Returns (exit code, seconds from the SIGTERM to the exit)."""
+        t0 = time.monotonic()
+        code = self.stop(timeout)
+        return code, max(0.0, (self.t_exit or time.monotonic()) - t0)
 
-    def start(self, wait=True, timeout=30):
-        os.makedirs(self.root, exist_ok=True)
-        self.proc = Proc([self.binary, "--root", self.root, "--port", str(self.port),
-                          "--access-key", self.access_key, "--secret-key", self.secret_key],
-                         {"PATH": os.environ.get("PATH", "")}, "s3")
-        if wait and not wait_port(self.port, timeout):
-            raise RuntimeError(f"s3 server did not listen on {self.port}:\n{self.proc.tail()}")
-        return self
+    def exit_within(self, timeout):
+        """The exit code if it exits by itself within `timeout` s; else None, and it is
+        stopped (SIGTERM, then SIGKILL)."""
+        code = self.wait_exit(timeout)
+        if code is None:
+            self.stop()
+        return code
 
-    def put(self, key, body, bucket=None):
-        path = os.path.join(self.root, bucket or self.bucket, key)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(body)
+    def stopped(self):
+        """The final `stopped` line, or {} when there is none (it never started its loop)."""
+        return self.stopped_line() or {}
 
-    def stop(self, timeout=5):
-        if self.proc:
-            self.proc.stop(timeout)
+    def counts(self):
+        """(delivered, failed, undelivered) of the `stopped` line; without one, 0, -1, -1,
+        so a missing line never passes for a clean run."""
+        st = self.stopped_line()
+        if not st:
+            return 0, -1, -1
+        return int(st["delivered"]), int(st["failed"]), int(st["undelivered"])
 
 
 # ---- tables ------------------------------------------------------------------------------
