@@ -3,8 +3,9 @@
 # process-level tests of the built binary, the metrics parser check, the
 # AWS_MSK_IAM tokens against AWS's Python signer, the status page in headless
 # Chromium, the log events the container smoke test waits for, the benchmark smoke
-# run, the offline deployment checks, and the end-to-end reliability suite (its tansu
-# broker comes from a pinned PyPI wheel). Python runs in the one test venv
+# run, the offline deployment checks, the end-to-end reliability suite (its tansu
+# broker comes from a pinned PyPI wheel), and the Schema Registry formats against
+# Karapace (from ../shared/schema-registry). Python runs in the one test venv
 # (scripts/venv.sh: target/venv). Needs no outside service.
 # Usage: scripts/test.sh            (what .ci/run calls, and what the README says)
 set -euo pipefail
@@ -45,3 +46,6 @@ fi
 
 echo "== end-to-end reliability suite (tansu broker + S3 server processes, CI length, the debug binary built above)"
 E2E_CI=1 E2E_PROFILE=debug scripts/e2e/run.sh
+
+echo "== Schema Registry formats against Karapace 3.16.0 (tansu broker, confluent-kafka decoding; the debug binary)"
+E2E_PROFILE=debug scripts/e2e/registry.sh
