@@ -290,11 +290,14 @@ def await_resume(probe, t_back, wait=20, then=5):
     return resume
 
 
-def finish(d, probe, code=None):
-    """Whether the daemon was still running, then its exit code after SIGTERM (or `code`)."""
-    alive = d.alive()
-    if code is None:
+def finish(d, probe, ended=None):
+    """Whether the daemon was still running, then its exit code after SIGTERM. `ended` is
+    (running, code) when the scenario already sent the SIGTERM itself."""
+    if ended is None:
+        alive = d.alive()
         code, _ = d.terminate(40)
+    else:
+        alive, code = ended
     probe.close()
     return alive, code
 
@@ -303,12 +306,13 @@ def finish(d, probe, code=None):
 RECONCILED = ["scheduled", "handed", "delivered", "found", "failed", "reasons", "undelivered", "exit"]
 
 
-def wind_up(errs, d, probe, lives=None, read=None, code=None, vanished_ok=0):
-    """The end of a fault scenario: the daemon stopped by SIGTERM (unless its exit `code`
-    is known), the last of the topic's `lives` followed to its end (without lives: the
-    topic read whole by `read`), the counts reconciled, the daemon's survival checked.
-    Returns (its stopped line, what each life held, the reconciled cells)."""
-    alive, code = finish(d, probe, code)
+def wind_up(errs, d, probe, lives=None, read=None, ended=None, vanished_ok=0):
+    """The end of a fault scenario: the daemon stopped by SIGTERM (unless the scenario
+    stopped it: `ended` is then whether it was running and its exit code), the last of
+    the topic's `lives` followed to its end (without lives: the topic read whole by `read`),
+    the counts reconciled, the daemon's survival checked. Returns (its stopped line, what
+    each life held, the reconciled cells)."""
+    alive, code = finish(d, probe, ended)
     if lives:
         lives.last.settle(timeout=60)
         founds, invalid = lives.founds(), lives.invalid()
@@ -516,7 +520,7 @@ def scenario_chaos(ctx):
         t_term = t0 + rng.uniform(seconds / 2, seconds)
         next_fault = t0 + rng.uniform(20, 60)
         term_during = "traffic"
-        code = None
+        ended = None
         while True:
             now = time.monotonic()
             if now >= t_term:
@@ -532,7 +536,9 @@ def scenario_chaos(ctx):
                     time.sleep(0.05)
                 if time.monotonic() >= t_term:
                     term_during = "stall"
+                    running = d.alive()
                     code, _ = d.terminate(40)  # SIGTERM while the broker is stopped
+                    ended = (running, code)
                     broker.resume()
                     faults.append(("stall", length, None))
                     break
@@ -559,7 +565,7 @@ def scenario_chaos(ctx):
             next_fault = time.monotonic() + rng.uniform(20, 60)
         elapsed = time.monotonic() - t0
         seen, said = probe.states(t0, time.monotonic())
-        _, founds, row = wind_up(errs, d, probe, lives, code=code)
+        _, founds, row = wind_up(errs, d, probe, lives, ended=ended)
         resumes = []
         for i, (kind, length, t_back) in enumerate(faults):
             if t_back is None:
