@@ -305,8 +305,8 @@ settings! {
     }
     VALUE_FORMAT {
         group: Group::Registry, default: "json", example: "avro",
-        accepted: "json, avro or json-schema",
-        meaning: "How each value is written. json: the record's JSON. avro and json-schema: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum or the JSON), with the schema registered in SCHEMA_REGISTRY_URL; each record is encoded once, at load.",
+        accepted: "json, avro, json-schema or protobuf",
+        meaning: "How each value is written. json: the record's JSON. avro, json-schema and protobuf: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum, the JSON, or the Protobuf message indexes and message), with the schema registered in SCHEMA_REGISTRY_URL; each record is encoded once, at load.",
     }
     KEY_FORMAT {
         group: Group::Registry, default: "string",
@@ -316,7 +316,7 @@ settings! {
     SCHEMA_REGISTRY_URL {
         group: Group::Registry, example: "http://schema-registry:8081",
         accepted: "an http:// or https:// URL of a Confluent-compatible Schema Registry",
-        meaning: "The Schema Registry (Confluent, Karapace, Apicurio's ccompat API, Redpanda). Needed by VALUE_FORMAT avro or json-schema and KEY_FORMAT=avro. The schema id is fetched once at startup (retried for DATASET_RETRY_TIMEOUT), so the registry going away later does not stop sending.",
+        meaning: "The Schema Registry (Confluent, Karapace, Apicurio's ccompat API, Redpanda). Needed by VALUE_FORMAT avro, json-schema or protobuf and KEY_FORMAT=avro. The schema id is fetched once at startup (retried for DATASET_RETRY_TIMEOUT), so the registry going away later does not stop sending.",
     }
     SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO {
         group: Group::Registry, secret: true,
@@ -331,7 +331,7 @@ settings! {
     SUBJECT_NAME_STRATEGY {
         group: Group::Registry, default: "topic",
         accepted: "topic, record or topic_record",
-        meaning: "The value's subject: topic is <topic>-value, record the schema's full name (Avro) or title (JSON Schema), topic_record <topic>-<that name>.",
+        meaning: "The value's subject: topic is <topic>-value, record the schema's full name (Avro, Protobuf: package.Message) or title (JSON Schema), topic_record <topic>-<that name>.",
     }
     SCHEMA_AUTO_REGISTER {
         group: Group::Registry, default: "true",
@@ -340,8 +340,13 @@ settings! {
     }
     VALUE_SCHEMA {
         group: Group::Registry, example: "/schemas/transaction.avsc",
-        accepted: "a path, file:///path or s3://bucket/key of an Avro schema (.avsc) or a JSON Schema document",
+        accepted: "a path, file:///path or s3://bucket/key of an Avro schema (.avsc), a JSON Schema document or a .proto file",
         meaning: "The value schema. Unset: derived from the loaded records (a column ever empty or missing is nullable) and the fields MESSAGE_FIELDS adds; logged once and printed by `kafka-feeder check`. Records that do not fit are skipped and counted like malformed rows.",
+    }
+    VALUE_SCHEMA_MESSAGE {
+        group: Group::Registry, default: "(the .proto's only top-level message)", example: "shop.Transaction",
+        accepted: "a message name of the .proto, short (Transaction, Order.Line) or full (package.Transaction)",
+        meaning: "With VALUE_FORMAT=protobuf, the message each value is. Needed when the .proto (VALUE_SCHEMA or the subject's latest version) has more than one top-level message; a name it does not define is exit 2 listing the messages it does.",
     }
     LOG_LEVEL {
         group: Group::Logs, default: "info",

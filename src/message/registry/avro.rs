@@ -254,6 +254,14 @@ impl Encoded {
         Ok(())
     }
 
+    /// The next record, as `encode` appends it; on a misfit nothing is added.
+    pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), Misfit>) -> Result<(), Misfit> {
+        let start = self.buf.len();
+        encode(&mut self.buf).inspect_err(|_| self.buf.truncate(start))?;
+        self.ends.push(self.buf.len());
+        Ok(())
+    }
+
     /// [`Self::push`], noting where the datums of the fields at schema
     /// `positions` went (the encoder goes field by field: see
     /// [`AvroEncoder::field_position`]).

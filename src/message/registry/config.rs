@@ -18,6 +18,7 @@ pub enum ValueFormat {
     Json,
     Avro,
     JsonSchema,
+    Protobuf,
 }
 
 impl ValueFormat {
@@ -26,6 +27,7 @@ impl ValueFormat {
             ValueFormat::Json => "json",
             ValueFormat::Avro => "avro",
             ValueFormat::JsonSchema => "json-schema",
+            ValueFormat::Protobuf => "protobuf",
         }
     }
 
@@ -34,6 +36,7 @@ impl ValueFormat {
         match self {
             ValueFormat::Json | ValueFormat::JsonSchema => "JSON",
             ValueFormat::Avro => "AVRO",
+            ValueFormat::Protobuf => "PROTOBUF",
         }
     }
 
@@ -42,7 +45,7 @@ impl ValueFormat {
             "json" => Ok(ValueFormat::Json),
             "avro" => Ok(ValueFormat::Avro),
             "json-schema" | "json_schema" | "jsonschema" => Ok(ValueFormat::JsonSchema),
-            "protobuf" => Err("protobuf is not supported yet".into()),
+            "protobuf" | "proto" => Ok(ValueFormat::Protobuf),
             _ => Err("unknown format".into()),
         }
     }
@@ -156,6 +159,8 @@ pub struct RegistrySettings {
     pub subject_strategy: SubjectStrategy,
     pub auto_register: bool,
     pub value_schema: Option<SchemaSource>,
+    /// `VALUE_SCHEMA_MESSAGE`: the message of a `.proto` the values are.
+    pub value_schema_message: Option<String>,
 }
 
 impl RegistrySettings {
@@ -190,6 +195,17 @@ impl RegistrySettings {
         )?;
         let auto_register = env.parse(&s::SCHEMA_AUTO_REGISTER, || (true, Origin::Default), envp::boolean)?;
         let value_schema = env.optional(&s::VALUE_SCHEMA, SchemaSource::parse)?;
+        let value_schema_message = env.optional(&s::VALUE_SCHEMA_MESSAGE, |raw| {
+            let name = raw.trim().trim_start_matches('.');
+            let ident = |part: &str| {
+                part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            match name.split('.').all(ident) {
+                true => Ok(name.to_owned()),
+                false => Err("it is not a message name (Name, or package.Name for a full name)".into()),
+            }
+        })?;
         let settings = RegistrySettings {
             value_format,
             key_format,
@@ -199,12 +215,13 @@ impl RegistrySettings {
             subject_strategy,
             auto_register,
             value_schema,
+            value_schema_message,
         };
         if settings.uses_registry() && settings.url.is_none() {
             return Err(ConfigError::Missing {
                 var: s::SCHEMA_REGISTRY_URL.name,
                 hint:
-                    "VALUE_FORMAT=avro or json-schema (or KEY_FORMAT=avro) registers its schema in a Schema Registry; \
+                    "VALUE_FORMAT=avro, json-schema or protobuf (or KEY_FORMAT=avro) registers its schema in a Schema Registry; \
                        set SCHEMA_REGISTRY_URL (e.g. http://schema-registry:8081), or VALUE_FORMAT=json",
             });
         }
@@ -239,7 +256,14 @@ impl RegistrySettings {
             return Err(ConfigError::Conflict {
                 first: s::VALUE_SCHEMA.name,
                 second: s::VALUE_FORMAT.name,
-                hint: "VALUE_SCHEMA is the schema of VALUE_FORMAT avro or json-schema; with json (the default) no schema is used: set VALUE_FORMAT or unset VALUE_SCHEMA",
+                hint: "VALUE_SCHEMA is the schema of VALUE_FORMAT avro, json-schema or protobuf; with json (the default) no schema is used: set VALUE_FORMAT or unset VALUE_SCHEMA",
+            });
+        }
+        if settings.value_schema_message.is_some() && settings.value_format != ValueFormat::Protobuf {
+            return Err(ConfigError::Conflict {
+                first: s::VALUE_SCHEMA_MESSAGE.name,
+                second: s::VALUE_FORMAT.name,
+                hint: "VALUE_SCHEMA_MESSAGE names the message of a .proto, which only VALUE_FORMAT=protobuf uses: set VALUE_FORMAT=protobuf or unset VALUE_SCHEMA_MESSAGE",
             });
         }
         Ok(settings)
@@ -337,7 +361,20 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable_and_never_show_a_secret() {
         let e = settings(&[("VALUE_FORMAT", "protobuf")]).unwrap_err().to_string();
-        assert!(e.starts_with("VALUE_FORMAT=\"protobuf\" is invalid: protobuf is not supported yet;"), "{e}");
+        assert!(e.starts_with("SCHEMA_REGISTRY_URL is not set"), "{e}");
+        assert!(e.contains("protobuf"), "{e}");
+        let e = settings(&[("VALUE_FORMAT", "xml")]).unwrap_err().to_string();
+        assert!(e.starts_with("VALUE_FORMAT=\"xml\" is invalid: unknown format"), "{e}");
+        let e =
+            settings(&[("VALUE_FORMAT", "avro"), ("SCHEMA_REGISTRY_URL", "http://sr"), ("VALUE_SCHEMA_MESSAGE", "T")])
+                .unwrap_err()
+                .to_string();
+        assert!(e.starts_with("VALUE_SCHEMA_MESSAGE and VALUE_FORMAT are both set"), "{e}");
+        let proto = [("VALUE_FORMAT", "protobuf"), ("SCHEMA_REGISTRY_URL", "http://sr")];
+        let e = settings(&[&proto[..], &[("VALUE_SCHEMA_MESSAGE", "a b")]].concat()).unwrap_err().to_string();
+        assert!(e.starts_with("VALUE_SCHEMA_MESSAGE=\"a b\" is invalid"), "{e}");
+        let r = settings(&[&proto[..], &[("VALUE_SCHEMA_MESSAGE", ".shop.Tx")]].concat()).unwrap();
+        assert_eq!((r.value_format.schema_type(), r.value_schema_message.as_deref()), ("PROTOBUF", Some("shop.Tx")));
         let e = settings(&[("SCHEMA_REGISTRY_URL", "sr:8081")]).unwrap_err().to_string();
         assert!(e.starts_with("SCHEMA_REGISTRY_URL=\"sr:8081\" is invalid: the scheme"), "{e}");
         let e = settings(&[("SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO", "hunter2")]).unwrap_err().to_string();

@@ -1,9 +1,10 @@
-//! Values and keys in a Schema Registry format (`VALUE_FORMAT=avro` or
-//! `json-schema`, `KEY_FORMAT=avro`), set up once, right after loading:
+//! Values and keys in a Schema Registry format (`VALUE_FORMAT=avro`,
+//! `json-schema` or `protobuf`, `KEY_FORMAT=avro`), set up once, right after loading:
 //!
 //! 1. the value schema: `VALUE_SCHEMA`, or the subject's latest version when
 //!    `SCHEMA_AUTO_REGISTER=false`, or derived from the records ([`schema`]);
-//! 2. every record checked against it and, for Avro, encoded once ([`avro`]);
+//! 2. every record checked against it and, for Avro and Protobuf, encoded
+//!    once ([`avro`], [`protobuf`]);
 //!    a record that does not fit is skipped and counted like a malformed row,
 //!    and no fitting record at all is exit 6;
 //! 3. the schema registered (or, for `check`, tested for compatibility) in the
@@ -16,6 +17,7 @@
 
 pub mod avro;
 pub mod config;
+pub mod protobuf;
 pub mod schema;
 pub mod wire;
 
@@ -33,6 +35,7 @@ use crate::sink::registry::{error_chain, Compatibility, RegistryClient, Registry
 
 use self::avro::{AvroEncoder, Encoded, Misfit};
 use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
+use self::protobuf::{Generated, ProtoEncoder};
 use self::schema::{Observed, SchemaError, ValueSchema};
 use self::wire::{KeyWire, ValueWire, Wire};
 
@@ -124,6 +127,11 @@ pub async fn prepare(
                 ValueWire::Avro { id, encoded, encoder, per_message, splice }
             }
             ValueSchema::Json { .. } => ValueWire::JsonSchema { id },
+            ValueSchema::Protobuf { message, .. } => {
+                let mut encoded = encoded;
+                encoded.set_id(id);
+                ValueWire::Protobuf { encoded, generated: Generated::new(&message, spec) }
+            }
         };
     }
 
@@ -171,7 +179,7 @@ async fn value_schema(
     let topic = &config.kafka.topic;
     if let Some(source) = &r.value_schema {
         let text = read_schema(source, config).await?;
-        let schema = ValueSchema::parse(format, &text, &source.to_string())?;
+        let schema = ValueSchema::parse(format, &text, &source.to_string(), r.value_schema_message.as_deref())?;
         let subject = subject(r, topic, &schema)?;
         return Ok((schema, subject, format!("VALUE_SCHEMA {source}"), None));
     }
@@ -193,7 +201,7 @@ async fn value_schema(
                 .into());
             }
             let origin = format!("registry subject {subject}");
-            let schema = ValueSchema::parse(format, &latest.schema, &origin)?;
+            let schema = ValueSchema::parse(format, &latest.schema, &origin, r.value_schema_message.as_deref())?;
             Ok((schema, subject, "the registry's latest version".into(), Some(latest.id)))
         }
         _ => Ok((derived, subject, "derived from the dataset".into(), None)),
@@ -234,48 +242,42 @@ async fn read_schema(source: &SchemaSource, config: &Config) -> Result<String, S
 /// key and schema position, in schema order.
 type Splice = Vec<(Vec<u8>, usize)>;
 
-/// Checks every record against an Avro schema, keeps the datums and drops the
-/// records that do not fit. With `MESSAGE_FIELDS` a datum holds placeholder
-/// values of the generated fields, at the places the [`Splice`] says (empty
-/// when the encoder cannot go field by field: each message is then encoded
-/// whole). A JSON Schema value needs nothing: it is the record's JSON.
+/// Checks every record against an Avro or Protobuf schema, keeps the encoded
+/// values and drops the records that do not fit. With `MESSAGE_FIELDS` an Avro
+/// datum holds placeholder values of the generated fields, at the places the
+/// [`Splice`] says (empty when the encoder cannot go field by field: each
+/// message is then encoded whole); a Protobuf message leaves them out. A JSON
+/// Schema value needs nothing: it is the record's JSON.
 fn encode(
     config: &Config,
     dataset: &mut Dataset,
     schema: &ValueSchema,
     spec: &MessageSpec,
 ) -> Result<(Encoded, Splice), FormatError> {
-    let ValueSchema::Avro { schema, .. } = schema else {
-        return Ok((Encoded::default(), Vec::new()));
-    };
     let started = Instant::now();
-    let probe = AvroEncoder::new(schema).map_err(|message| invalid("in use", message))?;
-    let per_message = !spec.fields.is_empty();
-    let mut splice: Splice = spec
-        .fields
-        .iter()
-        .filter_map(|a| Some((serde_json::to_vec(&a.name).ok()?, probe.field_position(&a.name)?)))
-        .collect();
-    splice.sort_by_key(|(_, position)| *position);
-    splice.dedup_by_key(|(_, position)| *position);
-    let whole = per_message && splice.is_empty();
-    let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
-    let positions = &positions;
-    // Encoding is most of a load's CPU: the records are split among the cores.
-    let len = dataset.len();
-    let parts = if len < 50_000 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) };
-    let part_len = len.div_ceil(parts).max(1);
-    let records: &Dataset = dataset;
-    let done: Vec<Part> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|p| {
-                let range = (p * part_len).min(len)..((p + 1) * part_len).min(len);
-                scope.spawn(move || encode_part(records, range, schema, spec, positions, whole))
-            })
-            .collect();
-        // A part that panicked (a bug) is reported as its records not fitting.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Part::failed())).collect()
-    });
+    let (format, splice, done) = match schema {
+        ValueSchema::Json { .. } => return Ok((Encoded::default(), Vec::new())),
+        ValueSchema::Avro { schema, .. } => {
+            let probe = AvroEncoder::new(schema).map_err(|message| invalid("in use", message))?;
+            let per_message = !spec.fields.is_empty();
+            let mut splice: Splice = spec
+                .fields
+                .iter()
+                .filter_map(|a| Some((serde_json::to_vec(&a.name).ok()?, probe.field_position(&a.name)?)))
+                .collect();
+            splice.sort_by_key(|(_, position)| *position);
+            splice.dedup_by_key(|(_, position)| *position);
+            let whole = per_message && splice.is_empty();
+            let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
+            let done = in_parts(dataset, |records, range| encode_part(records, range, schema, spec, &positions, whole));
+            ("avro", splice, done)
+        }
+        ValueSchema::Protobuf { message, .. } => {
+            let encoder = ProtoEncoder::new(message, spec);
+            let done = in_parts(dataset, |records, range| protobuf::encode_part(records, range, &encoder, spec));
+            ("protobuf", Vec::new(), done)
+        }
+    };
     let mut encoded = Encoded::default();
     let mut misfits: Vec<(usize, Misfit)> = Vec::new();
     let mut skipped_at: Vec<usize> = Vec::new();
@@ -287,6 +289,7 @@ fn encode(
         misfits.extend(part.misfits);
         skipped_at.extend(part.skipped);
     }
+    let len = dataset.len();
     let skipped = skipped_at.len() as u64;
     for (i, m) in misfits.iter().take(REPORTED_SKIPS) {
         events::record_misfit(*i, &m.to_string());
@@ -311,19 +314,41 @@ fn encode(
     encoded.shrink_to_fit();
     let needed = dataset.allocated_bytes() + encoded.allocated_bytes();
     if let Some(max_bytes) = config.dataset.max_bytes.filter(|&m| needed as u64 > m) {
-        return Err(FormatError::TooLarge { format: "avro", needed, max_bytes });
+        return Err(FormatError::TooLarge { format, needed, max_bytes });
     }
-    events::values_encoded("avro", dataset.len(), skipped, encoded.bytes(), dataset.json_bytes(), started.elapsed());
+    events::values_encoded(format, dataset.len(), skipped, encoded.bytes(), dataset.json_bytes(), started.elapsed());
     Ok((encoded, splice))
 }
 
+/// Runs `encode` over the records, split among the cores: encoding is most of
+/// a load's CPU. The parts come back in record order.
+fn in_parts<F>(dataset: &Dataset, encode: F) -> Vec<Part>
+where
+    F: Fn(&Dataset, std::ops::Range<usize>) -> Part + Sync,
+{
+    let len = dataset.len();
+    let parts = if len < 50_000 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) };
+    let part_len = len.div_ceil(parts).max(1);
+    let encode = &encode;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..parts)
+            .map(|p| {
+                let range = (p * part_len).min(len)..((p + 1) * part_len).min(len);
+                scope.spawn(move || encode(dataset, range))
+            })
+            .collect();
+        // A part that panicked (a bug) is reported as its records not fitting.
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Part::failed())).collect()
+    })
+}
+
 /// What one thread made of its share of the records.
-struct Part {
-    encoded: Encoded,
+pub(super) struct Part {
+    pub(super) encoded: Encoded,
     /// The first misfits, with their record numbers.
-    misfits: Vec<(usize, Misfit)>,
+    pub(super) misfits: Vec<(usize, Misfit)>,
     /// Every record that does not fit, in order.
-    skipped: Vec<usize>,
+    pub(super) skipped: Vec<usize>,
 }
 
 impl Part {
@@ -379,7 +404,7 @@ fn encode_part(
 
 /// `record` with every `MESSAGE_FIELDS` field set to a value of the kind its
 /// generator gives, so the check sees what the messages will hold.
-fn with_generated_fields(record: &[u8], spec: &MessageSpec) -> Vec<u8> {
+pub(super) fn with_generated_fields(record: &[u8], spec: &MessageSpec) -> Vec<u8> {
     let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(record) else {
         return record.to_vec();
     };
@@ -477,7 +502,7 @@ mod tests {
         let (mut dataset, _) = crate::dataset::load_csv(csv.as_bytes(), "t", None).unwrap();
         let config = Config::from_vars([("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).unwrap();
         let text = r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"},{"name":"v","type":"long"}]}"#;
-        let schema = ValueSchema::parse(ValueFormat::Avro, text, "t").unwrap();
+        let schema = ValueSchema::parse(ValueFormat::Avro, text, "t", None).unwrap();
         let (encoded, _) = encode(&config, &mut dataset, &schema, &MessageSpec::default()).unwrap();
         let dropped: Vec<usize> = (0..n).filter(|i| i % 10_007 == 3).collect();
         assert_eq!(dataset.len(), n - dropped.len());

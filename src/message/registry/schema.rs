@@ -38,12 +38,20 @@ pub enum ValueSchema {
         /// The document's `title` (the record subject strategies use it).
         title: Option<String>,
     },
+    Protobuf {
+        /// The values' message (its full name is what the record subject strategies use).
+        message: prost_reflect::MessageDescriptor,
+        /// As registered: the `.proto` as given.
+        text: String,
+    },
 }
 
 impl ValueSchema {
     pub fn text(&self) -> &str {
         match self {
-            ValueSchema::Avro { text, .. } | ValueSchema::Json { text, .. } => text,
+            ValueSchema::Avro { text, .. } | ValueSchema::Json { text, .. } | ValueSchema::Protobuf { text, .. } => {
+                text
+            }
         }
     }
 
@@ -52,13 +60,19 @@ impl ValueSchema {
         match self {
             ValueSchema::Avro { name, .. } => Some(name),
             ValueSchema::Json { title, .. } => title.as_deref(),
+            ValueSchema::Protobuf { message, .. } => Some(message.full_name()),
         }
     }
 
-    /// Parses `text` as `format`'s schema; `origin` names where it came from.
-    pub fn parse(format: ValueFormat, text: &str, origin: &str) -> Result<Self, SchemaError> {
+    /// Parses `text` as `format`'s schema; `origin` names where it came from,
+    /// `message` the values' message of a `.proto` (`VALUE_SCHEMA_MESSAGE`).
+    pub fn parse(format: ValueFormat, text: &str, origin: &str, message: Option<&str>) -> Result<Self, SchemaError> {
         let invalid = |message: String| SchemaError::Invalid { origin: origin.to_owned(), message };
         match format {
+            ValueFormat::Protobuf => {
+                let message = super::protobuf::compile(text, origin, message)?;
+                Ok(ValueSchema::Protobuf { message, text: text.to_owned() })
+            }
             ValueFormat::Avro => {
                 let schema = apache_avro::Schema::parse_str(text).map_err(|e| invalid(error_chain(&e)))?;
                 let name = match &schema {
@@ -93,8 +107,8 @@ pub enum SchemaError {
     Invalid { origin: String, message: String },
     #[error("cannot read VALUE_SCHEMA {origin}: {cause}")]
     Unreadable { origin: String, cause: String },
-    #[error("the schema derived from the dataset is refused by Avro: {message}; rename the field in the dataset, give a VALUE_SCHEMA, or use VALUE_FORMAT=json-schema")]
-    Derived { message: String },
+    #[error("the schema derived from the dataset is refused by {format}: {message}; rename the field in the dataset, give a VALUE_SCHEMA, or use VALUE_FORMAT=json-schema")]
+    Derived { format: &'static str, message: String },
     #[error("the Schema Registry's latest schema of subject {subject} is {found}, and VALUE_FORMAT={format} needs {expected}")]
     WrongType { subject: String, found: String, format: &'static str, expected: &'static str },
 }
@@ -105,24 +119,24 @@ fn schema_kind(s: &apache_avro::Schema) -> String {
 
 /// What a field was seen to hold.
 #[derive(Debug, Default, Clone)]
-struct Shape {
-    null: bool,
-    boolean: bool,
-    long: bool,
-    double: bool,
-    string: bool,
-    object: Option<Box<Fields>>,
+pub(super) struct Shape {
+    pub(super) null: bool,
+    pub(super) boolean: bool,
+    pub(super) long: bool,
+    pub(super) double: bool,
+    pub(super) string: bool,
+    pub(super) object: Option<Box<Fields>>,
     /// The items' shape; `Some` once an array was seen.
-    array: Option<Box<Shape>>,
+    pub(super) array: Option<Box<Shape>>,
     /// Objects holding the field (a field missing from some is nullable).
-    present: u64,
+    pub(super) present: u64,
 }
 
 /// The members of the objects seen at one place, in order of first appearance.
 #[derive(Debug, Default, Clone)]
-struct Fields {
-    members: Vec<(String, Shape)>,
-    objects: u64,
+pub(super) struct Fields {
+    pub(super) members: Vec<(String, Shape)>,
+    pub(super) objects: u64,
 }
 
 /// Notes what one JSON value holds in a [`Shape`], reading it in document
@@ -408,8 +422,13 @@ impl Observed {
                 let mut record = self.fields.avro_record(&name);
                 record["namespace"] = json!(NAMESPACE);
                 let text = record.to_string();
-                ValueSchema::parse(ValueFormat::Avro, &text, "derived")
-                    .map_err(|e| SchemaError::Derived { message: e.to_string() })
+                ValueSchema::parse(ValueFormat::Avro, &text, "derived", None)
+                    .map_err(|e| SchemaError::Derived { format: "Avro", message: e.to_string() })
+            }
+            ValueFormat::Protobuf => {
+                let derived = |message: String| SchemaError::Derived { format: "Protobuf", message };
+                let text = super::protobuf::derive(&self.fields, &name, NAMESPACE).map_err(derived)?;
+                ValueSchema::parse(ValueFormat::Protobuf, &text, "derived", None).map_err(|e| derived(e.to_string()))
             }
             ValueFormat::JsonSchema | ValueFormat::Json => {
                 let (properties, required) = self.fields.json_properties();
@@ -532,6 +551,7 @@ mod tests {
             ValueFormat::Avro,
             r#"{"type":"record","name":"T","namespace":"n","fields":[{"name":"a","type":"long"}]}"#,
             "t.avsc",
+            None,
         )
         .unwrap();
         assert_eq!(s.record_name(), Some("n.T"));
@@ -539,16 +559,19 @@ mod tests {
             ValueFormat::Avro,
             r#"{"type":"record","name":"T","fields":[{"name":"a","type":"lng"}]}"#,
             "t.avsc",
+            None,
         )
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("VALUE_SCHEMA t.avsc is not a valid schema: "), "{e}");
         assert!(e.contains("lng"), "{e}");
-        let e = ValueSchema::parse(ValueFormat::Avro, "{\"type\":\n\"record\",", "t.avsc").unwrap_err().to_string();
+        let e =
+            ValueSchema::parse(ValueFormat::Avro, "{\"type\":\n\"record\",", "t.avsc", None).unwrap_err().to_string();
         assert!(e.contains("line 2"), "the JSON parser's position: {e}");
-        let e = ValueSchema::parse(ValueFormat::Avro, r#""long""#, "t.avsc").unwrap_err().to_string();
+        let e = ValueSchema::parse(ValueFormat::Avro, r#""long""#, "t.avsc", None).unwrap_err().to_string();
         assert!(e.contains("not a record"), "{e}");
-        let s = ValueSchema::parse(ValueFormat::JsonSchema, r#"{"title":"Tx","type":"object"}"#, "t.json").unwrap();
+        let s =
+            ValueSchema::parse(ValueFormat::JsonSchema, r#"{"title":"Tx","type":"object"}"#, "t.json", None).unwrap();
         assert_eq!(s.record_name(), Some("Tx"));
     }
 }

@@ -6,12 +6,15 @@
 //! as a borrowed slice like a JSON record. With them, the message's JSON is
 //! encoded again for each message, into a reused buffer (the values that
 //! differ per message have no place in the datum encoded at load). A JSON
-//! Schema value is the JSON behind the frame, copied into a reused buffer.
+//! Schema value is the JSON behind the frame, copied into a reused buffer. A
+//! Protobuf value is the message encoded at load, and with `MESSAGE_FIELDS`
+//! that message copied into a reused buffer with the generated fields after it.
 
 use apache_avro::types::Value as Avro;
 use apache_avro::{GenericSingleObjectWriter, Schema};
 
 use super::avro::{frame, AvroEncoder, Encoded, Placeholder, FRAME};
+use super::protobuf::Generated;
 
 /// How values are written.
 pub enum ValueWire {
@@ -25,6 +28,9 @@ pub enum ValueWire {
     /// schema position, in schema order), or, when the encoder cannot go field
     /// by field, the whole message is encoded again.
     Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(Vec<u8>, usize)> },
+    /// The messages encoded at load, framed with their id and message indexes;
+    /// with `MESSAGE_FIELDS`, each message's generated fields encoded after it.
+    Protobuf { encoded: Encoded, generated: Option<Box<Generated>> },
 }
 
 /// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
@@ -109,7 +115,17 @@ impl Wire {
                 self.value_buf.extend_from_slice(built);
                 &self.value_buf
             }
-            ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),
+            ValueWire::Avro { encoded, per_message: false, .. } | ValueWire::Protobuf { encoded, generated: None } => {
+                encoded.get(i)
+            }
+            ValueWire::Protobuf { encoded, generated: Some(generated) } => {
+                self.value_buf.clear();
+                self.value_buf.extend_from_slice(encoded.get(i));
+                if generated.append(built, &mut self.value_buf).is_err() {
+                    self.unencodable += 1;
+                }
+                &self.value_buf
+            }
             ValueWire::Avro { encoded, encoder, per_message: true, splice, .. } if !splice.is_empty() => {
                 let raw = &mut self.raw;
                 raw.clear();
