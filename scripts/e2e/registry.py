@@ -1,18 +1,22 @@
 """Schema Registry formats against a real registry (issue 20): kafka-feeder's binary,
 a tansu broker and Karapace 3.16.0 (Confluent-API-compatible), each a process on
 127.0.0.1. What reached the topic is decoded by Python confluent-kafka's
-AvroDeserializer and JSONDeserializer, never by our code, and every decoded value
-must equal the JSON the same run sends with VALUE_FORMAT=json (same RANDOM_SEED).
+AvroDeserializer, JSONDeserializer and ProtobufDeserializer (with a message class
+grpcio-tools compiles from the .proto the run registered), never by our code, and
+every decoded value must equal the JSON the same run sends with VALUE_FORMAT=json
+(same RANDOM_SEED).
 
     scripts/e2e/registry.sh                     # builds, installs, runs every scenario
     python scripts/e2e/registry.py BINARY [scenario ...]
 
-Scenarios: avro, json-schema, fields (Avro with MESSAGE_FIELDS), latest
+Scenarios: avro, json-schema, protobuf (derived .proto), protobuf-proto (a VALUE_SCHEMA
+.proto, its nested message, with MESSAGE_FIELDS), fields (Avro with MESSAGE_FIELDS), latest
 (SCHEMA_AUTO_REGISTER=false), misfit (records a VALUE_SCHEMA does not take),
 check, incompatible (409), unreachable (exit 12), outage (the registry stops after
 startup). Prints one table; exits 1 if any scenario fails.
 """
 
+import importlib
 import json
 import os
 import signal
@@ -27,6 +31,9 @@ from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer  # noqa: E402
+from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
+from grpc_tools import protoc  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -73,8 +80,8 @@ class Rig:
             f.stop()
         return f, code
 
-    def consume(self, topic, n, value_de=None, key_de=None, timeout=60):
-        """The first n messages of topic, decoded: [(key, value)]."""
+    def consume(self, topic, n, value_de=None, key_de=None, timeout=60, raw=None):
+        """The first n messages of topic, decoded: [(key, value)]; the raw values go to `raw`."""
         c = Consumer({"bootstrap.servers": self.tansu.bootstrap, "group.id": f"check-{topic}",
                       "enable.auto.commit": False})
         c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
@@ -86,6 +93,8 @@ class Rig:
                     continue
                 vctx = SerializationContext(topic, MessageField.VALUE)
                 kctx = SerializationContext(topic, MessageField.KEY)
+                if raw is not None:
+                    raw.append(m.value())
                 value = value_de(m.value(), vctx) if value_de else json.loads(m.value())
                 key = key_de(m.key(), kctx) if key_de and m.key() is not None else m.key()
                 out.append((key, value))
@@ -170,6 +179,144 @@ def json_schema(rig):
     if got:
         print_one("json-schema", *got[0])
     same_values("json-schema", [v for _, v in got], expected)
+
+
+def proto_class(name, text, message):
+    """The Python class of `message` (dotted for a nested one) of the .proto `text`,
+    compiled by grpcio-tools' protoc into WORK/proto-<name>."""
+    folder = os.path.join(WORK, f"proto-{name}")
+    os.makedirs(folder, exist_ok=True)
+    module = f"{name.replace('-', '_')}_value"
+    with open(os.path.join(folder, f"{module}.proto"), "w") as fh:
+        fh.write(text)
+    code = protoc.main(["protoc", f"-I{folder}", f"--python_out={folder}", f"{module}.proto"])
+    assert code == 0, f"protoc exited {code} on {text}"
+    sys.path.insert(0, folder)
+    cls = importlib.import_module(f"{module}_pb2")
+    for part in message.split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
+def plain(msg):
+    """A decoded message as a dict by field name, an unset field with presence (proto3
+    `optional`, a message) None: the values themselves, not MessageToDict's JSON
+    mapping (which writes an int64 as a string and leaves out zeros)."""
+    out = {}
+    for f in msg.DESCRIPTOR.fields:
+        if f.has_presence and not msg.HasField(f.name):
+            out[f.name] = None
+            continue
+        v = getattr(msg, f.name)
+        if f.message_type is not None:
+            v = [plain(x) for x in v] if f.is_repeated else plain(v)
+        elif f.is_repeated:
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def no_nulls(values):
+    """Protobuf has no null: a null the JSON run sends is an unset optional field."""
+    return [{k: x for k, x in v.items() if x is not None} for v in values]
+
+
+def protobuf_values(rig, scenario, topic, cls):
+    """The topic's values decoded by ProtobufDeserializer, as dicts; and the raw bytes."""
+    raw = []
+    got = rig.consume(topic, N, ProtobufDeserializer(cls, {"use.deprecated.format": False}), raw=raw)
+    if got:
+        print(f"[{scenario}] a decoded message, as the Python client prints it: "
+              f"{text_format.MessageToString(got[0][1], as_one_line=True)}", flush=True)
+    return [plain(v) for _, v in got], [v for _, v in got], raw
+
+
+def protobuf(rig):
+    """The schema derived from the bundled sample; `check` before and after registering."""
+    expected = reference(rig, "protobuf")
+    topic = rig.topic("protobuf")
+    f, code = rig.run("feeder-protobuf-check-new", rig.env(topic, VALUE_FORMAT="protobuf"), args=("check",))
+    check("protobuf", "check on a new subject: exit 0, the schema printed", code, code == 0 and f.events("schema_in_use"))
+    f, code = rig.run("feeder-protobuf", rig.env(topic, VALUE_FORMAT="protobuf"))
+    check("protobuf", "exit code", code, code == 0)
+    line = f.last_event("schema_in_use") or {}
+    text = line.get("schema", "")
+    print(f"[protobuf] the schema derived from the bundled sample:\n{text}", flush=True)
+    subject = rig.sr.get_latest_version(f"{topic}-value")
+    check("protobuf", "registered subject and type", f"{topic}-value {subject.schema.schema_type}",
+          subject.schema.schema_type == "PROTOBUF")
+    cls = proto_class("protobuf", text, "protobuf")
+    got, _, raw = protobuf_values(rig, "protobuf", topic, cls)
+    check("protobuf", "frame: byte 0, the registered id, message index 0",
+          raw[0][:6].hex() if raw else None,
+          bool(raw) and all(r[:6] == b"\0" + subject.schema_id.to_bytes(4, "big") + b"\0" for r in raw))
+    same_values("protobuf", no_nulls(got), no_nulls(expected))
+    f, code = rig.run("feeder-protobuf-check", rig.env(topic, VALUE_FORMAT="protobuf"), args=("check",))
+    check("protobuf", "check against the registered version: exit 0 (compatible)", code, code == 0)
+
+
+SHOP_PROTO = """syntax = "proto3";
+
+package shop;
+
+// The values are Envelope.Transaction: message indexes [0, 0].
+message Envelope {
+  string source = 1;
+  message Transaction {
+    string transaction_id = 1;
+    string timestamp = 2;
+    int64 account_id = 3;
+    string merchant = 4;
+    string category = 5;
+    double amount = 6;
+    string currency = 7;
+    string country = 8;
+    string city = 9;
+    optional string zip = 10;
+    string channel = 11;
+    bool is_fraud = 12;
+    optional string memo = 13;
+    int64 seq = 14;
+    string source = 15;
+  }
+}
+"""
+
+
+def protobuf_proto(rig):
+    """A VALUE_SCHEMA .proto whose values' message is a nested one, and MESSAGE_FIELDS
+    setting a column the records hold (transaction_id) and two they do not."""
+    extra = {"MESSAGE_FIELDS": "transaction_id=uuid(),seq=seq(),source=feeder"}
+    expected = reference(rig, "protobuf-proto", **extra)
+    os.makedirs(WORK, exist_ok=True)
+    path = os.path.join(WORK, "shop.proto")
+    with open(path, "w") as fh:
+        fh.write(SHOP_PROTO)
+    topic = rig.topic("protobuf-proto")
+    env = rig.env(topic, VALUE_FORMAT="protobuf", VALUE_SCHEMA=f"file://{path}",
+                  VALUE_SCHEMA_MESSAGE="Envelope.Transaction", **extra)
+    f, code = rig.run("feeder-protobuf-proto", env)
+    check("protobuf-proto", "exit code", code, code == 0)
+    cls = proto_class("protobuf-proto", SHOP_PROTO, "Envelope.Transaction")
+    got, messages, raw = protobuf_values(rig, "protobuf-proto", topic, cls)
+    check("protobuf-proto", "message indexes of Envelope.Transaction: count 2, 0, 0 (zigzag varints)",
+          raw[0][5:8].hex() if raw else None, bool(raw) and all(r[5:8] == b"\x04\0\0" for r in raw))
+    # A field written twice would make the value longer than the message it decodes to.
+    twice = [i for i, (r, m) in enumerate(zip(raw, messages)) if len(r) - 8 != len(m.SerializeToString())]
+    check("protobuf-proto", "no field written twice (each value as long as its message re-encoded)",
+          f"{len(raw) - len(twice)} of {len(raw)}", bool(raw) and not twice)
+    same_values("protobuf-proto", no_nulls(got), no_nulls(expected))
+    wrong = {**env, "VALUE_SCHEMA_MESSAGE": "Transaction"}
+    f, code = rig.run("feeder-protobuf-wrong-message", rig.env(topic, **wrong))
+    failed = (f.last_event("failed") or {}).get("error", "")
+    check("protobuf-proto", "a wrong VALUE_SCHEMA_MESSAGE: exit 2 listing the messages", f"{code} {failed[-90:]}",
+          code == 2 and "shop.Envelope.Transaction" in failed)
+    with open(path, "w") as fh:
+        fh.write(SHOP_PROTO.replace("int64 seq = 14;", "int64 seq = 14"))
+    f, code = rig.run("feeder-protobuf-bad", rig.env(topic, **env))
+    failed = (f.last_event("failed") or {}).get("error", "")
+    check("protobuf-proto", "a .proto that does not compile: exit 2 with protox's message and position",
+          f"{code} {failed[-90:]}", code == 2 and "(line " in failed)
 
 
 def fields(rig):
@@ -297,7 +444,8 @@ def outage(rig):
           code == 0 and failed == 0 and delivered >= 200 * 3)
 
 
-SCENARIOS = {"avro": avro, "json-schema": json_schema, "fields": fields, "latest": latest, "misfit": misfit,
+SCENARIOS = {"avro": avro, "json-schema": json_schema, "protobuf": protobuf, "protobuf-proto": protobuf_proto,
+             "fields": fields, "latest": latest, "misfit": misfit,
              "check": check_command, "incompatible": incompatible, "unreachable": unreachable, "outage": outage}
 
 
