@@ -17,6 +17,7 @@
 
 pub mod avro;
 pub mod config;
+mod parts;
 pub mod protobuf;
 pub mod schema;
 pub mod wire;
@@ -28,13 +29,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{Dataset, REPORTED_SKIPS};
 use crate::exit;
-use crate::message::{Generator, MessageSpec};
+use crate::message::MessageSpec;
 use crate::observe::events;
 use crate::settings::config::Config;
 use crate::sink::registry::{error_chain, Compatibility, RegistryClient, RegistryError};
 
 use self::avro::{AvroEncoder, Encoded, Misfit};
 use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
+use self::parts::{in_parts, with_generated_fields, Part};
 use self::protobuf::{Generated, ProtoEncoder};
 use self::schema::{Observed, SchemaError, ValueSchema};
 use self::wire::{KeyWire, ValueWire, Wire};
@@ -130,7 +132,8 @@ pub async fn prepare(
             ValueSchema::Protobuf { message, .. } => {
                 let mut encoded = encoded;
                 encoded.set_id(id);
-                ValueWire::Protobuf { encoded, generated: Generated::new(&message, spec) }
+                let generated = Generated::new(&message, spec.fields.iter().map(|a| a.name.as_str()));
+                ValueWire::Protobuf { encoded, generated }
             }
         };
     }
@@ -273,8 +276,8 @@ fn encode(
             ("avro", splice, done)
         }
         ValueSchema::Protobuf { message, .. } => {
-            let encoder = ProtoEncoder::new(message, spec);
-            let done = in_parts(dataset, |records, range| protobuf::encode_part(records, range, &encoder, spec));
+            let encoder = ProtoEncoder::new(message, spec.fields.iter().map(|a| a.name.as_str()));
+            let done = in_parts(dataset, |records, range| encode_proto_part(records, range, &encoder, spec));
             ("protobuf", Vec::new(), done)
         }
     };
@@ -318,44 +321,6 @@ fn encode(
     }
     events::values_encoded(format, dataset.len(), skipped, encoded.bytes(), dataset.json_bytes(), started.elapsed());
     Ok((encoded, splice))
-}
-
-/// Runs `encode` over the records, split among the cores: encoding is most of
-/// a load's CPU. The parts come back in record order.
-fn in_parts<F>(dataset: &Dataset, encode: F) -> Vec<Part>
-where
-    F: Fn(&Dataset, std::ops::Range<usize>) -> Part + Sync,
-{
-    let len = dataset.len();
-    let parts = if len < 50_000 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) };
-    let part_len = len.div_ceil(parts).max(1);
-    let encode = &encode;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|p| {
-                let range = (p * part_len).min(len)..((p + 1) * part_len).min(len);
-                scope.spawn(move || encode(dataset, range))
-            })
-            .collect();
-        // A part that panicked (a bug) is reported as its records not fitting.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Part::failed())).collect()
-    })
-}
-
-/// What one thread made of its share of the records.
-pub(super) struct Part {
-    pub(super) encoded: Encoded,
-    /// The first misfits, with their record numbers.
-    pub(super) misfits: Vec<(usize, Misfit)>,
-    /// Every record that does not fit, in order.
-    pub(super) skipped: Vec<usize>,
-}
-
-impl Part {
-    fn failed() -> Self {
-        let m = Misfit { field: String::new(), problem: "the encoder failed (a bug: please report it)".into() };
-        Part { encoded: Encoded::default(), misfits: vec![(0, m)], skipped: Vec::new() }
-    }
 }
 
 /// Checks and encodes the records of `range`: with `MESSAGE_FIELDS`, with
@@ -402,22 +367,31 @@ fn encode_part(
     part
 }
 
-/// `record` with every `MESSAGE_FIELDS` field set to a value of the kind its
-/// generator gives, so the check sees what the messages will hold.
-pub(super) fn with_generated_fields(record: &[u8], spec: &MessageSpec) -> Vec<u8> {
-    let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(record) else {
-        return record.to_vec();
-    };
-    for a in &spec.fields {
-        let sample = match &a.value {
-            Generator::Uuid => Value::String("00000000-0000-4000-8000-000000000000".into()),
-            Generator::Now => Value::String("2026-01-01T00:00:00.000Z".into()),
-            Generator::NowMs | Generator::NowS | Generator::Seq => Value::from(1u64),
-            Generator::Const(s) => Value::String(s.clone()),
+/// Checks and encodes the records of `range` (with `MESSAGE_FIELDS`, checked
+/// with values of the generated fields' kinds, encoded without them).
+fn encode_proto_part(
+    records: &Dataset,
+    range: std::ops::Range<usize>,
+    encoder: &ProtoEncoder,
+    spec: &MessageSpec,
+) -> Part {
+    let json_bytes: usize = range.clone().map(|i| records.get(i).len()).sum();
+    let mut part =
+        Part { encoded: Encoded::with_capacity(json_bytes / 2, range.len()), misfits: Vec::new(), skipped: Vec::new() };
+    for i in range {
+        let record = records.get(i);
+        let fits = match spec.fields.is_empty() {
+            true => part.encoded.push_with(|out| encoder.encode(record, out)),
+            false => part.encoded.push_with(|out| encoder.encode(&with_generated_fields(record, spec), out)),
         };
-        o.insert(a.name.clone(), sample);
+        if let Err(m) = fits {
+            part.skipped.push(i);
+            if part.misfits.len() < REPORTED_SKIPS {
+                part.misfits.push((i, m));
+            }
+        }
     }
-    Value::Object(o).to_string().into_bytes()
+    part
 }
 
 /// Registry failures of a compatibility test, as the registration would give them.

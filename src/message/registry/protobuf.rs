@@ -23,19 +23,17 @@ use prost_reflect::{
 };
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
-use super::avro::{Encoded, Misfit, FRAME};
-use super::schema::{Fields, SchemaError, Shape};
-use super::{with_generated_fields, Part};
-use crate::dataset::{Dataset, REPORTED_SKIPS};
-use crate::message::MessageSpec;
+use super::avro::{Misfit, FRAME};
 
 /// The file name a `.proto` is compiled under (errors name it with its origin).
 const FILE: &str = "value.proto";
 
-/// Compiles `text` (from `origin`) and picks the values' message: `wanted`
-/// (`VALUE_SCHEMA_MESSAGE`), else the file's only top-level message.
-pub fn compile(text: &str, origin: &str, wanted: Option<&str>) -> Result<MessageDescriptor, SchemaError> {
-    let invalid = |message: String| SchemaError::Invalid { origin: origin.to_owned(), message };
+/// Compiles `text` and picks the values' message: `wanted`
+/// (`VALUE_SCHEMA_MESSAGE`), else the file's only top-level message. The
+/// error is the compiler's message with its line and column, or what names
+/// are there.
+pub fn compile(text: &str, wanted: Option<&str>) -> Result<MessageDescriptor, String> {
+    let invalid = |message: String| message;
     let mut resolver = ChainFileResolver::new();
     resolver.add(Single(text.to_owned()));
     // Imports of Google's well-known types (timestamp.proto, wrappers.proto) resolve; others do not.
@@ -112,94 +110,6 @@ pub fn message_indexes(message: &MessageDescriptor) -> Vec<u8> {
     out
 }
 
-/// The proto3 text of the schema derived from what the records hold, the
-/// values' message named `name` in package `package`.
-///
-/// A field ever null or missing is `optional` (explicit presence), not a
-/// `google.protobuf.*Value` wrapper: the wrappers need an import the registry
-/// must hold as a schema reference, Confluent's deserializers give an unset
-/// `optional` field as absent (None in Python, null in its JSON), and Flink's
-/// protobuf format and Spark's `from_protobuf` read an unset `optional` scalar
-/// as SQL NULL, where a wrapper becomes a nested row `{value}` in Spark.
-pub(super) fn derive(fields: &Fields, name: &str, package: &str) -> Result<String, String> {
-    let mut out = format!("syntax = \"proto3\";\n\npackage {package};\n\n");
-    message_text(fields, name, 0, &mut out)?;
-    Ok(out)
-}
-
-fn message_text(fields: &Fields, name: &str, depth: usize, out: &mut String) -> Result<(), String> {
-    let pad = "  ".repeat(depth);
-    out.push_str(&format!("{pad}message {name} {{\n"));
-    let mut nested = Vec::new();
-    for (number, (field, shape)) in fields.members.iter().enumerate() {
-        let nullable = shape.present < fields.objects || shape.null;
-        let (repeated, item) = match &shape.array {
-            Some(items) if !(shape.boolean || shape.long || shape.double || shape.string || shape.object.is_some()) => {
-                (true, &**items)
-            }
-            _ => (false, shape),
-        };
-        let ty = match scalar(item) {
-            Some(ty) => ty.to_owned(),
-            None => match (&item.object, &item.array) {
-                (Some(f), None) if !(item.boolean || item.long || item.double || item.string) => {
-                    let type_name = camel(field);
-                    nested.push((f, type_name.clone()));
-                    type_name
-                }
-                (None, Some(_)) if repeated => return Err(format!("field {field} holds arrays of arrays, which Protobuf has no type for")),
-                _ => return Err(format!("field {field} holds values of different kinds (numbers, text, objects...), which one Protobuf field cannot")),
-            },
-        };
-        let label = match (repeated, nullable && item.object.is_none()) {
-            (true, _) => "repeated ",
-            (false, true) => "optional ",
-            (false, false) => "",
-        };
-        out.push_str(&format!("{pad}  {label}{ty} {field} = {};\n", number + 1));
-    }
-    for (f, type_name) in nested {
-        message_text(f, &type_name, depth + 1, out)?;
-    }
-    out.push_str(&format!("{pad}}}\n"));
-    Ok(())
-}
-
-/// The scalar type of a field holding only `shape`'s kinds (a whole number
-/// and a fraction together are a `double`); `None` for objects, arrays, a mix.
-fn scalar(shape: &Shape) -> Option<&'static str> {
-    if shape.object.is_some() || shape.array.is_some() {
-        return None;
-    }
-    match (shape.boolean, shape.long || shape.double, shape.string) {
-        (true, false, false) => Some("bool"),
-        (false, true, false) => Some(if shape.double { "double" } else { "int64" }),
-        // Only ever null: no kind to go by.
-        (false, false, true) | (false, false, false) => Some("string"),
-        _ => None,
-    }
-}
-
-/// `line_items` -> `LineItems`: a nested message's name after its field.
-fn camel(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    let mut upper = true;
-    for c in field.chars() {
-        match c {
-            '_' => upper = true,
-            c if upper => {
-                out.extend(c.to_uppercase());
-                upper = false;
-            }
-            c => out.push(c),
-        }
-    }
-    if out.is_empty() || out == field {
-        out.push_str("Message");
-    }
-    out
-}
-
 /// Reads records' JSON into the values' message and encodes it, framed.
 pub struct ProtoEncoder {
     message: MessageDescriptor,
@@ -211,10 +121,11 @@ pub struct ProtoEncoder {
 }
 
 impl ProtoEncoder {
-    pub fn new(message: &MessageDescriptor, spec: &MessageSpec) -> Self {
+    /// `generated`: the names of the fields `MESSAGE_FIELDS` sets.
+    pub fn new<'a>(message: &MessageDescriptor, generated: impl IntoIterator<Item = &'a str>) -> Self {
         let mut prefix = vec![0; FRAME];
         prefix.extend(message_indexes(message));
-        let generated = spec.fields.iter().filter_map(|a| field(message, &a.name)).collect();
+        let generated = generated.into_iter().filter_map(|name| field(message, name)).collect();
         let options = DeserializeOptions::new().deny_unknown_fields(false);
         ProtoEncoder { message: message.clone(), prefix, generated, options }
     }
@@ -273,33 +184,6 @@ fn field(message: &MessageDescriptor, name: &str) -> Option<FieldDescriptor> {
     message.get_field_by_name(name).or_else(|| message.get_field_by_json_name(name))
 }
 
-/// Checks and encodes the records of `range` (with `MESSAGE_FIELDS`, checked
-/// with values of the generated fields' kinds, encoded without them).
-pub(super) fn encode_part(
-    records: &Dataset,
-    range: std::ops::Range<usize>,
-    encoder: &ProtoEncoder,
-    spec: &MessageSpec,
-) -> Part {
-    let json_bytes: usize = range.clone().map(|i| records.get(i).len()).sum();
-    let mut part =
-        Part { encoded: Encoded::with_capacity(json_bytes / 2, range.len()), misfits: Vec::new(), skipped: Vec::new() };
-    for i in range {
-        let record = records.get(i);
-        let fits = match spec.fields.is_empty() {
-            true => part.encoded.push_with(|out| encoder.encode(record, out)),
-            false => part.encoded.push_with(|out| encoder.encode(&with_generated_fields(record, spec), out)),
-        };
-        if let Err(m) = fits {
-            part.skipped.push(i);
-            if part.misfits.len() < REPORTED_SKIPS {
-                part.misfits.push((i, m));
-            }
-        }
-    }
-    part
-}
-
 /// The `MESSAGE_FIELDS` fields of each message, encoded after the message
 /// encoded at load. One message holding only them is reused: a string's
 /// buffer is refilled in place, so a message allocates nothing.
@@ -311,12 +195,11 @@ pub struct Generated {
 }
 
 impl Generated {
-    /// `None` when `spec` generates no field the message has.
-    pub fn new(message: &MessageDescriptor, spec: &MessageSpec) -> Option<Box<Self>> {
-        let fields: Vec<(Vec<u8>, FieldDescriptor)> = spec
-            .fields
-            .iter()
-            .filter_map(|a| Some((serde_json::to_vec(&a.name).ok()?, field(message, &a.name)?)))
+    /// `None` when `MESSAGE_FIELDS` (the names in `generated`) sets no field the message has.
+    pub fn new<'a>(message: &MessageDescriptor, generated: impl IntoIterator<Item = &'a str>) -> Option<Box<Self>> {
+        let fields: Vec<(Vec<u8>, FieldDescriptor)> = generated
+            .into_iter()
+            .filter_map(|name| Some((serde_json::to_vec(name).ok()?, field(message, name)?)))
             .collect();
         let raw = vec![None; fields.len()];
         (!fields.is_empty()).then(|| Box::new(Generated { scratch: DynamicMessage::new(message.clone()), fields, raw }))

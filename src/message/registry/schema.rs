@@ -70,7 +70,7 @@ impl ValueSchema {
         let invalid = |message: String| SchemaError::Invalid { origin: origin.to_owned(), message };
         match format {
             ValueFormat::Protobuf => {
-                let message = super::protobuf::compile(text, origin, message)?;
+                let message = super::protobuf::compile(text, message).map_err(invalid)?;
                 Ok(ValueSchema::Protobuf { message, text: text.to_owned() })
             }
             ValueFormat::Avro => {
@@ -119,24 +119,24 @@ fn schema_kind(s: &apache_avro::Schema) -> String {
 
 /// What a field was seen to hold.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Shape {
-    pub(super) null: bool,
-    pub(super) boolean: bool,
-    pub(super) long: bool,
-    pub(super) double: bool,
-    pub(super) string: bool,
-    pub(super) object: Option<Box<Fields>>,
+struct Shape {
+    null: bool,
+    boolean: bool,
+    long: bool,
+    double: bool,
+    string: bool,
+    object: Option<Box<Fields>>,
     /// The items' shape; `Some` once an array was seen.
-    pub(super) array: Option<Box<Shape>>,
+    array: Option<Box<Shape>>,
     /// Objects holding the field (a field missing from some is nullable).
-    pub(super) present: u64,
+    present: u64,
 }
 
 /// The members of the objects seen at one place, in order of first appearance.
 #[derive(Debug, Default, Clone)]
-pub(super) struct Fields {
-    pub(super) members: Vec<(String, Shape)>,
-    pub(super) objects: u64,
+struct Fields {
+    members: Vec<(String, Shape)>,
+    objects: u64,
 }
 
 /// Notes what one JSON value holds in a [`Shape`], reading it in document
@@ -427,7 +427,7 @@ impl Observed {
             }
             ValueFormat::Protobuf => {
                 let derived = |message: String| SchemaError::Derived { format: "Protobuf", message };
-                let text = super::protobuf::derive(&self.fields, &name, NAMESPACE).map_err(derived)?;
+                let text = proto_text(&self.fields, &name, NAMESPACE).map_err(derived)?;
                 ValueSchema::parse(ValueFormat::Protobuf, &text, "derived", None).map_err(|e| derived(e.to_string()))
             }
             ValueFormat::JsonSchema | ValueFormat::Json => {
@@ -453,125 +453,93 @@ impl Observed {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::message::Assignment;
+/// The proto3 text of the schema derived from what the records hold, the
+/// values' message named `name` in package `package`.
+///
+/// A field ever null or missing is `optional` (explicit presence), not a
+/// `google.protobuf.*Value` wrapper: the wrappers need an import the registry
+/// must hold as a schema reference, Confluent's deserializers give an unset
+/// `optional` field as absent (None in Python, null in its JSON), and Flink's
+/// protobuf format and Spark's `from_protobuf` read an unset `optional` scalar
+/// as SQL NULL, where a wrapper becomes a nested row `{value}` in Spark.
+fn proto_text(fields: &Fields, name: &str, package: &str) -> Result<String, String> {
+    let mut out = format!("syntax = \"proto3\";\n\npackage {package};\n\n");
+    message_text(fields, name, 0, &mut out)?;
+    Ok(out)
+}
 
-    fn observed(records: &[&str], fields: &[(&str, Generator)]) -> Observed {
-        let spec = MessageSpec {
-            fields: fields.iter().map(|(n, g)| Assignment { name: (*n).into(), value: g.clone() }).collect(),
-            ..MessageSpec::default()
+fn message_text(fields: &Fields, name: &str, depth: usize, out: &mut String) -> Result<(), String> {
+    let pad = "  ".repeat(depth);
+    out.push_str(&format!("{pad}message {name} {{\n"));
+    let mut nested = Vec::new();
+    for (number, (field, shape)) in fields.members.iter().enumerate() {
+        let nullable = shape.present < fields.objects || shape.null;
+        let (repeated, item) = match &shape.array {
+            Some(items) if !(shape.boolean || shape.long || shape.double || shape.string || shape.object.is_some()) => {
+                (true, &**items)
+            }
+            _ => (false, shape),
         };
-        Observed::of(records, &spec)
+        let ty = match scalar(item) {
+            Some(ty) => ty.to_owned(),
+            None => match (&item.object, &item.array) {
+                (Some(f), None) if !(item.boolean || item.long || item.double || item.string) => {
+                    let type_name = camel(field);
+                    nested.push((f, type_name.clone()));
+                    type_name
+                }
+                (None, Some(_)) if repeated => return Err(format!("field {field} holds arrays of arrays, which Protobuf has no type for")),
+                _ => return Err(format!("field {field} holds values of different kinds (numbers, text, objects...), which one Protobuf field cannot")),
+            },
+        };
+        let label = match (repeated, nullable && item.object.is_none()) {
+            (true, _) => "repeated ",
+            (false, true) => "optional ",
+            (false, false) => "",
+        };
+        out.push_str(&format!("{pad}  {label}{ty} {field} = {};\n", number + 1));
     }
-
-    fn avro(records: &[&str]) -> Value {
-        let s = observed(records, &[]).derive(ValueFormat::Avro, "tx.events-1").unwrap();
-        serde_json::from_str(s.text()).unwrap()
+    for (f, type_name) in nested {
+        message_text(f, &type_name, depth + 1, out)?;
     }
+    out.push_str(&format!("{pad}}}\n"));
+    Ok(())
+}
 
-    #[test]
-    fn one_kind_per_field_nullable_when_ever_null_or_missing() {
-        let s = avro(&[
-            r#"{"id":1,"amount":12.5,"zip":"02134","ok":true,"memo":null}"#,
-            r#"{"id":2,"amount":7,"zip":"10001","ok":false,"memo":"x"}"#,
-            r#"{"id":3,"amount":1,"zip":"1","ok":true}"#,
-        ]);
-        assert_eq!(s["name"], "tx_events_1");
-        assert_eq!(s["namespace"], "kafka_feeder");
-        let fields: Vec<(String, Value)> = s["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["type"].clone()))
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                ("id".into(), json!("long")),
-                ("amount".into(), json!("double")),
-                ("zip".into(), json!("string")),
-                ("ok".into(), json!("boolean")),
-                ("memo".into(), json!(["null", "string"])),
-            ]
-        );
-        assert_eq!(s["fields"][4]["default"], Value::Null, "a nullable field defaults to null");
+/// The scalar type of a field holding only `shape`'s kinds (a whole number
+/// and a fraction together are a `double`); `None` for objects, arrays, a mix.
+fn scalar(shape: &Shape) -> Option<&'static str> {
+    if shape.object.is_some() || shape.array.is_some() {
+        return None;
     }
-
-    #[test]
-    fn nested_objects_and_arrays_become_records_and_arrays() {
-        let s =
-            avro(&[r#"{"user":{"name":"Ann","tags":["a"]},"n":[1,2]}"#, r#"{"user":{"name":"Bo","tags":[]},"n":[]}"#]);
-        assert_eq!(
-            s["fields"][0]["type"],
-            json!({"type":"record","name":"tx_events_1_user","fields":[
-                {"name":"name","type":"string"},{"name":"tags","type":{"type":"array","items":"string"}}]})
-        );
-        assert_eq!(s["fields"][1]["type"], json!({"type":"array","items":"long"}));
-    }
-
-    #[test]
-    fn a_mix_of_kinds_is_a_union() {
-        let s = avro(&[r#"{"v":1}"#, r#"{"v":"x"}"#, r#"{"v":null}"#]);
-        assert_eq!(s["fields"][0]["type"], json!(["null", "long", "string"]));
-    }
-
-    #[test]
-    fn generated_fields_take_their_generators_kind() {
-        let o = observed(&[r#"{"id":"a","n":1}"#], &[("id", Generator::Seq), ("at", Generator::Now)]);
-        let s: Value = serde_json::from_str(o.derive(ValueFormat::Avro, "t").unwrap().text()).unwrap();
-        assert_eq!(
-            s["fields"],
-            json!([{"name":"id","type":"long"},{"name":"n","type":"long"},{"name":"at","type":"string"}])
-        );
-        assert!(o.is_whole_number("n") && o.is_whole_number("id") && !o.is_whole_number("at"));
-    }
-
-    #[test]
-    fn a_column_avro_cannot_name_is_refused_naming_it() {
-        let e = observed(&[r#"{"amount usd":1}"#], &[]).derive(ValueFormat::Avro, "t").unwrap_err().to_string();
-        assert!(e.contains("amount usd"), "{e}");
-        assert!(e.contains("VALUE_FORMAT=json-schema"), "{e}");
-    }
-
-    #[test]
-    fn json_schema_lists_types_and_required_fields() {
-        let o = observed(&[r#"{"id":1,"zip":"02134","memo":null}"#, r#"{"id":2,"zip":"10001"}"#], &[]);
-        let s: Value = serde_json::from_str(o.derive(ValueFormat::JsonSchema, "tx").unwrap().text()).unwrap();
-        assert_eq!(s["title"], "tx");
-        assert_eq!(s["properties"]["id"], json!({"type":"integer"}));
-        assert_eq!(s["properties"]["memo"], json!({"type":"null"}));
-        assert_eq!(s["required"], json!(["id", "zip"]));
-    }
-
-    #[test]
-    fn a_given_schema_parses_or_says_why_not() {
-        let s = ValueSchema::parse(
-            ValueFormat::Avro,
-            r#"{"type":"record","name":"T","namespace":"n","fields":[{"name":"a","type":"long"}]}"#,
-            "t.avsc",
-            None,
-        )
-        .unwrap();
-        assert_eq!(s.record_name(), Some("n.T"));
-        let e = ValueSchema::parse(
-            ValueFormat::Avro,
-            r#"{"type":"record","name":"T","fields":[{"name":"a","type":"lng"}]}"#,
-            "t.avsc",
-            None,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("VALUE_SCHEMA t.avsc is not a valid schema: "), "{e}");
-        assert!(e.contains("lng"), "{e}");
-        let e =
-            ValueSchema::parse(ValueFormat::Avro, "{\"type\":\n\"record\",", "t.avsc", None).unwrap_err().to_string();
-        assert!(e.contains("line 2"), "the JSON parser's position: {e}");
-        let e = ValueSchema::parse(ValueFormat::Avro, r#""long""#, "t.avsc", None).unwrap_err().to_string();
-        assert!(e.contains("not a record"), "{e}");
-        let s =
-            ValueSchema::parse(ValueFormat::JsonSchema, r#"{"title":"Tx","type":"object"}"#, "t.json", None).unwrap();
-        assert_eq!(s.record_name(), Some("Tx"));
+    match (shape.boolean, shape.long || shape.double, shape.string) {
+        (true, false, false) => Some("bool"),
+        (false, true, false) => Some(if shape.double { "double" } else { "int64" }),
+        // Only ever null: no kind to go by.
+        (false, false, true) | (false, false, false) => Some("string"),
+        _ => None,
     }
 }
+
+/// `line_items` -> `LineItems`: a nested message's name after its field.
+fn camel(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    let mut upper = true;
+    for c in field.chars() {
+        match c {
+            '_' => upper = true,
+            c if upper => {
+                out.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() || out == field {
+        out.push_str("Message");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,10 @@
 use super::*;
+use crate::message::registry::avro::Encoded;
 use crate::message::registry::config::ValueFormat;
 use crate::message::registry::schema::{Observed, ValueSchema};
 use crate::message::registry::wire::{ValueWire, Wire};
 use crate::message::registry::FormatError;
-use crate::message::{Assignment, Generator};
+use crate::message::{Assignment, Generator, MessageSpec};
 use crate::settings::config::Config;
 
 const SHOP: &str = r#"syntax = "proto3";
@@ -26,7 +27,7 @@ message Other {
 "#;
 
 fn message(wanted: Option<&str>) -> MessageDescriptor {
-    compile(SHOP, "shop.proto", wanted).unwrap()
+    compile(SHOP, wanted).unwrap()
 }
 
 fn spec(fields: &[(&str, Generator)]) -> MessageSpec {
@@ -47,7 +48,7 @@ fn decode(bytes: &[u8], m: &MessageDescriptor, indexes: &[u8]) -> serde_json::Va
 #[test]
 fn a_record_is_framed_with_the_id_a_zero_index_byte_and_the_message() {
     let m = message(Some("Tx"));
-    let enc = ProtoEncoder::new(&m, &MessageSpec::default());
+    let enc = ProtoEncoder::new(&m, []);
     let mut e = Encoded::default();
     let json = br#"{"zip":"02134","id":-3,"amount":12.5,"customer":{"name":"Ann"},"tags":["a","b"],"extra":1}"#;
     e.push_with(|out| enc.encode(json, out)).unwrap();
@@ -70,26 +71,27 @@ fn other_and_nested_messages_have_their_index_path_as_zigzag_varints() {
     assert_eq!(message_indexes(&message(Some("Tx.Customer"))), [4, 0, 0]);
     let m = message(Some("Other.Deep"));
     let mut out = Vec::new();
-    ProtoEncoder::new(&m, &MessageSpec::default()).encode(br#"{"x":"v"}"#, &mut out).unwrap();
+    ProtoEncoder::new(&m, []).encode(br#"{"x":"v"}"#, &mut out).unwrap();
     assert_eq!(decode(&out, &m, &[4, 2, 0]), serde_json::json!({"x":"v"}));
 }
 
 #[test]
 fn a_wrong_or_missing_message_name_lists_the_messages() {
-    let e = compile(SHOP, "shop.proto", Some("Txn")).unwrap_err().to_string();
+    let e = ValueSchema::parse(ValueFormat::Protobuf, SHOP, "shop.proto", Some("Txn")).unwrap_err();
     assert_eq!(
-        e,
+        e.to_string(),
         "VALUE_SCHEMA shop.proto is not a valid schema: VALUE_SCHEMA_MESSAGE=Txn is no message of it; \
          its messages: shop.Tx, shop.Tx.Customer, shop.Other, shop.Other.Deep"
     );
-    let e = compile(SHOP, "shop.proto", None).unwrap_err().to_string();
+    assert_eq!(FormatError::from(e).exit_code(), crate::exit::CONFIG);
+    let e = compile(SHOP, None).unwrap_err();
     assert!(
         e.ends_with(
             "it has 2 top-level messages (shop.Tx, shop.Other): set VALUE_SCHEMA_MESSAGE to the values' message"
         ),
         "{e}"
     );
-    assert_eq!(compile("syntax = \"proto3\";\nmessage A { string a = 1; }", "a.proto", None).unwrap().full_name(), "A");
+    assert_eq!(compile("syntax = \"proto3\";\nmessage A { string a = 1; }", None).unwrap().full_name(), "A");
 }
 
 #[test]
@@ -100,15 +102,14 @@ fn a_proto_that_does_not_compile_is_exit_2_with_the_compilers_message_and_positi
     assert!(text.starts_with("VALUE_SCHEMA tx.proto is not a valid schema: "), "{text}");
     assert!(text.contains("strin") && text.contains("(line 5, column 3)"), "{text}");
     assert_eq!(FormatError::from(e).exit_code(), crate::exit::CONFIG);
-    let e =
-        compile("syntax = \"proto3\";\nmessage Tx {\n  int64 id = 1\n}\n", "t.proto", None).unwrap_err().to_string();
+    let e = compile("syntax = \"proto3\";\nmessage Tx {\n  int64 id = 1\n}\n", None).unwrap_err();
     assert!(e.contains("(line 4, column 1)"), "a missing `;` is found at the next token: {e}");
 }
 
 #[test]
 fn a_record_that_does_not_fit_names_the_field() {
     let m = message(Some("Tx"));
-    let enc = ProtoEncoder::new(&m, &MessageSpec::default());
+    let enc = ProtoEncoder::new(&m, []);
     let mut out = vec![7];
     let e = enc.encode(br#"{"id":1,"zip":"x","amount":"lots"}"#, &mut out).unwrap_err();
     assert_eq!(e.field, "amount");
@@ -126,7 +127,8 @@ fn records_that_do_not_fit_are_dropped_and_the_others_encoded_in_order() {
     let config = Config::from_vars([("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).unwrap();
     let proto = "syntax = \"proto3\";\nmessage T { int64 id = 1; string zip = 2; }\n";
     let schema = ValueSchema::parse(ValueFormat::Protobuf, proto, "t", None).unwrap();
-    let (encoded, _) = super::super::encode(&config, &mut dataset, &schema, &MessageSpec::default()).unwrap();
+    let (encoded, _) =
+        crate::message::registry::encode(&config, &mut dataset, &schema, &MessageSpec::default()).unwrap();
     assert_eq!((dataset.len(), encoded.len()), (2, 2));
     let ValueSchema::Protobuf { message: m, .. } = &schema else { unreachable!() };
     assert_eq!(decode(encoded.get(0), m, &[0]), serde_json::json!({"id":1,"zip":"02134"}));
@@ -134,7 +136,7 @@ fn records_that_do_not_fit_are_dropped_and_the_others_encoded_in_order() {
     // the JSON mapping says: "" is not written, and decodes as "".
     assert_eq!(decode(encoded.get(1), m, &[0]), serde_json::json!({"id":3}));
     let (mut none, _) = crate::dataset::load_csv("id\nx\ny\n".as_bytes(), "t", None).unwrap();
-    let e = super::super::encode(&config, &mut none, &schema, &MessageSpec::default()).unwrap_err();
+    let e = crate::message::registry::encode(&config, &mut none, &schema, &MessageSpec::default()).unwrap_err();
     assert_eq!(e.exit_code(), crate::exit::DATASET_INVALID, "{e}");
     assert!(e.to_string().contains("field id"), "{e}");
 }
@@ -194,13 +196,13 @@ message tx_events_1 {
 #[test]
 fn generated_fields_are_appended_and_the_loaded_message_does_not_hold_them() {
     let m = message(Some("Tx"));
-    let spec = spec(&[("seq", Generator::Seq), ("zip", Generator::Const("x".into())), ("nope", Generator::Uuid)]);
-    let enc = ProtoEncoder::new(&m, &spec);
+    let generated = ["seq", "zip", "nope"];
+    let enc = ProtoEncoder::new(&m, generated);
     let mut encoded = Encoded::default();
     encoded.push_with(|out| enc.encode(br#"{"id":5,"zip":"02134","seq":99}"#, out)).unwrap();
     encoded.set_id(9);
     assert_eq!(decode(encoded.get(0), &m, &[0]), serde_json::json!({"id":5}), "seq and zip left out at load");
-    let generated = Generated::new(&m, &spec).expect("seq and zip are fields of Tx");
+    let generated = Generated::new(&m, generated).expect("seq and zip are fields of Tx");
     let mut w = Wire::new(ValueWire::Protobuf { encoded, generated: Some(generated) }, None);
     for (n, built) in [
         (1_i64, r#"{"id":5,"zip":"x","seq":1,"nope":"0b6c2c4e-6c1f-4b8e-9a43-2f7b1d0b9c11"}"#),
