@@ -269,3 +269,65 @@ async fn preview_shows_the_values_as_json_without_a_registry() {
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["value"]["zip"].is_string()), "{lines:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protobuf_value_is_framed_with_its_message_index_and_the_derived_proto_registered() {
+    let registry = Registry::start(registers).await;
+    let (topic, messages) = send(&registry, 10, &[("VALUE_FORMAT", "protobuf")]).await;
+    let seen = registry.seen();
+    assert_eq!(seen[0].call, format!("POST /subjects/{topic}-value/versions"));
+    let body: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(body["schemaType"], "PROTOBUF");
+    let text = body["schema"].as_str().unwrap();
+    let name = topic.replace('-', "_");
+    assert!(
+        text.contains(&format!(
+            "message {name} {{\n  int64 id = 1;\n  string zip = 2;\n  double amount = 3;\n  optional string memo = 4;\n}}"
+        )),
+        "{text}"
+    );
+    let mut files = protox::file::ChainFileResolver::new();
+    files.add(Proto(text.to_owned()));
+    let mut compiler = protox::Compiler::with_file_resolver(files);
+    compiler.open_file("t.proto").unwrap();
+    let message = compiler.descriptor_pool().get_message_by_name(&format!("kafka_feeder.{name}")).unwrap();
+    for (_, value) in messages {
+        assert_eq!(&value[..6], &[0, 0, 0, 0, 41, 0], "magic byte, value schema id, message index 0");
+        let m = prost_reflect::DynamicMessage::decode(message.clone(), &value[6..]).unwrap();
+        let zip = m.get_field_by_name("zip").unwrap();
+        assert!(zip.as_str() == Some("02134") || zip.as_str() == Some("10001"), "{zip:?}");
+    }
+}
+
+/// The registered text, for protox to compile as the test's own copy.
+struct Proto(String);
+
+impl protox::file::FileResolver for Proto {
+    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+        protox::file::File::from_source(name, &self.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proto_that_does_not_compile_is_exit_2_and_one_no_record_fits_exit_6() {
+    let registry = Registry::start(registers).await;
+    let file = dataset();
+    let uri = file.path().display().to_string();
+    let mut proto = tempfile::Builder::new().suffix(".proto").tempfile().unwrap();
+    std::io::Write::write_all(&mut proto, b"syntax = \"proto3\";\nmessage T {\n  int64 id = 1\n}\n").unwrap();
+    let path = proto.path().display().to_string();
+    let extra = [("VALUE_FORMAT", "protobuf"), ("VALUE_SCHEMA", path.as_str()), ("DATASET_URI", uri.as_str())];
+    let e = run::run(&config(&vars(&registry.url, &extra)), Arc::new(Stats::new("none")), CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), exit::CONFIG, "{e}");
+    assert!(e.to_string().contains(&path) && e.to_string().contains("(line 4, column 1)"), "{e}");
+    // Every zip is text, which a bool does not take (an int64 would: the JSON mapping reads "02134" as 2134).
+    std::fs::write(proto.path(), "syntax = \"proto3\";\nmessage T { bool zip = 1; }\n").unwrap();
+    let e = run::run(&config(&vars(&registry.url, &extra)), Arc::new(Stats::new("none")), CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), exit::DATASET_INVALID, "{e}");
+    assert!(e.to_string().contains("field zip"), "{e}");
+    assert!(registry.seen().is_empty(), "nothing registered: {:?}", registry.seen());
+}
