@@ -12,7 +12,7 @@
 //! - [`message`]: what a record becomes on the wire: generated fields, key and
 //!   headers (`MESSAGE_*`), from offsets indexed once after loading;
 //!   `message::template`: a `MESSAGE_TEMPLATE` evaluated per record at load and per message;
-//!   Avro and JSON Schema values and keys ([`message::registry`]: the schema,
+//!   Avro, JSON Schema and Protobuf values, Avro keys ([`message::registry`]: the schema,
 //!   each record encoded once)
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
 //!   replay, replica shares (pure, clock injected), the sampler, and the loop

@@ -1,12 +1,13 @@
 """The Schema Registry formats against the JSON path, in one run (issue 20):
 
-- load: `kafka-feeder preview 1` on a CSV of 1M rows, VALUE_FORMAT json, avro and
-  json-schema: the process's CPU (load, schema derivation, encoding) and wall time,
+- load: `kafka-feeder preview 1` on a CSV of 1M rows, VALUE_FORMAT json, avro,
+  json-schema and protobuf: the process's CPU (load, schema derivation, encoding) and wall time,
   and the load and encode seconds of its log lines (no registry is needed);
 - send: the bundled sample at MESSAGES_PER_SECOND=max into tansu, with Karapace as
   the registry: CPU per delivered message (the daemon's user+sys from the
   broker_connected line to its exit, over the messages delivered) and payload bytes
-  per message, for json, avro, json-schema, and json and avro with MESSAGE_FIELDS.
+  per message, for json, avro, json-schema, protobuf, and json, avro and protobuf
+  with MESSAGE_FIELDS.
 
     python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3]
 
@@ -26,7 +27,9 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(REPO, "data", "transactions.csv")
 FIELDS = "transaction_id=uuid(),seq=seq()"
 ROUNDS = {"json": {}, "avro": {"VALUE_FORMAT": "avro"}, "json-schema": {"VALUE_FORMAT": "json-schema"},
-          "json+fields": {"MESSAGE_FIELDS": FIELDS}, "avro+fields": {"VALUE_FORMAT": "avro", "MESSAGE_FIELDS": FIELDS}}
+          "protobuf": {"VALUE_FORMAT": "protobuf"},
+          "json+fields": {"MESSAGE_FIELDS": FIELDS}, "avro+fields": {"VALUE_FORMAT": "avro", "MESSAGE_FIELDS": FIELDS},
+          "protobuf+fields": {"VALUE_FORMAT": "protobuf", "MESSAGE_FIELDS": FIELDS}}
 
 
 def base_env(**extra):
@@ -71,11 +74,12 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--messages", type=int, default=300_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", nargs="+", choices=list(ROUNDS), help="these send rounds (json's always runs)")
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
     rows = []
 
-    loads = {fmt: [] for fmt in ("json", "avro", "json-schema")}
+    loads = {fmt: [] for fmt in ("json", "avro", "json-schema", "protobuf") if not a.only or fmt in a.only or fmt == "json"}
     for _ in range(a.rounds):
         for fmt in loads:
             loads[fmt].append(load(binary, a.csv, fmt))
@@ -92,7 +96,9 @@ def main():
     registry = harness.SchemaRegistry(tansu.bootstrap, os.environ.get("E2E_SR_VENV",
                                                                      os.path.join(REPO, "target", "sr-venv"))).start()
     try:
-        sends = {fmt: [send(binary, tansu, registry, fmt, a.messages, i) for i in range(a.rounds)] for fmt in ROUNDS}
+        wanted = [f for f in ROUNDS if not a.only or f in a.only or f == "json" or (f == "json+fields" and any(
+            w.endswith("+fields") for w in a.only))]
+        sends = {fmt: [send(binary, tansu, registry, fmt, a.messages, i) for i in range(a.rounds)] for fmt in wanted}
     finally:
         registry.stop()
         tansu.stop()
