@@ -100,6 +100,11 @@ pub async fn prepare(
         let format = r.value_format;
         let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
         let (encoded, splice) = encode(config, dataset, &schema, spec)?;
+        if let (Purpose::Preview, ValueSchema::Protobuf { message, .. }) = (purpose, &schema) {
+            // A message is not its record's JSON (columns it has no field for,
+            // defaults for nulls): preview shows what a consumer decodes.
+            *dataset = read_back(&encoded, message);
+        }
         let id = match (purpose, &client, latest_id) {
             (_, _, Some(id)) => Some(id),
             (Purpose::Run, Some(c), None) => {
@@ -392,6 +397,17 @@ fn encode_proto_part(
         }
     }
     part
+}
+
+/// The Protobuf values read back as JSON records ([`protobuf::read_back`]).
+fn read_back(encoded: &Encoded, message: &prost_reflect::MessageDescriptor) -> Dataset {
+    let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(encoded.len()));
+    for i in 0..encoded.len() {
+        buf.extend(protobuf::read_back(encoded.get(i), message).unwrap_or_else(|| b"{}".to_vec()));
+        ends.push(buf.len());
+    }
+    let seen = ends.len() as u64;
+    Dataset::from_collected(crate::dataset::collect::Collected { buf, ends, seen })
 }
 
 /// Registry failures of a compatibility test, as the registration would give them.

@@ -19,7 +19,8 @@ use std::borrow::Cow;
 use miette::Diagnostic;
 use prost::Message as _;
 use prost_reflect::{
-    DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
+    DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
+    Value,
 };
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
@@ -108,6 +109,20 @@ pub fn message_indexes(message: &MessageDescriptor) -> Vec<u8> {
         prost::encoding::encode_varint(((n << 1) ^ (n >> 63)) as u64, &mut out);
     }
     out
+}
+
+/// The values encoded at load read back as JSON, for `preview`: what a
+/// consumer decodes (every field of the message by its proto name, defaults
+/// included, 64-bit integers as numbers; a column the message has no field
+/// for is gone). `None` for a value that does not decode (none is expected).
+pub fn read_back(value: &[u8], message: &MessageDescriptor) -> Option<Vec<u8>> {
+    let skip = FRAME + message_indexes(message).len();
+    let decoded = DynamicMessage::decode(message.clone(), value.get(skip..)?).ok()?;
+    let options =
+        SerializeOptions::new().use_proto_field_name(true).stringify_64_bit_integers(false).skip_default_fields(false);
+    let mut out = Vec::with_capacity(value.len() * 2);
+    decoded.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &options).ok()?;
+    Some(out)
 }
 
 /// Reads records' JSON into the values' message and encodes it, framed.

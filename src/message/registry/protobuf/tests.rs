@@ -214,3 +214,20 @@ fn generated_fields_are_appended_and_the_loaded_message_does_not_hold_them() {
     }
     assert_eq!(w.unencodable, 0);
 }
+
+/// `preview` shows what a consumer decodes: the columns the message has no
+/// field for are gone, a null in a field without presence is its default.
+#[test]
+fn a_value_read_back_is_what_a_consumer_decodes() {
+    let m = message(Some("Tx"));
+    let mut out = Vec::new();
+    ProtoEncoder::new(&m, [])
+        .encode(br#"{"id":"7","zip":null,"extra":1,"customer":{"name":"Ann"}}"#, &mut out)
+        .unwrap();
+    let back: serde_json::Value = serde_json::from_slice(&read_back(&out, &m).unwrap()).unwrap();
+    assert_eq!(
+        back,
+        serde_json::json!({"id":7,"zip":"","customer":{"name":"Ann"},"tags":[],"seq":0}),
+        "an unset optional is left out, the others are there with their defaults"
+    );
+}
