@@ -215,6 +215,10 @@ impl Generated {
         let fields: Vec<(Vec<u8>, FieldDescriptor)> = generated
             .into_iter()
             .filter_map(|name| Some((serde_json::to_vec(name).ok()?, field(message, name)?)))
+            // A generated value is one scalar: a repeated or map field took no
+            // record at load (the check puts that scalar in it), and setting
+            // one to a scalar would panic.
+            .filter(|(_, f)| !f.is_list() && !f.is_map())
             .collect();
         let raw = vec![None; fields.len()];
         (!fields.is_empty()).then(|| Box::new(Generated { scratch: DynamicMessage::new(message.clone()), fields, raw }))
