@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Schema Registry formats against a real registry (issue 20): kafka-feeder's binary
-# with VALUE_FORMAT=avro and json-schema (and KEY_FORMAT=avro) against a tansu broker
+# with VALUE_FORMAT=avro, json-schema and protobuf (and KEY_FORMAT=avro) against a tansu broker
 # and Karapace 3.16.0, each its own process on 127.0.0.1; what reached the topic is
-# decoded by Python confluent-kafka's AvroDeserializer and JSONDeserializer and must
+# decoded by Python confluent-kafka's AvroDeserializer, JSONDeserializer and
+# ProtobufDeserializer (VALUE_FORMAT=protobuf, the class compiled by grpcio-tools) and must
 # equal what VALUE_FORMAT=json sends with the same RANDOM_SEED. Also: SCHEMA_AUTO_REGISTER
 # =false, records that do not fit a VALUE_SCHEMA, `check`, a 409, an unreachable
 # registry (exit 12), and the registry stopping after startup. One table; exit 1 if a

@@ -26,7 +26,7 @@ use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
 use super::avro::{Misfit, FRAME};
 
-/// The file name a `.proto` is compiled under (errors name it with its origin).
+/// The name the `.proto` is compiled under (the errors name VALUE_SCHEMA's origin instead).
 const FILE: &str = "value.proto";
 
 /// Compiles `text` and picks the values' message: `wanted`
@@ -34,15 +34,14 @@ const FILE: &str = "value.proto";
 /// error is the compiler's message with its line and column, or what names
 /// are there.
 pub fn compile(text: &str, wanted: Option<&str>) -> Result<MessageDescriptor, String> {
-    let invalid = |message: String| message;
     let mut resolver = ChainFileResolver::new();
     resolver.add(Single(text.to_owned()));
     // Imports of Google's well-known types (timestamp.proto, wrappers.proto) resolve; others do not.
     resolver.add(GoogleFileResolver::new());
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.open_file(FILE).map_err(|e| invalid(with_position(&e, text)))?;
+    compiler.open_file(FILE).map_err(|e| with_position(&e, text))?;
     let pool: DescriptorPool = compiler.descriptor_pool();
-    let file = pool.get_file_by_name(FILE).ok_or_else(|| invalid("the file did not compile".into()))?;
+    let file = pool.get_file_by_name(FILE).ok_or_else(|| "the file did not compile".to_owned())?;
     let all: Vec<MessageDescriptor> = pool.all_messages().filter(|m| m.parent_file().name() == FILE).collect();
     let top: Vec<&MessageDescriptor> = all.iter().filter(|m| m.parent_message().is_none()).collect();
     let names = |ms: &[&MessageDescriptor]| ms.iter().map(|m| m.full_name()).collect::<Vec<_>>().join(", ");
@@ -53,20 +52,20 @@ pub fn compile(text: &str, wanted: Option<&str>) -> Result<MessageDescriptor, St
             let found = all.iter().find(|m| m.full_name() == name || m.full_name() == full);
             found.cloned().ok_or_else(|| {
                 let every: Vec<&MessageDescriptor> = all.iter().collect();
-                invalid(format!(
+                format!(
                     "VALUE_SCHEMA_MESSAGE={name} is no message of it; its messages: {}",
                     if every.is_empty() { "none".into() } else { names(&every) }
-                ))
+                )
             })
         }
         None => match top.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => Err(invalid("it defines no message".into())),
-            many => Err(invalid(format!(
+            [] => Err("it defines no message".into()),
+            many => Err(format!(
                 "it has {} top-level messages ({}): set VALUE_SCHEMA_MESSAGE to the values' message",
                 many.len(),
                 names(many)
-            ))),
+            )),
         },
     }
 }
