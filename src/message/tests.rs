@@ -299,7 +299,7 @@ fn os_seeds_differ() {
     assert_ne!(os_seed(), os_seed());
 }
 
-mod alloc_count {
+pub(crate) mod alloc_count {
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
 

@@ -250,7 +250,11 @@ fn set(m: &mut DynamicMessage, f: &FieldDescriptor, raw: &[u8]) -> Result<(), St
     let wrong = || format!("field {}: {} does not fit a {:?}", f.name(), String::from_utf8_lossy(raw), f.kind());
     let value = match f.kind() {
         Kind::String => {
-            let text: Cow<str> = serde_json::from_slice(raw).map_err(|_| wrong())?;
+            // Borrowed when written without escapes (serde's Cow<str> would always copy).
+            let text: Cow<str> = match serde_json::from_slice::<&str>(raw) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => Cow::Owned(serde_json::from_slice::<String>(raw).map_err(|_| wrong())?),
+            };
             if let Value::String(s) = m.get_field_mut(f) {
                 s.clear();
                 s.push_str(&text);

@@ -232,3 +232,25 @@ fn a_value_read_back_is_what_a_consumer_decodes() {
         "an unset optional is left out, the others are there with their defaults"
     );
 }
+
+/// The hot path: a message's generated fields appended to a reused buffer
+/// allocate nothing once the buffers have grown.
+#[test]
+fn appending_generated_fields_allocates_nothing() {
+    use crate::message::tests::alloc_count;
+    let m = message(Some("Tx"));
+    let mut g = Generated::new(&m, ["zip", "seq"]).unwrap();
+    let mut out = Vec::with_capacity(256);
+    let built = [
+        r#"{"id":5,"zip":"0b6c2c4e-6c1f-4b8e-9a43-2f7b1d0b9c11","seq":1}"#,
+        r#"{"id":5,"zip":"1b6c2c4e-6c1f-4b8e-9a43-2f7b1d0b9c12","seq":123456789012}"#,
+    ];
+    g.append(built[0].as_bytes(), &mut out).unwrap();
+    let before = alloc_count::count();
+    for n in 0..1_000 {
+        out.clear();
+        g.append(built[n % 2].as_bytes(), &mut out).unwrap();
+    }
+    assert_eq!(alloc_count::count() - before, 0);
+    assert_eq!(decode(&[&[0u8; FRAME][..], &[0], &out].concat(), &m, &[0])["seq"], 123456789012_i64);
+}
