@@ -88,7 +88,7 @@ pub async fn prepare(
         false => None,
     };
     let spec = &config.messages.spec;
-    let observed = Observed::of(&*dataset, spec);
+    let observed = Observed::of_dataset(dataset, spec);
 
     let mut value = ValueWire::Json;
     if r.value_format != ValueFormat::Json {
