@@ -393,3 +393,45 @@ fn a_reloaded_dataset_is_reindexed_and_one_that_does_not_fit_changes_nothing() {
     assert!(matches!(b.reindex(&keyless[..]), Err(IndexError::UnknownColumn { .. })));
     assert_eq!(key(&mut b, &new, 0).as_deref(), Some("b"), "still fits the dataset before");
 }
+
+/// With an Avro value and MESSAGE_FIELDS, the builder tells the wire where it
+/// wrote each generated value (spliced in place, members in any order, some
+/// replacing a column, some appended): each message is the JSON the same
+/// builder makes without the wire, encoded whole.
+#[test]
+fn avro_messages_with_generated_fields_are_the_json_encoded_whole() {
+    use registry::avro::{AvroEncoder, Encoded};
+    use registry::wire::{ValueWire, Wire};
+    let records = [r#"{"id":"a","n":1,"memo":null}"#, r#"{"memo":"m","n":-2,"id":"b"}"#];
+    let fields = "id=uuid(),at=now(),seq=seq(),src=feeder";
+    let schema = apache_avro::Schema::parse_str(
+        r#"{"type":"record","name":"T","fields":[{"name":"id","type":"string"},{"name":"n","type":"long"},
+        {"name":"memo","type":["null","string"]},{"name":"at","type":"string"},{"name":"seq","type":"long"},
+        {"name":"src","type":"string"}]}"#,
+    )
+    .unwrap();
+    let mut encoder = AvroEncoder::new(&schema).unwrap();
+    // As the load does: placeholders where the generated fields go, their places noted.
+    let splice: Vec<(usize, usize)> =
+        ["id", "at", "seq", "src"].iter().enumerate().map(|(k, n)| (k, encoder.field_position(n).unwrap())).collect();
+    let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
+    let mut encoded = Encoded::default();
+    for r in [
+        "{\"id\":\"\",\"n\":1,\"memo\":null,\"at\":\"\",\"seq\":0,\"src\":\"\"}",
+        "{\"id\":\"\",\"n\":-2,\"memo\":\"m\",\"at\":\"\",\"seq\":0,\"src\":\"\"}",
+    ] {
+        encoded.push_noting(&mut encoder, r.as_bytes(), &positions).unwrap();
+    }
+    encoded.set_id(3);
+    let value = ValueWire::Avro { id: 3, encoded, encoder: Box::new(encoder), per_message: true, splice };
+    let mut with_wire = builder(&records, None, fields, "");
+    with_wire.set_wire(Wire::new(value, None));
+    let mut plain = builder(&records, None, fields, "");
+    let mut whole = AvroEncoder::new(&schema).unwrap();
+    for i in [0, 1, 1, 0] {
+        let json = payload(&mut plain, &records, i, T + i as u64);
+        let mut expected = Vec::new();
+        whole.encode(json.as_bytes(), 3, &mut expected).unwrap();
+        assert_eq!(with_wire.build(&records[..], i, at(T + i as u64)).payload, expected, "{json}");
+    }
+}
