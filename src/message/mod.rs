@@ -264,7 +264,19 @@ impl MessageBuilder {
             KeyFrom::Record => KeyAt::Record,
             KeyFrom::Field(_) => KeyAt::None, // set below, where the field is written
         };
-        if !self.fields.is_empty() {
+        let values_only = self.wire.as_ref().is_some_and(registry::wire::Wire::splices);
+        if values_only {
+            // The wire splices the generated values into the datum encoded at
+            // load: it needs them alone, drawn in the order the JSON draws them.
+            let buf = &mut self.payload;
+            buf.clear();
+            for s in self.index.spans(i) {
+                let start = buf.len();
+                let at = gen.field(buf, &self.fields[s.field as usize]);
+                self.generated[s.field as usize] = (start, buf.len());
+                note_key(&mut key_at, self.key, s.field as usize, &self.fields, at);
+            }
+        } else if !self.fields.is_empty() {
             let buf = &mut self.payload;
             buf.clear();
             let close = closing_brace(record);

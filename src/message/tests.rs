@@ -424,14 +424,17 @@ fn avro_messages_with_generated_fields_are_the_json_encoded_whole() {
     }
     encoded.set_id(3);
     let value = ValueWire::Avro { id: 3, encoded, encoder: Box::new(encoder), per_message: true, splice };
-    let mut with_wire = builder(&records, None, fields, "");
+    let mut with_wire = builder(&records, Some("id"), fields, "");
     with_wire.set_wire(Wire::new(value, None));
-    let mut plain = builder(&records, None, fields, "");
+    let mut plain = builder(&records, Some("id"), fields, "");
     let mut whole = AvroEncoder::new(&schema).unwrap();
     for i in [0, 1, 1, 0] {
-        let json = payload(&mut plain, &records, i, T + i as u64);
+        let m = plain.build(&records[..], i, at(T + i as u64));
+        let (json, key) = (m.payload.to_vec(), m.key.map(<[u8]>::to_vec));
         let mut expected = Vec::new();
-        whole.encode(json.as_bytes(), 3, &mut expected).unwrap();
-        assert_eq!(with_wire.build(&records[..], i, at(T + i as u64)).payload, expected, "{json}");
+        whole.encode(&json, 3, &mut expected).unwrap();
+        let m = with_wire.build(&records[..], i, at(T + i as u64));
+        assert_eq!(m.payload, expected, "{}", String::from_utf8_lossy(&json));
+        assert_eq!(m.key.map(<[u8]>::to_vec), key, "the generated id is the key");
     }
 }

@@ -81,6 +81,12 @@ impl Wire {
         Wire { value, key, value_buf: Vec::with_capacity(4096), key_buf: Vec::with_capacity(64), unencodable: 0 }
     }
 
+    /// Whether each value is the datum encoded at load with the generated
+    /// values spliced in: then only those values are needed, not the JSON.
+    pub fn splices(&self) -> bool {
+        matches!(&self.value, ValueWire::Avro { per_message: true, splice, .. } if !splice.is_empty())
+    }
+
     /// Whether the value is the JSON as built (then only the key may change).
     pub fn is_json(&self) -> bool {
         matches!(self.value, ValueWire::Json)
