@@ -437,4 +437,12 @@ fn avro_messages_with_generated_fields_are_the_json_encoded_whole() {
         assert_eq!(m.payload, expected, "{}", String::from_utf8_lossy(&json));
         assert_eq!(m.key.map(<[u8]>::to_vec), key, "the generated id is the key");
     }
+    // And as the JSON path: nothing allocated per message.
+    let before = alloc_count::count();
+    let mut bytes = 0;
+    for n in 0..2_000u64 {
+        bytes += with_wire.build(&records[..], (n % 2) as usize, at(T + n)).payload.len();
+    }
+    assert_eq!(alloc_count::count() - before, 0);
+    assert!(bytes > 2_000 * 50);
 }
