@@ -3,9 +3,9 @@
 //! A record is written a top-level field at a time: an Avro record is its
 //! fields' datums end to end, with nothing between, so each field's raw JSON
 //! (found by the readers' compact-JSON scanner) is written with that field's
-//! schema, by the crate's schema-aware serde serializer through a [`Plan`]
-//! ([`plan`]): no JSON tree and no `Value`. A schema a plan does not cover
-//! goes through the crate's `Value` API ([`value`]): field by field when each
+//! schema, by the crate's schema-aware serde serializer through a plan
+//! (`plan.rs`): no JSON tree and no `Value`. A schema a plan does not cover
+//! goes through the crate's `Value` API (`value.rs`): field by field when each
 //! field's schema stands alone, else the record whole. Both paths take the
 //! same JSON (the union branch that takes the JSON's kind, a whole number into
 //! a `double`, RFC 3339 text into a timestamp, a missing field its default). A

@@ -7,11 +7,16 @@
 //! that fits 64 bits is an Avro `long` / JSON Schema `integer`; any other
 //! number a `double` / `number`), a union of the kinds when it mixes them, and
 //! nullable when it is ever null or missing. CSV columns hold one kind each
-//! already ([`crate::dataset::columns`]). The fields `MESSAGE_FIELDS` sets are
-//! typed by their generator: `now_ms()`, `now_s()` and `seq()` long, the others
-//! string. Fields keep the order of their first appearance (the records are
-//! read with a visitor, not into a map that would sort them). The schema is built as JSON and parsed by `apache-avro`, so a name
-//! Avro refuses (a column called `amount usd`) is reported as the parser says.
+//! already ([`crate::dataset::columns`]), and when every record is a kept CSV
+//! row the reader's own counts of each column's cells say the same without
+//! reading the records again ([`Observed::of_dataset`]). A Parquet column of a
+//! logical type (timestamp, date, decimal) gets that type back. The fields
+//! `MESSAGE_FIELDS` sets are typed by their generator: `now_ms()`, `now_s()`
+//! and `seq()` long, the others string. Fields keep the order of their first
+//! appearance (the records are read with a visitor, not into a map that would
+//! sort them). The schema is built as JSON and parsed by `apache-avro`, so a
+//! name Avro refuses (a column called `amount usd`) is reported as the parser
+//! says.
 
 use std::fmt;
 
