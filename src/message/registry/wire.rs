@@ -3,10 +3,12 @@
 //! datum encoded at load; the key as Avro when `KEY_FORMAT=avro`.
 //!
 //! Without `MESSAGE_FIELDS` an Avro value is the datum encoded at load, sent
-//! as a borrowed slice like a JSON record. With them, the message's JSON is
-//! encoded again for each message, into a reused buffer (the values that
-//! differ per message have no place in the datum encoded at load). A JSON
-//! Schema value is the JSON behind the frame, copied into a reused buffer. A
+//! as a borrowed slice like a JSON record. With them, the datum encoded at
+//! load holds placeholders where the generated fields go: each message's
+//! generated values (the builder says where in its JSON it wrote them) are
+//! encoded and spliced in, into a reused buffer; a schema the encoder cannot
+//! write field by field has the whole message encoded again. A JSON Schema
+//! value is the JSON behind the frame, copied into a reused buffer. A
 //! Protobuf value is the message encoded at load, and with `MESSAGE_FIELDS`
 //! that message copied into a reused buffer with the generated fields after it.
 
@@ -24,10 +26,10 @@ pub enum ValueWire {
     JsonSchema { id: u32 },
     /// The datums encoded at load, framed with their id; `per_message` when
     /// `MESSAGE_FIELDS` changes each message: then each message's generated
-    /// fields are encoded and spliced in at `splice` (each field's JSON key and
-    /// schema position, in schema order), or, when the encoder cannot go field
-    /// by field, the whole message is encoded again.
-    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(Vec<u8>, usize)> },
+    /// fields are encoded and spliced in at `splice` (each field's place in
+    /// `MESSAGE_FIELDS` and schema position, in schema order), or, when the
+    /// encoder cannot go field by field, the whole message is encoded again.
+    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(usize, usize)> },
     /// The messages encoded at load, framed with their id and message indexes;
     /// with `MESSAGE_FIELDS`, each message's generated fields encoded after it.
     Protobuf { encoded: Encoded, generated: Option<Box<Generated>> },
@@ -75,8 +77,6 @@ pub struct Wire {
     key: Option<KeyWire>,
     value_buf: Vec<u8>,
     key_buf: Vec<u8>,
-    /// The generated fields' raw JSON in the message being spliced.
-    raw: Vec<Option<(usize, usize)>>,
     /// Messages whose value could not be encoded (sent empty): none are
     /// expected, every record having been checked at load.
     pub unencodable: u64,
@@ -84,14 +84,13 @@ pub struct Wire {
 
 impl Wire {
     pub fn new(value: ValueWire, key: Option<KeyWire>) -> Self {
-        Wire {
-            value,
-            key,
-            value_buf: Vec::with_capacity(4096),
-            key_buf: Vec::with_capacity(64),
-            raw: Vec::new(),
-            unencodable: 0,
-        }
+        Wire { value, key, value_buf: Vec::with_capacity(4096), key_buf: Vec::with_capacity(64), unencodable: 0 }
+    }
+
+    /// Whether each value is the datum encoded at load with the generated
+    /// values spliced in: then only those values are needed, not the JSON.
+    pub fn splices(&self) -> bool {
+        matches!(&self.value, ValueWire::Avro { per_message: true, splice, .. } if !splice.is_empty())
     }
 
     /// Whether the value is the JSON as built (then only the key may change).
@@ -99,9 +98,16 @@ impl Wire {
         matches!(self.value, ValueWire::Json)
     }
 
-    /// Record `i`'s message: `built` is its JSON as the builder made it, `key`
-    /// its key text.
-    pub fn apply<'a>(&'a mut self, i: usize, built: &'a [u8], key: Option<&'a [u8]>) -> (&'a [u8], Option<&'a [u8]>) {
+    /// Record `i`'s message: `built` is its JSON as the builder made it,
+    /// `generated` where in it each `MESSAGE_FIELDS` value's JSON is, `key` its
+    /// key text.
+    pub fn apply<'a>(
+        &'a mut self,
+        i: usize,
+        built: &'a [u8],
+        generated: &[(usize, usize)],
+        key: Option<&'a [u8]>,
+    ) -> (&'a [u8], Option<&'a [u8]>) {
         let key = match (&mut self.key, key) {
             (Some(k), Some(text)) => k.encode(text, &mut self.key_buf).then_some(self.key_buf.as_slice()),
             (_, key) => key,
@@ -118,32 +124,23 @@ impl Wire {
             ValueWire::Avro { encoded, per_message: false, .. } | ValueWire::Protobuf { encoded, generated: None } => {
                 encoded.get(i)
             }
-            ValueWire::Protobuf { encoded, generated: Some(generated) } => {
+            ValueWire::Protobuf { encoded, generated: Some(fields) } => {
                 self.value_buf.clear();
                 self.value_buf.extend_from_slice(encoded.get(i));
-                if generated.append(built, &mut self.value_buf).is_err() {
+                if fields.append(built, &mut self.value_buf).is_err() {
                     self.unencodable += 1;
                 }
                 &self.value_buf
             }
             ValueWire::Avro { encoded, encoder, per_message: true, splice, .. } if !splice.is_empty() => {
-                let raw = &mut self.raw;
-                raw.clear();
-                raw.resize(splice.len(), None);
-                let base = built.as_ptr() as usize;
-                crate::dataset::columns::members(built, |key, value| {
-                    if let Some(x) = splice.iter().position(|(k, _)| k == key) {
-                        let at = value.as_ptr() as usize - base;
-                        raw[x] = Some((at, at + value.len()));
-                    }
-                });
+                // The builder said where it wrote each value: the message is not read again.
                 let (datum, spans) = (encoded.get(i), encoded.spans(i));
                 self.value_buf.clear();
                 let mut pos = 0;
-                for (x, &(start, end)) in spans.iter().enumerate() {
+                for (&(start, end), &(field, position)) in spans.iter().zip(splice.iter()) {
                     self.value_buf.extend_from_slice(&datum[pos..start as usize]);
-                    let value = raw[x].map(|(s, e)| &built[s..e]);
-                    if encoder.encode_field(splice[x].1, value, &mut self.value_buf).is_err() {
+                    let value = generated.get(field).and_then(|&(s, e)| built.get(s..e));
+                    if encoder.encode_field(position, value, &mut self.value_buf).is_err() {
                         self.unencodable += 1;
                     }
                     pos = end as usize;
@@ -186,17 +183,17 @@ mod tests {
     #[test]
     fn an_avro_value_is_the_datum_encoded_at_load_and_the_key_avro_too() {
         let mut w = avro_wire(false);
-        let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"-2"));
+        let (value, key) = w.apply(0, br#"{"a":5}"#, &[], Some(b"-2"));
         assert_eq!(value, [0, 0, 0, 0, 9, 2], "record 0 as loaded, whatever was built");
         assert_eq!(key, Some(&[0, 0, 0, 0, 3, 3][..]), "long -2, zigzag");
-        let (_, key) = w.apply(0, br#"{"a":5}"#, None);
+        let (_, key) = w.apply(0, br#"{"a":5}"#, &[], None);
         assert_eq!(key, None);
     }
 
     #[test]
     fn with_message_fields_each_value_is_encoded_again() {
         let mut w = avro_wire(true);
-        let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"x"));
+        let (value, key) = w.apply(0, br#"{"a":5}"#, &[], Some(b"x"));
         assert_eq!(value, [0, 0, 0, 0, 9, 10]);
         assert_eq!(key, None, "a long key that is no number is left out");
         assert_eq!(w.unencodable, 0);
@@ -216,7 +213,8 @@ mod tests {
         encoded.push_noting(&mut encoder, br#"{"id":"","a":7,"memo":"m","seq":1}"#, &positions).unwrap();
         encoded.push_noting(&mut encoder, br#"{"id":"","a":-1,"memo":null,"seq":1}"#, &positions).unwrap();
         encoded.set_id(5);
-        let splice = vec![(br#""id""#.to_vec(), positions[0]), (br#""seq""#.to_vec(), positions[1])];
+        // MESSAGE_FIELDS=seq=seq(),id=uuid(): seq is field 0, id field 1.
+        let splice = vec![(1, positions[0]), (0, positions[1])];
         let per_message = true;
         let value = ValueWire::Avro { id: 5, encoded, encoder: Box::new(encoder), per_message, splice };
         let mut w = Wire::new(value, None);
@@ -230,7 +228,14 @@ mod tests {
         {
             let mut expected = Vec::new();
             whole.encode(built.as_bytes(), 5, &mut expected).unwrap();
-            assert_eq!(w.apply(i, built.as_bytes(), None).0, expected, "{built}");
+            // Where the builder wrote each generated value (seq, id).
+            let at = |key: &str| {
+                let start = built.find(&format!("\"{key}\":")).unwrap() + key.len() + 3;
+                let len = built[start..].find([',', '}']).unwrap();
+                (start, start + len)
+            };
+            let generated = [at("seq"), at("id")];
+            assert_eq!(w.apply(i, built.as_bytes(), &generated, None).0, expected, "{built}");
         }
         assert_eq!(w.unencodable, 0);
     }
@@ -238,7 +243,7 @@ mod tests {
     #[test]
     fn a_json_schema_value_is_the_json_behind_the_frame() {
         let mut w = Wire::new(ValueWire::JsonSchema { id: 258 }, Some(KeyWire::new(4, false).unwrap()));
-        let (value, key) = w.apply(0, br#"{"a":1}"#, Some(b"k1"));
+        let (value, key) = w.apply(0, br#"{"a":1}"#, &[], Some(b"k1"));
         assert_eq!(value, b"\0\0\0\x01\x02{\"a\":1}");
         assert_eq!(key, Some(&[0, 0, 0, 0, 4, 4, b'k', b'1'][..]));
     }

@@ -209,7 +209,7 @@ fn generated_fields_are_appended_and_the_loaded_message_does_not_hold_them() {
         (1_i64, r#"{"id":5,"zip":"x","seq":1,"nope":"0b6c2c4e-6c1f-4b8e-9a43-2f7b1d0b9c11"}"#),
         (123456789012, r#"{"seq":123456789012,"id":5,"zip":"a\"b","nope":"u"}"#),
     ] {
-        let (value, _) = w.apply(0, built.as_bytes(), None);
+        let (value, _) = w.apply(0, built.as_bytes(), &[], None);
         let zip = if n == 1 { "x" } else { "a\"b" };
         assert_eq!(decode(value, &m, &[0]), serde_json::json!({"id":5,"zip":zip,"seq":n}), "{built}");
     }

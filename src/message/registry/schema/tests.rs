@@ -114,3 +114,151 @@ fn a_given_schema_parses_or_says_why_not() {
     let s = ValueSchema::parse(ValueFormat::JsonSchema, r#"{"title":"Tx","type":"object"}"#, "t.json", None).unwrap();
     assert_eq!(s.record_name(), Some("Tx"));
 }
+
+/// A CSV load's own cell counts give the schema that reading every record
+/// gives: numbers, fractions, 64-bit overflow, booleans, nulls, a column that
+/// mixes kinds (text), an empty column, and a prefix of two headers (a column
+/// missing from one object is nullable).
+#[test]
+fn a_csv_loads_counts_derive_what_reading_the_records_derives() {
+    let csv = "id,amount,big,ok,zip,memo,none\n\
+               1,12.5,9223372036854775807,true,02134,,\n\
+               2,7,9223372036854775808,false,10001,x,\n\
+               -3,0,1,true,94105,\"a,b\",\n";
+    let (dataset, _) = crate::dataset::load_csv(csv.as_bytes(), "t", None).unwrap();
+    assert!(dataset.known().csv.is_some(), "every record kept: the counts are exact");
+    let from_counts = Observed::of_dataset(&dataset, &MessageSpec::default());
+    let from_records = Observed::of(&dataset, &MessageSpec::default());
+    for format in [ValueFormat::Avro, ValueFormat::JsonSchema] {
+        let (a, b) = (from_counts.derive(format, "t").unwrap(), from_records.derive(format, "t").unwrap());
+        assert_eq!(a.text(), b.text());
+    }
+    let s: Value = serde_json::from_str(from_counts.derive(ValueFormat::Avro, "t").unwrap().text()).unwrap();
+    let types: Vec<&Value> = s["fields"].as_array().unwrap().iter().map(|f| &f["type"]).collect();
+    assert_eq!(
+        types,
+        [
+            &json!("long"),
+            &json!("double"),
+            &json!("double"),
+            &json!("boolean"),
+            &json!("string"),
+            &json!(["null", "string"]),
+            &json!("null")
+        ]
+    );
+
+    // Two CSV objects with different headers: `b` is missing from the first one's rows.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1.csv"), "a\n1\n2\n").unwrap();
+    std::fs::write(dir.path().join("2.csv"), "a,b\n3,x\n").unwrap();
+    let uri = format!("{}/", dir.path().display());
+    let vars = [("KAFKA_BOOTSTRAP_SERVERS", "embedded"), ("DATASET_URI", uri.as_str())];
+    let config = crate::settings::config::Config::from_vars(vars).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (dataset, _) = rt.block_on(crate::dataset::source::load(&config.dataset, &config.s3, &cancel)).unwrap();
+    assert!(dataset.known().csv.is_some());
+    let a = Observed::of_dataset(&dataset, &MessageSpec::default()).derive(ValueFormat::Avro, "t").unwrap();
+    let b = Observed::of(&dataset, &MessageSpec::default()).derive(ValueFormat::Avro, "t").unwrap();
+    assert_eq!(a.text(), b.text());
+    assert!(a.text().contains(r#"{"default":null,"name":"b","type":["null","string"]}"#), "{}", a.text());
+}
+
+/// A dataset as a run loads it from `uri` (a file or a folder ending in `/`).
+fn load(uri: &str) -> crate::dataset::Dataset {
+    let vars = [("KAFKA_BOOTSTRAP_SERVERS", "embedded"), ("DATASET_URI", uri)];
+    let config = crate::settings::config::Config::from_vars(vars).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    rt.block_on(crate::dataset::source::load(&config.dataset, &config.s3, &cancel)).unwrap().0
+}
+
+/// Parquet's timestamps, dates and decimals are derived as Avro logical types
+/// (nanoseconds stay text) and JSON Schema formats, and every record encodes
+/// to the instant, day and unscaled number it holds.
+#[test]
+fn parquet_logical_types_are_derived_and_encoded() {
+    use arrow_array::{ArrayRef, Decimal128Array, RecordBatch};
+    use arrow_array::{Date32Array, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray};
+    use arrow_array::{TimestampNanosecondArray, TimestampSecondArray};
+    use std::sync::Arc;
+    let batch = RecordBatch::try_from_iter([
+        ("ts_ms", Arc::new(TimestampMillisecondArray::from(vec![Some(1_704_067_200_123), None])) as ArrayRef),
+        ("ts_s", Arc::new(TimestampSecondArray::from(vec![1_704_067_200, -1]).with_timezone("UTC"))),
+        ("ts_us", Arc::new(TimestampMicrosecondArray::from(vec![1, 86_400_000_001]))),
+        ("ts_ns", Arc::new(TimestampNanosecondArray::from(vec![1, 2]))),
+        ("day", Arc::new(Date32Array::from(vec![Some(19_723), Some(-1)]))),
+        ("price", Arc::new(Decimal128Array::from(vec![Some(1250), Some(-5)]).with_precision_and_scale(10, 2).unwrap())),
+        ("name", Arc::new(StringArray::from(vec!["a", "b"]))),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let dataset = load(path.to_str().unwrap());
+    let observed = Observed::of_dataset(&dataset, &MessageSpec::default());
+
+    let avro = observed.derive(ValueFormat::Avro, "t").unwrap();
+    let s: Value = serde_json::from_str(avro.text()).unwrap();
+    let types: Vec<(&str, &Value)> =
+        s["fields"].as_array().unwrap().iter().map(|f| (f["name"].as_str().unwrap(), &f["type"])).collect();
+    let millis = json!({"type":"long","logicalType":"timestamp-millis"});
+    assert_eq!(
+        types,
+        [
+            ("ts_ms", &json!(["null", millis])),
+            ("ts_s", &millis),
+            ("ts_us", &json!({"type":"long","logicalType":"timestamp-micros"})),
+            ("ts_ns", &json!("string")),
+            ("day", &json!({"type":"int","logicalType":"date"})),
+            ("price", &json!({"type":"bytes","logicalType":"decimal","precision":10,"scale":2})),
+            ("name", &json!("string")),
+        ]
+    );
+    let json_schema = observed.derive(ValueFormat::JsonSchema, "t").unwrap();
+    let j: Value = serde_json::from_str(json_schema.text()).unwrap();
+    assert_eq!(j["properties"]["ts_ms"], json!({"format":"date-time","type":["string","null"]}));
+    assert_eq!(j["properties"]["ts_ns"], json!({"format":"date-time","type":"string"}));
+    assert_eq!(j["properties"]["day"], json!({"format":"date","type":"string"}));
+    assert_eq!(j["properties"]["price"], json!({"type":"number"}));
+
+    use apache_avro::types::Value as Avro;
+    let ValueSchema::Avro { schema, .. } = &avro else { unreachable!() };
+    let mut encoder = super::super::avro::AvroEncoder::new(schema).unwrap();
+    let mut decoded = Vec::new();
+    for i in 0..dataset.len() {
+        let mut out = Vec::new();
+        encoder.encode(dataset.get(i), 0, &mut out).unwrap();
+        let Avro::Record(fields) = apache_avro::from_avro_datum(schema, &mut &out[5..], None).unwrap() else {
+            unreachable!()
+        };
+        decoded.push(fields.into_iter().map(|(_, v)| v).collect::<Vec<_>>());
+    }
+    let decimal = |unscaled: i16| Avro::Decimal(apache_avro::Decimal::from(unscaled.to_be_bytes()));
+    assert_eq!(
+        decoded[0][..6],
+        [
+            Avro::Union(1, Box::new(Avro::TimestampMillis(1_704_067_200_123))),
+            Avro::TimestampMillis(1_704_067_200_000),
+            Avro::TimestampMicros(1),
+            Avro::String("1970-01-01T00:00:00.000000001Z".into()),
+            Avro::Date(19_723),
+            decimal(1250),
+        ]
+    );
+    assert_eq!(
+        decoded[1][..6],
+        [
+            Avro::Union(0, Box::new(Avro::Null)),
+            Avro::TimestampMillis(-1000),
+            Avro::TimestampMicros(86_400_000_001),
+            Avro::String("1970-01-01T00:00:00.000000002Z".into()),
+            Avro::Date(-1),
+            decimal(-5),
+        ]
+    );
+}

@@ -7,20 +7,26 @@
 //! that fits 64 bits is an Avro `long` / JSON Schema `integer`; any other
 //! number a `double` / `number`), a union of the kinds when it mixes them, and
 //! nullable when it is ever null or missing. CSV columns hold one kind each
-//! already ([`crate::dataset::columns`]). The fields `MESSAGE_FIELDS` sets are
-//! typed by their generator: `now_ms()`, `now_s()` and `seq()` long, the others
-//! string. Fields keep the order of their first appearance (the records are
-//! read with a visitor, not into a map that would sort them). The schema is built as JSON and parsed by `apache-avro`, so a name
-//! Avro refuses (a column called `amount usd`) is reported as the parser says.
+//! already ([`crate::dataset::columns`]), and when every record is a kept CSV
+//! row the reader's own counts of each column's cells say the same without
+//! reading the records again ([`Observed::of_dataset`]). A Parquet column of a
+//! logical type (timestamp, date, decimal) gets that type back. The fields
+//! `MESSAGE_FIELDS` sets are typed by their generator: `now_ms()`, `now_s()`
+//! and `seq()` long, the others string. Fields keep the order of their first
+//! appearance (the records are read with a visitor, not into a map that would
+//! sort them). The schema is built as JSON and parsed by `apache-avro`, so a
+//! name Avro refuses (a column called `amount usd`) is reported as the parser
+//! says.
 
-use std::fmt;
-
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 
+use crate::dataset::columns::ColumnKinds;
+use crate::dataset::records::Logical;
+use crate::dataset::Dataset;
 use crate::message::{Generator, MessageSpec, Records};
 use crate::sink::registry::error_chain;
 
+use self::shape::{Fields, Shape};
 use super::config::ValueFormat;
 
 /// The schema the values are written with.
@@ -117,149 +123,39 @@ fn schema_kind(s: &apache_avro::Schema) -> String {
     serde_json::to_string(s).unwrap_or_default().chars().take(60).collect()
 }
 
-/// What a field was seen to hold.
-#[derive(Debug, Default, Clone)]
-struct Shape {
-    null: bool,
-    boolean: bool,
-    long: bool,
-    double: bool,
-    string: bool,
-    object: Option<Box<Fields>>,
-    /// The items' shape; `Some` once an array was seen.
-    array: Option<Box<Shape>>,
-    /// Objects holding the field (a field missing from some is nullable).
-    present: u64,
-}
-
-/// The members of the objects seen at one place, in order of first appearance.
-#[derive(Debug, Default, Clone)]
-struct Fields {
-    members: Vec<(String, Shape)>,
-    objects: u64,
-}
-
-/// Notes what one JSON value holds in a [`Shape`], reading it in document
-/// order without building it.
-struct Observe<'a>(&'a mut Shape);
-
-impl<'de> DeserializeSeed<'de> for Observe<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<(), D::Error> {
-        de.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Observe<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        self.0.null = true;
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        self.0.boolean = true;
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        self.0.long = true;
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
-        // Beyond i64 no Avro long holds it.
-        if i64::try_from(n).is_ok() {
-            self.0.long = true;
-        } else {
-            self.0.double = true;
-        }
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        self.0.double = true;
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        self.0.string = true;
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let fields = self.0.object.get_or_insert_with(Default::default);
-        fields.objects += 1;
-        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let i = match fields.members.iter().position(|(n, _)| *n == name) {
-                Some(i) => i,
-                None => {
-                    fields.members.push((name.into_owned(), Shape::default()));
-                    fields.members.len() - 1
-                }
-            };
-            let shape = &mut fields.members[i].1;
-            shape.present += 1;
-            map.next_value_seed(Observe(shape))?;
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let items = self.0.array.get_or_insert_with(Default::default);
-        while seq.next_element_seed(Observe(items))?.is_some() {
-            items.present += 1;
-        }
-        Ok(())
-    }
-}
-
 impl Fields {
-    /// One record's top-level members, read by the readers' own compact-JSON
-    /// scanner (a few times faster than a JSON parser); only nested values are
-    /// parsed.
-    fn observe_record(&mut self, record: &[u8]) {
-        self.objects += 1;
-        crate::dataset::columns::members(record, |key, value| {
-            let plain = &key[1..key.len() - 1];
-            let found = match key.contains(&b'\\') {
-                false => self.members.iter().position(|(n, _)| n.as_bytes() == plain),
-                true => None,
-            };
-            let i = match found {
-                Some(i) => i,
-                None => {
-                    let Ok(name) = serde_json::from_slice::<String>(key) else { return };
-                    match self.members.iter().position(|(n, _)| *n == name) {
-                        Some(i) => i,
-                        None => {
-                            self.members.push((name, Shape::default()));
-                            self.members.len() - 1
-                        }
-                    }
-                }
-            };
-            let shape = &mut self.members[i].1;
-            shape.present += 1;
-            match value.first() {
-                Some(b'"') => shape.string = true,
-                Some(b't' | b'f') => shape.boolean = true,
-                Some(b'n') => shape.null = true,
-                Some(b'{' | b'[') => {
-                    let _ = Observe(shape).deserialize(&mut serde_json::Deserializer::from_slice(value));
-                }
-                _ => match std::str::from_utf8(value).ok().and_then(|v| v.parse::<i64>().ok()) {
-                    Some(_) => shape.long = true,
-                    None => shape.double = true,
-                },
-            }
-        });
+    fn of_records<R: Records + ?Sized>(records: &R) -> Fields {
+        let mut fields = Fields::default();
+        for i in 0..records.count() {
+            fields.observe_record(records.record(i));
+        }
+        fields
+    }
+
+    /// The top-level fields of `records` CSV rows, from the reader's cell
+    /// counts: what [`Fields::observe_record`] finds in them, as a column
+    /// that mixed kinds was written as text.
+    fn of_columns(csv: &ColumnKinds, records: u64) -> Fields {
+        let members = csv
+            .columns
+            .iter()
+            .map(|(key, k)| {
+                let name =
+                    serde_json::from_slice::<String>(key).unwrap_or_else(|_| String::from_utf8_lossy(key).into());
+                let text = k.is_mixed();
+                let shape = Shape {
+                    null: k.nulls > 0,
+                    boolean: !text && k.booleans > 0,
+                    long: !text && k.numbers > k.fractions,
+                    double: !text && k.fractions > 0,
+                    string: k.strings > 0 || text,
+                    present: k.cells(),
+                    ..Shape::default()
+                };
+                (name, shape)
+            })
+            .collect();
+        Fields { members, objects: records }
     }
 }
 
@@ -280,16 +176,20 @@ impl Shape {
         if nullable || self.null {
             kinds.push(json!("null"));
         }
-        if self.boolean {
-            kinds.push(json!("boolean"));
-        }
-        if self.double {
-            kinds.push(json!("double"));
-        } else if self.long {
-            kinds.push(json!("long"));
-        }
-        if self.string {
-            kinds.push(json!("string"));
+        if let Some(logical) = self.logical_avro() {
+            kinds.push(logical);
+        } else {
+            if self.boolean {
+                kinds.push(json!("boolean"));
+            }
+            if self.double {
+                kinds.push(json!("double"));
+            } else if self.long {
+                kinds.push(json!("long"));
+            }
+            if self.string {
+                kinds.push(json!("string"));
+            }
         }
         if let Some(f) = &self.object {
             kinds.push(f.avro_record(name));
@@ -304,9 +204,37 @@ impl Shape {
         }
     }
 
+    /// The Avro logical type of a Parquet column, when its values are all of
+    /// the one JSON kind that type is written as (and null): a timestamp or
+    /// date is text, a decimal a number. Nanosecond timestamps stay text
+    /// (not every Avro reader takes `timestamp-nanos`).
+    fn logical_avro(&self) -> Option<Value> {
+        let containers = self.object.is_some() || self.array.is_some() || self.boolean;
+        let text = self.string && !self.long && !self.double && !containers;
+        let number = (self.long || self.double) && !self.string && !containers;
+        match self.logical? {
+            Logical::TimestampMillis if text => Some(json!({"type": "long", "logicalType": "timestamp-millis"})),
+            Logical::TimestampMicros if text => Some(json!({"type": "long", "logicalType": "timestamp-micros"})),
+            Logical::Date if text => Some(json!({"type": "int", "logicalType": "date"})),
+            Logical::Decimal { precision, scale } if number => {
+                Some(json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}))
+            }
+            _ => None,
+        }
+    }
+
     fn json_schema(&self, nullable: bool) -> Value {
         let mut types: Vec<&str> = Vec::new();
         let mut out = Map::new();
+        match self.logical {
+            Some(Logical::TimestampMillis | Logical::TimestampMicros | Logical::TimestampNanos) if self.string => {
+                out.insert("format".into(), json!("date-time"));
+            }
+            Some(Logical::Date) if self.string => {
+                out.insert("format".into(), json!("date"));
+            }
+            _ => {}
+        }
         if self.boolean {
             types.push("boolean");
         }
@@ -396,13 +324,29 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// What `dataset` and `spec` hold: from the CSV reader's counts when they
+    /// are exact over the records (nothing is read again), else by reading
+    /// every record ([`Self::of`]).
+    pub fn of_dataset(dataset: &Dataset, spec: &MessageSpec) -> Observed {
+        let mut fields = match &dataset.known().csv {
+            Some(csv) => Fields::of_columns(csv, dataset.len() as u64),
+            None => Fields::of_records(dataset),
+        };
+        for (name, logical) in &dataset.known().logical {
+            if let Some((_, shape)) = fields.members.iter_mut().find(|(n, _)| n == name) {
+                shape.logical = Some(*logical);
+            }
+        }
+        Observed::with_generated(fields, spec)
+    }
+
     /// Reads every record (each a JSON object, as every reader writes them)
     /// and the fields `spec` sets on each message.
     pub fn of<R: Records + ?Sized>(records: &R, spec: &MessageSpec) -> Observed {
-        let mut fields = Fields::default();
-        for i in 0..records.count() {
-            fields.observe_record(records.record(i));
-        }
+        Observed::with_generated(Fields::of_records(records), spec)
+    }
+
+    fn with_generated(mut fields: Fields, spec: &MessageSpec) -> Observed {
         for a in &spec.fields {
             // Set on every message: the generator's kind, whatever the column held.
             let shape = Shape { present: fields.objects, ..Shape::of_generator(&a.value) };
@@ -541,5 +485,6 @@ fn camel(field: &str) -> String {
     out
 }
 
+mod shape;
 #[cfg(test)]
 mod tests;
