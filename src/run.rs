@@ -243,6 +243,7 @@ pub async fn messages_for(
     config: &Config,
     dataset: Dataset,
     seed: u64,
+    purpose: Purpose,
     shutdown: &CancellationToken,
 ) -> Result<(Dataset, MessageBuilder, Schedule, Option<Prepare>), AppError> {
     let Some(source) = &config.messages.template else {
@@ -272,8 +273,16 @@ pub async fn messages_for(
         elapsed: started.elapsed(),
     });
     let schedule = schedule_for(config, &template::Kept { records: &dataset, kept: &prepared.kept })?;
+    let mut messages = MessageBuilder::from_template(Box::new(prepared.messages));
+    if config.registry.uses_registry() {
+        let seed = mix_seed(seed, config.pacing.replica);
+        let samples = registry::template::samples(&loaded.doc, &dataset, &columns, Arc::clone(&tables), seed)?;
+        if let Some(wire) = registry::template::prepare(config, &samples, purpose, shutdown).await? {
+            messages.set_wire(wire);
+        }
+    }
     let prepare = reload_prepare(loaded.doc, columns, tables);
-    Ok((prepared.dataset, MessageBuilder::from_template(Box::new(prepared.messages)), schedule, Some(prepare)))
+    Ok((prepared.dataset, messages, schedule, Some(prepare)))
 }
 
 fn report_skipped(prepared: &template::Prepared) {
@@ -344,14 +353,22 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     let (mut dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
-    let wire = registry::prepare(config, &mut dataset, Purpose::Run, &shutdown).await?;
-    let (dataset, mut messages, schedule, prepare) = messages_for(config, dataset, seed, &shutdown).await?;
+    let setup = registry::prepare(config, &mut dataset, Purpose::Run, &shutdown).await?;
+    let (dataset, mut messages, schedule, mut prepare) =
+        messages_for(config, dataset, seed, Purpose::Run, &shutdown).await?;
     let schedule = Schedule { seed: Some(seed), ..schedule };
-    // Registry formats encode the records once; a reload is not supported with them.
-    let reloads = wire.is_none();
-    if let Some(wire) = wire {
-        messages.set_wire(wire);
-        tasks.spawn(registry::refuse_reloads(registry::hangups(), stop_tasks.clone()));
+    // A reloaded dataset is checked against the value schema in use, except
+    // when Avro values were encoded once, at load: those are not reloaded.
+    let mut reloads = true;
+    if let Some(setup) = setup {
+        messages.set_wire(setup.wire);
+        match setup.reloads {
+            registry::Reloads::Checked(check) => prepare = check.or(prepare),
+            registry::Reloads::Refused => {
+                reloads = false;
+                tasks.spawn(registry::refuse_reloads(registry::hangups(), stop_tasks.clone()));
+            }
+        }
     }
 
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);

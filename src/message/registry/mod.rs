@@ -16,7 +16,11 @@
 
 pub mod avro;
 pub mod config;
+pub mod misfits;
+pub mod reload;
 pub mod schema;
+pub mod template;
+pub mod validate;
 pub mod wire;
 
 use std::time::Instant;
@@ -26,14 +30,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dataset::{Dataset, REPORTED_SKIPS};
 use crate::exit;
-use crate::message::{Generator, MessageSpec};
+use crate::message::MessageSpec;
 use crate::observe::events;
 use crate::settings::config::Config;
 use crate::sink::registry::{error_chain, Compatibility, RegistryClient, RegistryError};
 
 use self::avro::{AvroEncoder, Encoded, Misfit};
 use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
+use self::misfits::{with_generated_fields, NoneFit};
+pub use self::reload::{Reloads, Setup};
 use self::schema::{Observed, SchemaError, ValueSchema};
+use self::validate::JsonValidator;
 use self::wire::{KeyWire, ValueWire, Wire};
 
 /// What the setup is for.
@@ -55,8 +62,16 @@ pub enum FormatError {
     Registry(#[from] RegistryError),
     #[error("no record fits the value schema ({skipped} skipped); the first: record {record}: {reason}")]
     NoRecordFits { skipped: u64, record: usize, reason: String },
+    #[error("{misfits} of {samples} messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message {sample}: {reason}; make the template render what the schema describes, or fix VALUE_SCHEMA")]
+    SampleMisfits { misfits: usize, samples: usize, sample: usize, reason: String },
     #[error("the dataset and its {format} values need {needed} bytes of memory, more than DATASET_MAX_BYTES ({max_bytes}); set DATASET_MAX_RECORDS to keep a sample, or raise DATASET_MAX_BYTES")]
     TooLarge { format: &'static str, needed: usize, max_bytes: u64 },
+}
+
+impl From<NoneFit> for FormatError {
+    fn from(n: NoneFit) -> Self {
+        FormatError::NoRecordFits { skipped: n.skipped, record: n.record, reason: n.reason }
+    }
 }
 
 impl FormatError {
@@ -64,22 +79,25 @@ impl FormatError {
         match self {
             FormatError::Schema(_) => exit::CONFIG,
             FormatError::Registry(e) => e.exit_code(),
-            FormatError::NoRecordFits { .. } | FormatError::TooLarge { .. } => exit::DATASET_INVALID,
+            FormatError::NoRecordFits { .. } | FormatError::SampleMisfits { .. } | FormatError::TooLarge { .. } => {
+                exit::DATASET_INVALID
+            }
         }
     }
 }
 
 /// Sets up the registry formats for `dataset` (dropping the records that do
 /// not fit the value schema). `None`: values and keys go as built (JSON, text),
-/// which is also what `check` and `preview` use.
+/// which is also what `check` and `preview` use. With `MESSAGE_TEMPLATE` the
+/// values are the template's, set up from its renders ([`template`]).
 pub async fn prepare(
     config: &Config,
     dataset: &mut Dataset,
     purpose: Purpose,
     shutdown: &CancellationToken,
-) -> Result<Option<Wire>, FormatError> {
+) -> Result<Option<Setup>, FormatError> {
     let r = &config.registry;
-    if !r.uses_registry() {
+    if !r.uses_registry() || config.messages.template.is_some() {
         return Ok(None);
     }
     let needs_client = purpose != Purpose::Preview || !r.auto_register;
@@ -91,36 +109,26 @@ pub async fn prepare(
     let observed = Observed::of(&*dataset, spec);
 
     let mut value = ValueWire::Json;
+    let mut reloads = Reloads::Checked(None);
     if r.value_format != ValueFormat::Json {
         let format = r.value_format;
         let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
         let (encoded, splice) = encode(config, dataset, &schema, spec)?;
-        let id = match (purpose, &client, latest_id) {
-            (_, _, Some(id)) => Some(id),
-            (Purpose::Run, Some(c), None) => {
-                Some(c.register(&subject, schema.text(), format.schema_type(), shutdown).await?)
-            }
-            (Purpose::Check, Some(c), None) => {
-                compatible(c, &subject, schema.text(), format.schema_type(), shutdown).await?;
-                None
-            }
-            _ => None,
-        };
-        events::schema_in_use(&events::SchemaInUse {
-            part: "value",
-            format: format.as_str(),
-            subject: &subject,
-            id,
-            origin: &origin,
-            schema: schema.text(),
-        });
-        let id = id.unwrap_or(0);
+        // A derived schema takes every record it was derived from: only a
+        // given one (VALUE_SCHEMA, the registry's) is checked at load.
+        let validator = json_validator(&schema)?;
+        if let (Some(v), false) = (&validator, r.value_schema.is_none() && latest_id.is_none()) {
+            misfits::check_dataset(dataset, v, spec)?;
+        }
+        let id =
+            register_value(format, &schema, &subject, &origin, latest_id, client.as_ref(), purpose, shutdown).await?;
+        reloads = reload_check(config, &schema)?;
         value = match schema {
             ValueSchema::Avro { schema, .. } => {
                 let mut encoded = encoded;
                 encoded.set_id(id);
                 let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
-                let per_message = !spec.fields.is_empty();
+                let per_message = !spec.fields.is_empty() || encodes_per_message(config);
                 ValueWire::Avro { id, encoded, encoder, per_message, splice }
             }
             ValueSchema::Json { .. } => ValueWire::JsonSchema { id },
@@ -131,12 +139,88 @@ pub async fn prepare(
         KeyFormat::String => None,
         KeyFormat::Avro => Some(key_wire(config, &observed, client.as_ref(), purpose, shutdown).await?),
     };
-    Ok((purpose == Purpose::Run).then(|| Wire::new(value, key)))
+    Ok((purpose == Purpose::Run).then(|| Setup { wire: Wire::new(value, key), reloads }))
 }
 
-/// SIGHUP asks for a reload, which a registry format does not do (the records
-/// are encoded once): it is answered with a line, not by the signal's default
-/// of ending the process.
+/// A JSON Schema's validator (`None` for Avro).
+fn json_validator(schema: &ValueSchema) -> Result<Option<JsonValidator>, SchemaError> {
+    match schema {
+        ValueSchema::Json { text, .. } => Ok(Some(JsonValidator::new(text).map_err(|m| invalid("in use", m))?)),
+        ValueSchema::Avro { .. } => Ok(None),
+    }
+}
+
+/// How a reloaded dataset is checked against `schema`, the one in use (see
+/// [`reload`]): Avro encoded per message checks each record by encoding it;
+/// a JSON Schema, even a derived one, validates them (the new version's
+/// records are not those it was derived from).
+fn reload_check(config: &Config, schema: &ValueSchema) -> Result<Reloads, FormatError> {
+    let spec = config.messages.spec.clone();
+    let check: crate::dataset::reload::Prepare = match schema {
+        ValueSchema::Avro { .. } if !encodes_per_message(config) => return Ok(Reloads::Refused),
+        ValueSchema::Avro { .. } => {
+            let (config, schema) = (config.clone(), schema.clone());
+            std::sync::Arc::new(move |mut dataset| {
+                encode(&config, &mut dataset, &schema, &spec).map_err(|e| e.to_string())?;
+                Ok(dataset)
+            })
+        }
+        ValueSchema::Json { text, .. } => {
+            let v = JsonValidator::new(text).map_err(|m| invalid("in use", m))?;
+            std::sync::Arc::new(move |mut dataset| {
+                misfits::check_dataset(&mut dataset, &v, &spec).map_err(|e| FormatError::from(e).to_string())?;
+                Ok(dataset)
+            })
+        }
+    };
+    Ok(Reloads::Checked(Some(check)))
+}
+
+/// Whether Avro values are encoded per message rather than once at load:
+/// with `DATASET_RELOAD_INTERVAL`, so that the values follow whichever
+/// dataset is in use (the datums encoded at load belong to the first).
+pub fn encodes_per_message(config: &Config) -> bool {
+    config.dataset.reload_interval.is_some()
+}
+
+/// The value schema's id: registered for a run, tested for compatibility by
+/// `check` (0: none yet), and logged once.
+#[allow(clippy::too_many_arguments)]
+async fn register_value(
+    format: ValueFormat,
+    schema: &ValueSchema,
+    subject: &str,
+    origin: &str,
+    latest_id: Option<u32>,
+    client: Option<&RegistryClient>,
+    purpose: Purpose,
+    shutdown: &CancellationToken,
+) -> Result<u32, FormatError> {
+    let id = match (purpose, client, latest_id) {
+        (_, _, Some(id)) => Some(id),
+        (Purpose::Run, Some(c), None) => {
+            Some(c.register(subject, schema.text(), format.schema_type(), shutdown).await?)
+        }
+        (Purpose::Check, Some(c), None) => {
+            compatible(c, subject, schema.text(), format.schema_type(), shutdown).await?;
+            None
+        }
+        _ => None,
+    };
+    events::schema_in_use(&events::SchemaInUse {
+        part: "value",
+        format: format.as_str(),
+        subject,
+        id,
+        origin,
+        schema: schema.text(),
+    });
+    Ok(id.unwrap_or(0))
+}
+
+/// SIGHUP asks for a reload, which Avro values encoded once at load (no
+/// `DATASET_RELOAD_INTERVAL`) do not follow: it is answered with a line, not
+/// by the signal's default of ending the process.
 pub async fn refuse_reloads(hup: Option<tokio::signal::unix::Signal>, stop: CancellationToken) {
     let Some(mut hup) = hup else {
         return;
@@ -258,24 +342,16 @@ fn encode(
         .collect();
     splice.sort_by_key(|(_, position)| *position);
     splice.dedup_by_key(|(_, position)| *position);
-    let whole = per_message && splice.is_empty();
+    if encodes_per_message(config) {
+        splice.clear();
+    }
+    let whole = (per_message || encodes_per_message(config)) && splice.is_empty();
     let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
     let positions = &positions;
-    // Encoding is most of a load's CPU: the records are split among the cores.
     let len = dataset.len();
-    let parts = if len < 50_000 { 1 } else { std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) };
-    let part_len = len.div_ceil(parts).max(1);
     let records: &Dataset = dataset;
-    let done: Vec<Part> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..parts)
-            .map(|p| {
-                let range = (p * part_len).min(len)..((p + 1) * part_len).min(len);
-                scope.spawn(move || encode_part(records, range, schema, spec, positions, whole))
-            })
-            .collect();
-        // A part that panicked (a bug) is reported as its records not fitting.
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Part::failed())).collect()
-    });
+    let work = |range| encode_part(records, range, schema, spec, positions, whole);
+    let done: Vec<Part> = misfits::in_parts(len, work, Part::failed);
     let mut encoded = Encoded::default();
     let mut misfits: Vec<(usize, Misfit)> = Vec::new();
     let mut skipped_at: Vec<usize> = Vec::new();
@@ -287,27 +363,7 @@ fn encode(
         misfits.extend(part.misfits);
         skipped_at.extend(part.skipped);
     }
-    let skipped = skipped_at.len() as u64;
-    for (i, m) in misfits.iter().take(REPORTED_SKIPS) {
-        events::record_misfit(*i, &m.to_string());
-    }
-    if skipped > REPORTED_SKIPS as u64 {
-        events::more_records_misfit(skipped - REPORTED_SKIPS as u64);
-    }
-    if skipped == len as u64 {
-        let (record, reason) = misfits.first().map(|(i, m)| (*i, m.to_string())).unwrap_or_default();
-        return Err(FormatError::NoRecordFits { skipped, record, reason });
-    }
-    if skipped > 0 {
-        let mut next = skipped_at.iter().peekable();
-        dataset.retain(|i| {
-            let drop = next.peek() == Some(&&i);
-            if drop {
-                next.next();
-            }
-            !drop
-        });
-    }
+    let skipped = misfits::drop_misfits(dataset, &misfits, &skipped_at)?;
     encoded.shrink_to_fit();
     let needed = dataset.allocated_bytes() + encoded.allocated_bytes();
     if let Some(max_bytes) = config.dataset.max_bytes.filter(|&m| needed as u64 > m) {
@@ -359,8 +415,12 @@ fn encode_part(
     for i in range {
         let record = records.get(i);
         let fits = match (per_message, whole) {
-            (false, _) => encoded.push(&mut encoder, record),
+            (false, false) => encoded.push(&mut encoder, record),
             (true, false) => encoded.push_noting(&mut encoder, &with_generated_fields(record, spec), positions),
+            (false, true) => {
+                scratch.clear();
+                encoder.encode(record, 0, &mut scratch)
+            }
             (true, true) => {
                 scratch.clear();
                 encoder.encode(&with_generated_fields(record, spec), 0, &mut scratch)
@@ -375,24 +435,6 @@ fn encode_part(
     }
     part.encoded = encoded;
     part
-}
-
-/// `record` with every `MESSAGE_FIELDS` field set to a value of the kind its
-/// generator gives, so the check sees what the messages will hold.
-fn with_generated_fields(record: &[u8], spec: &MessageSpec) -> Vec<u8> {
-    let Ok(Value::Object(mut o)) = serde_json::from_slice::<Value>(record) else {
-        return record.to_vec();
-    };
-    for a in &spec.fields {
-        let sample = match &a.value {
-            Generator::Uuid => Value::String("00000000-0000-4000-8000-000000000000".into()),
-            Generator::Now => Value::String("2026-01-01T00:00:00.000Z".into()),
-            Generator::NowMs | Generator::NowS | Generator::Seq => Value::from(1u64),
-            Generator::Const(s) => Value::String(s.clone()),
-        };
-        o.insert(a.name.clone(), sample);
-    }
-    Value::Object(o).to_string().into_bytes()
 }
 
 /// Registry failures of a compatibility test, as the registration would give them.

@@ -11,7 +11,8 @@
 use apache_avro::types::Value as Avro;
 use apache_avro::{GenericSingleObjectWriter, Schema};
 
-use super::avro::{frame, AvroEncoder, Encoded, Placeholder, FRAME};
+use super::avro::{frame, AvroEncoder, Encoded, Misfit, Placeholder, FRAME};
+use super::validate::JsonValidator;
 
 /// How values are written.
 pub enum ValueWire {
@@ -71,9 +72,14 @@ pub struct Wire {
     key_buf: Vec<u8>,
     /// The generated fields' raw JSON in the message being spliced.
     raw: Vec<Option<(usize, usize)>>,
-    /// Messages whose value could not be encoded (sent empty): none are
-    /// expected, every record having been checked at load.
+    /// Messages whose value could not be encoded or does not fit (not sent),
+    /// since [`Self::take_misfits`]; none are expected from records checked
+    /// at load, some may come from a template's renders.
     pub unencodable: u64,
+    /// The last of them, and why.
+    last_misfit: Option<Misfit>,
+    /// Checks each JSON Schema value (a template's: its records were not checked at load).
+    validator: Option<JsonValidator>,
 }
 
 impl Wire {
@@ -85,7 +91,21 @@ impl Wire {
             key_buf: Vec::with_capacity(64),
             raw: Vec::new(),
             unencodable: 0,
+            last_misfit: None,
+            validator: None,
         }
+    }
+
+    /// Checks each JSON Schema value against `validator` before it is sent.
+    pub fn checking(mut self, validator: JsonValidator) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// How many values were not sent since the last call, and why the last was not.
+    pub fn take_misfits(&mut self) -> Option<(u64, Misfit)> {
+        let n = std::mem::take(&mut self.unencodable);
+        self.last_misfit.take().filter(|_| n > 0).map(|m| (n, m))
     }
 
     /// Whether the value is the JSON as built (then only the key may change).
@@ -94,7 +114,8 @@ impl Wire {
     }
 
     /// Record `i`'s message: `built` is its JSON as the builder made it, `key`
-    /// its key text.
+    /// its key text. An empty value is a message not to send (counted in
+    /// [`Self::take_misfits`]): a framed value is never empty.
     pub fn apply<'a>(&'a mut self, i: usize, built: &'a [u8], key: Option<&'a [u8]>) -> (&'a [u8], Option<&'a [u8]>) {
         let key = match (&mut self.key, key) {
             (Some(k), Some(text)) => k.encode(text, &mut self.key_buf).then_some(self.key_buf.as_slice()),
@@ -103,6 +124,10 @@ impl Wire {
         let value: &'a [u8] = match &mut self.value {
             ValueWire::Json => built,
             ValueWire::JsonSchema { id } => {
+                if let Some(Err(m)) = self.validator.as_ref().map(|v| v.check(built)) {
+                    misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
+                    return (&self.value_buf, key);
+                }
                 self.value_buf.clear();
                 self.value_buf.extend_from_slice(&[0; FRAME]);
                 frame(&mut self.value_buf, *id);
@@ -127,8 +152,9 @@ impl Wire {
                 for (x, &(start, end)) in spans.iter().enumerate() {
                     self.value_buf.extend_from_slice(&datum[pos..start as usize]);
                     let value = raw[x].map(|(s, e)| &built[s..e]);
-                    if encoder.encode_field(splice[x].1, value, &mut self.value_buf).is_err() {
-                        self.unencodable += 1;
+                    if let Err(m) = encoder.encode_field(splice[x].1, value, &mut self.value_buf) {
+                        misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
+                        return (&self.value_buf, key);
                     }
                     pos = end as usize;
                 }
@@ -137,15 +163,21 @@ impl Wire {
             }
             ValueWire::Avro { id, encoder, per_message: true, .. } => {
                 self.value_buf.clear();
-                if encoder.encode(built, *id, &mut self.value_buf).is_err() {
-                    self.unencodable += 1;
-                    self.value_buf.clear();
+                if let Err(m) = encoder.encode(built, *id, &mut self.value_buf) {
+                    misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
                 }
                 &self.value_buf
             }
         };
         (value, key)
     }
+}
+
+/// A value not sent: counted, its reason kept, and the buffer left empty.
+fn misfit(count: &mut u64, last: &mut Option<Misfit>, buf: &mut Vec<u8>, m: Misfit) {
+    *count += 1;
+    *last = Some(m);
+    buf.clear();
 }
 
 #[cfg(test)]
