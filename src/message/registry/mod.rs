@@ -3,16 +3,18 @@
 //!
 //! 1. the value schema: `VALUE_SCHEMA`, or the subject's latest version when
 //!    `SCHEMA_AUTO_REGISTER=false`, or derived from the records ([`schema`]);
-//! 2. every record checked against it and, for Avro, encoded once ([`avro`]);
-//!    a record that does not fit is skipped and counted like a malformed row,
-//!    and no fitting record at all is exit 6;
+//! 2. every record checked against it and, for Avro, encoded once ([`avro`];
+//!    a given JSON Schema: [`validate`]); a record that does not fit is
+//!    skipped and counted like a malformed row ([`misfits`]), and no fitting
+//!    record at all is exit 6 (the same check for a reload: [`reload`]);
 //! 3. the schema registered (or, for `check`, tested for compatibility) in the
 //!    registry ([`crate::sink::registry`]): its id goes into every frame and is
 //!    never fetched again, so the registry going away later does not matter;
 //! 4. the [`wire::Wire`] the message builder writes each message through.
 //!
 //! `preview` takes steps 1 and 2 (the registry only for its latest version)
-//! and shows the values as JSON: what a consumer decodes.
+//! and shows the values as JSON: what a consumer decodes. With
+//! `MESSAGE_TEMPLATE` the values are the template's renders: [`template`].
 
 pub mod avro;
 pub mod config;
