@@ -267,3 +267,44 @@ async fn a_reload_is_checked_against_the_schema_in_use() {
         assert_eq!(cities, [json!("Oslo"), json!("Lima")], "{format}: Nuuk refused, Lima swapped in");
     }
 }
+
+/// The binary: SIGHUP reloads a JSON Schema dataset after the check (a
+/// version whose records do not fit is refused, naming the field; one that
+/// fits is swapped in); Avro encoded at load answers SIGHUP with a line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_json_schema_records_after_the_check_and_avro_at_load_answers_with_a_line() {
+    use crate::process::{kill, running_feeder, wait_for_line};
+    let registry = Registry::start(registers).await;
+    let url = registry.url.clone();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_file(dir.path(), "t.csv", b"city,temp\nOslo,1\n");
+        let vars = [("DATASET_URI", path.as_str()), ("LOG_FORMAT", "json"), ("SCHEMA_REGISTRY_URL", url.as_str())];
+        let (_kafka, mut child, rx) = running_feeder(&[&vars[..], &[("VALUE_FORMAT", "json-schema")]].concat());
+        // The handler is installed as the loop starts, just after "connected".
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::write(&path, b"city,temp\nNuuk,cold\n").unwrap();
+        kill(&child, "-HUP");
+        let lines = wait_for_line(&rx, "\"event\":\"dataset_reload_failed\"", Duration::from_secs(10));
+        let failed: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        assert!(
+            failed["error"].as_str().unwrap().contains("record 0: field temp: \"cold\" is not of type"),
+            "{failed}"
+        );
+        std::fs::write(&path, b"city,temp\nLima,20\n").unwrap();
+        kill(&child, "-HUP");
+        wait_for_line(&rx, "\"event\":\"dataset_reloaded\"", Duration::from_secs(10));
+        kill(&child, "-TERM");
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+
+        let (_kafka, mut child, rx) = running_feeder(&[&vars[..], &[("VALUE_FORMAT", "avro")]].concat());
+        std::thread::sleep(Duration::from_millis(500));
+        kill(&child, "-HUP");
+        wait_for_line(&rx, "\"event\":\"reload_refused\"", Duration::from_secs(10));
+        assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
+        kill(&child, "-TERM");
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    })
+    .await
+    .unwrap();
+}
