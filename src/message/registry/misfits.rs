@@ -33,6 +33,7 @@ type Found = (Vec<(usize, Misfit)>, Vec<usize>);
 /// with placeholder values for the generated fields, as for Avro) and drops
 /// those that do not fit, reporting them. Returns how many were dropped.
 pub fn check_dataset(dataset: &mut Dataset, validator: &JsonValidator, spec: &MessageSpec) -> Result<u64, NoneFit> {
+    let started = std::time::Instant::now();
     let records: &Dataset = dataset;
     let done = in_parts(
         records.len(),
@@ -47,7 +48,10 @@ pub fn check_dataset(dataset: &mut Dataset, validator: &JsonValidator, spec: &Me
         misfits.extend(m);
         skipped_at.extend(s);
     }
-    drop_misfits(dataset, &misfits, &skipped_at)
+    let skipped = drop_misfits(dataset, &misfits, &skipped_at)?;
+    let bytes = dataset.json_bytes();
+    events::values_encoded("json-schema", dataset.len(), skipped, bytes, bytes, started.elapsed());
+    Ok(skipped)
 }
 
 /// `work` on the records `0..len`, split among up to 4 threads when there
