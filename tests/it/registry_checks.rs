@@ -165,17 +165,59 @@ async fn a_templates_json_schema_values_are_its_json_and_a_misfitting_render_is_
     assert!(e.to_string().starts_with("300 of 300 messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message 1: field pick: "), "{e}");
 }
 
+/// Rows 0, 2, 4, ... of 130, and row 1 whose `temp` is empty (null): the
+/// renders at startup come from 64 rows spread over the 130, never row 1.
+fn rows_with_a_rare_null(dir: &std::path::Path) -> String {
+    let mut csv = String::from("city,temp\n");
+    for i in 0..130 {
+        csv.push_str(&if i == 1 { "Nowhere,\n".to_owned() } else { format!("C{i},{i}\n") });
+    }
+    write_file(dir, "d.csv", csv.as_bytes())
+}
+
+/// The binary: a render that does not fit at run time is one rate-limited
+/// `values_skipped` line naming the field, and the run ends 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
+    let registry = Registry::start(registers).await;
+    let url = registry.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let data = rows_with_a_rare_null(dir.path());
+        let child = crate::process::command(&[
+            ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
+            ("DATASET_URI", &data),
+            ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
+            ("RANDOM_SEED", "11"),
+            ("VALUE_FORMAT", "avro"),
+            ("SCHEMA_REGISTRY_URL", &url),
+            // 100 batches of 20: row 1 comes up in several of them.
+            ("PRODUCE_INTERVAL", "0.005"),
+            ("MIN_RECORDS_PER_BATCH", "20"),
+            ("MAX_RECORDS_PER_BATCH", "20"),
+            ("MAX_MESSAGES", "2000"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .spawn()
+        .unwrap();
+        crate::process::wait_with_timeout(child, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = crate::process::json_lines(&out);
+    let skipped: Vec<&Value> = lines.iter().filter(|l| l["event"] == "values_skipped").collect();
+    assert_eq!(skipped.len(), 1, "one line within 10 s: {skipped:?}");
+    assert!(skipped[0]["reason"].as_str().unwrap().starts_with("field temp: "), "{}", skipped[0]);
+    assert_eq!(skipped[0]["level"], "WARN");
+}
+
 /// A render the derived schema did not foresee (row 2's `temp` is null, and
 /// no startup render came from row 2) is skipped and counted, not sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_that_does_not_fit_at_run_time_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    // 130 rows: the renders at startup come from rows 0, 2, 4, ... (64 spread over 130).
-    let mut csv = String::from("city,temp\n");
-    for i in 0..130 {
-        csv.push_str(&if i == 1 { "Nowhere,\n".to_owned() } else { format!("C{i},{i}\n") });
-    }
-    let data = write_file(dir.path(), "d.csv", csv.as_bytes());
+    let data = rows_with_a_rare_null(dir.path());
     let registry = Registry::start(registers).await;
     let kafka = Kafka::start(1);
     let bootstrap = kafka.bootstrap();
