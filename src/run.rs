@@ -357,20 +357,15 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     let (dataset, mut messages, schedule, mut prepare) =
         messages_for(config, dataset, seed, Purpose::Run, &shutdown).await?;
     let schedule = Schedule { seed: Some(seed), ..schedule };
-    // A reloaded dataset is checked against the value schema in use, except
-    // when Avro values were encoded once, at load: those are not reloaded.
-    let mut reloads = true;
+    // A reloaded dataset is checked (and Avro's encoded) against the value schema in use.
     if let Some(setup) = setup {
         messages.set_wire(setup.wire);
-        match setup.reloads {
-            registry::Reloads::Checked(check) => prepare = check.or(prepare),
-            registry::Reloads::Refused => {
-                reloads = false;
-                tasks.spawn(registry::refuse_reloads(registry::hangups(), stop_tasks.clone()));
-            }
-        }
+        prepare = setup.reload.or(prepare);
     }
 
+    // A replay keeps SIGHUP's default (it ends the process): its plan indexes the records.
+    let reloads = !matches!(schedule.pacing, Pacing::Replay { .. });
+    let hup = if reloads { reload::hangups() } else { None };
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.first_token().await?;
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -382,7 +377,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
     // until the loop ends; a replay keeps the records its plan indexes.
     let live = Live::with_prepare(dataset, prepare);
-    if reloads && !matches!(schedule.pacing, Pacing::Replay { .. }) {
+    if reloads {
         tasks.spawn(reload::watch(
             config.dataset.clone(),
             config.s3.clone(),
@@ -390,6 +385,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
             summary.version.clone(),
             Arc::clone(&stats),
             report_loaded,
+            hup,
             stop_tasks.clone(),
         ));
     }

@@ -233,6 +233,9 @@ impl MessageBuilder {
         }
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         self.index = RecordIndex::build(records, &names, self.index_key.as_deref())?;
+        if let (Some(wire), Some(attached)) = (&mut self.wire, records.attached()) {
+            wire.follow(attached);
+        }
         let capacity = payload_capacity(&self.fields, records);
         self.payload.reserve(capacity.saturating_sub(self.payload.len()));
         Ok(())

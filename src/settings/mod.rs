@@ -306,7 +306,7 @@ settings! {
     VALUE_FORMAT {
         group: Group::Registry, default: "json", example: "avro",
         accepted: "json, avro or json-schema",
-        meaning: "How each value is written. json: the record's JSON. avro and json-schema: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum or the JSON), with the schema registered in SCHEMA_REGISTRY_URL; each record is checked and encoded once, at load (per message with MESSAGE_TEMPLATE, and Avro with DATASET_RELOAD_INTERVAL).",
+        meaning: "How each value is written. json: the record's JSON. avro and json-schema: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum or the JSON), with the schema registered in SCHEMA_REGISTRY_URL; each record is checked and encoded once, at load and at each reload (a template's values: per message).",
     }
     KEY_FORMAT {
         group: Group::Registry, default: "string",

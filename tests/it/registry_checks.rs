@@ -312,9 +312,9 @@ async fn a_reload_is_checked_against_the_schema_in_use() {
 
 /// The binary: SIGHUP reloads a JSON Schema dataset after the check (a
 /// version whose records do not fit is refused, naming the field; one that
-/// fits is swapped in); Avro encoded at load answers SIGHUP with a line.
+/// fits is swapped in), and an Avro one, its records encoded again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reloads_json_schema_records_after_the_check_and_avro_at_load_answers_with_a_line() {
+async fn sighup_reloads_json_schema_records_after_the_check_and_avro_records_encoded_again() {
     use crate::process::{kill, running_feeder, wait_for_line};
     let registry = Registry::start(registers).await;
     let url = registry.url.clone();
@@ -341,8 +341,14 @@ async fn sighup_reloads_json_schema_records_after_the_check_and_avro_at_load_ans
 
         let (_kafka, mut child, rx) = running_feeder(&[&vars[..], &[("VALUE_FORMAT", "avro")]].concat());
         std::thread::sleep(Duration::from_millis(500));
+        std::fs::write(&path, b"city,temp\nNuuk,cold\n").unwrap();
         kill(&child, "-HUP");
-        wait_for_line(&rx, "\"event\":\"reload_refused\"", Duration::from_secs(10));
+        let lines = wait_for_line(&rx, "\"event\":\"dataset_reload_failed\"", Duration::from_secs(10));
+        assert!(lines.last().unwrap().contains("field temp: "), "{}", lines.last().unwrap());
+        std::fs::write(&path, b"city,temp\nQuito,14\n").unwrap();
+        kill(&child, "-HUP");
+        let lines = wait_for_line(&rx, "\"event\":\"dataset_reloaded\"", Duration::from_secs(10));
+        assert!(lines.iter().any(|l| l.contains("\"event\":\"values_encoded\"")), "encoded again: {lines:?}");
         assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
         kill(&child, "-TERM");
         assert_eq!(child.wait().unwrap().code(), Some(0));

@@ -25,12 +25,14 @@ pub mod template;
 pub mod validate;
 pub mod wire;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::dataset::{Dataset, REPORTED_SKIPS};
+use crate::dataset::reload::Prepare;
+use crate::dataset::{Attached, Dataset, REPORTED_SKIPS};
 use crate::exit;
 use crate::message::MessageSpec;
 use crate::observe::events;
@@ -40,7 +42,7 @@ use crate::sink::registry::{error_chain, Compatibility, RegistryClient, Registry
 use self::avro::{AvroEncoder, Encoded, Misfit};
 use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
 use self::misfits::{with_generated_fields, NoneFit};
-pub use self::reload::{Reloads, Setup};
+pub use self::reload::Setup;
 use self::schema::{Observed, SchemaError, ValueSchema};
 use self::validate::JsonValidator;
 use self::wire::{KeyWire, ValueWire, Wire};
@@ -111,7 +113,7 @@ pub async fn prepare(
     let observed = Observed::of(&*dataset, spec);
 
     let mut value = ValueWire::Json;
-    let mut reloads = Reloads::Checked(None);
+    let mut reload = None;
     if r.value_format != ValueFormat::Json {
         let format = r.value_format;
         let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
@@ -124,13 +126,16 @@ pub async fn prepare(
         }
         let id =
             register_value(format, &schema, &subject, &origin, latest_id, client.as_ref(), purpose, shutdown).await?;
-        reloads = reload_check(config, &schema)?;
+        reload = Some(reload_check(config, &schema, id)?);
         value = match schema {
             ValueSchema::Avro { schema, .. } => {
                 let mut encoded = encoded;
                 encoded.set_id(id);
+                // Kept with the records too, so a reloaded dataset's replace them.
+                let encoded = Arc::new(encoded);
+                dataset.attach(Attached(Arc::clone(&encoded) as _));
                 let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
-                let per_message = !spec.fields.is_empty() || encodes_per_message(config);
+                let per_message = !spec.fields.is_empty();
                 ValueWire::Avro { id, encoded, encoder, per_message, splice }
             }
             ValueSchema::Json { .. } => ValueWire::JsonSchema { id },
@@ -141,7 +146,7 @@ pub async fn prepare(
         KeyFormat::String => None,
         KeyFormat::Avro => Some(key_wire(config, &observed, client.as_ref(), purpose, shutdown).await?),
     };
-    Ok((purpose == Purpose::Run).then(|| Setup { wire: Wire::new(value, key), reloads }))
+    Ok((purpose == Purpose::Run).then(|| Setup { wire: Wire::new(value, key), reload }))
 }
 
 /// A JSON Schema's validator (`None` for Avro).
@@ -152,37 +157,30 @@ fn json_validator(schema: &ValueSchema) -> Result<Option<JsonValidator>, SchemaE
     }
 }
 
-/// How a reloaded dataset is checked against `schema`, the one in use (see
-/// [`reload`]): Avro encoded per message checks each record by encoding it;
-/// a JSON Schema, even a derived one, validates them (the new version's
-/// records are not those it was derived from).
-fn reload_check(config: &Config, schema: &ValueSchema) -> Result<Reloads, FormatError> {
+/// How a reloaded dataset is checked against `schema`, the one in use, with
+/// id `id` (see [`reload`]): Avro encodes its records again, and the datums go
+/// with the dataset; a JSON Schema, even a derived one, validates them (the
+/// new version's records are not those it was derived from).
+fn reload_check(config: &Config, schema: &ValueSchema, id: u32) -> Result<Prepare, FormatError> {
     let spec = config.messages.spec.clone();
-    let check: crate::dataset::reload::Prepare = match schema {
-        ValueSchema::Avro { .. } if !encodes_per_message(config) => return Ok(Reloads::Refused),
+    Ok(match schema {
         ValueSchema::Avro { .. } => {
             let (config, schema) = (config.clone(), schema.clone());
-            std::sync::Arc::new(move |mut dataset| {
-                encode(&config, &mut dataset, &schema, &spec).map_err(|e| e.to_string())?;
+            Arc::new(move |mut dataset| {
+                let (mut encoded, _) = encode(&config, &mut dataset, &schema, &spec).map_err(|e| e.to_string())?;
+                encoded.set_id(id);
+                dataset.attach(Attached(Arc::new(encoded)));
                 Ok(dataset)
             })
         }
         ValueSchema::Json { text, .. } => {
             let v = JsonValidator::new(text).map_err(|m| invalid("in use", m))?;
-            std::sync::Arc::new(move |mut dataset| {
+            Arc::new(move |mut dataset| {
                 misfits::check_dataset(&mut dataset, &v, &spec).map_err(|e| FormatError::from(e).to_string())?;
                 Ok(dataset)
             })
         }
-    };
-    Ok(Reloads::Checked(Some(check)))
-}
-
-/// Whether Avro values are encoded per message rather than once at load:
-/// with `DATASET_RELOAD_INTERVAL`, so that the values follow whichever
-/// dataset is in use (the datums encoded at load belong to the first).
-pub fn encodes_per_message(config: &Config) -> bool {
-    config.dataset.reload_interval.is_some()
+    })
 }
 
 /// The value schema's id: registered for a run, tested for compatibility by
@@ -218,30 +216,6 @@ async fn register_value(
         schema: schema.text(),
     });
     Ok(id.unwrap_or(0))
-}
-
-/// SIGHUP asks for a reload, which Avro values encoded once at load (no
-/// `DATASET_RELOAD_INTERVAL`) do not follow: it is answered with a line, not
-/// by the signal's default of ending the process.
-pub async fn refuse_reloads(hup: Option<tokio::signal::unix::Signal>, stop: CancellationToken) {
-    let Some(mut hup) = hup else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            got = hup.recv() => match got {
-                Some(()) => events::reload_refused(),
-                None => return,
-            },
-        }
-    }
-}
-
-/// SIGHUP's stream, for [`refuse_reloads`]: taken before its task runs, so a
-/// SIGHUP from then on is caught.
-pub fn hangups() -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
 }
 
 /// The value schema, its subject, where it came from, and the id when the
@@ -344,10 +318,7 @@ fn encode(
         .collect();
     splice.sort_by_key(|(_, position)| *position);
     splice.dedup_by_key(|(_, position)| *position);
-    if encodes_per_message(config) {
-        splice.clear();
-    }
-    let whole = (per_message || encodes_per_message(config)) && splice.is_empty();
+    let whole = per_message && splice.is_empty();
     let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
     let positions = &positions;
     let len = dataset.len();

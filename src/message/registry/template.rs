@@ -104,7 +104,7 @@ pub async fn prepare(
     let id = register_value(format, &schema, &subject, &origin, latest_id, client.as_ref(), purpose, shutdown).await?;
     let wire = match check {
         Check::Avro(encoder, _) => {
-            let encoded = Encoded::default();
+            let encoded = std::sync::Arc::new(Encoded::default());
             Wire::new(ValueWire::Avro { id, encoded, encoder, per_message: true, splice: Vec::new() }, None)
         }
         Check::Json(validator) => Wire::new(ValueWire::JsonSchema { id }, None).checking(validator),

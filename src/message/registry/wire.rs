@@ -8,6 +8,8 @@
 //! differ per message have no place in the datum encoded at load). A JSON
 //! Schema value is the JSON behind the frame, copied into a reused buffer.
 
+use std::sync::Arc;
+
 use apache_avro::types::Value as Avro;
 use apache_avro::{GenericSingleObjectWriter, Schema};
 
@@ -24,8 +26,9 @@ pub enum ValueWire {
     /// `MESSAGE_FIELDS` changes each message: then each message's generated
     /// fields are encoded and spliced in at `splice` (each field's JSON key and
     /// schema position, in schema order), or, when the encoder cannot go field
-    /// by field, the whole message is encoded again.
-    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(Vec<u8>, usize)> },
+    /// by field, the whole message is encoded again. The datums are those of
+    /// the dataset in use: [`Wire::follow`] swaps them with it.
+    Avro { id: u32, encoded: Arc<Encoded>, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(Vec<u8>, usize)> },
 }
 
 /// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
@@ -93,6 +96,16 @@ impl Wire {
             unencodable: 0,
             last_misfit: None,
             validator: None,
+        }
+    }
+
+    /// Takes the datums a reloaded dataset carries ([`crate::dataset::Dataset::attach`]),
+    /// when it is put in use.
+    pub fn follow(&mut self, attached: &crate::dataset::Attached) {
+        if let (ValueWire::Avro { encoded, .. }, Ok(datums)) =
+            (&mut self.value, Arc::clone(&attached.0).downcast::<Encoded>())
+        {
+            *encoded = datums;
         }
     }
 
@@ -191,7 +204,7 @@ mod tests {
         let mut encoded = Encoded::default();
         encoded.push(&mut encoder, br#"{"a":1}"#).unwrap();
         encoded.set_id(9);
-        let encoder = Box::new(encoder);
+        let (encoded, encoder) = (Arc::new(encoded), Box::new(encoder));
         let splice = Vec::new();
         Wire::new(
             ValueWire::Avro { id: 9, encoded, encoder, per_message, splice },
@@ -207,6 +220,21 @@ mod tests {
         assert_eq!(key, Some(&[0, 0, 0, 0, 3, 3][..]), "long -2, zigzag");
         let (_, key) = w.apply(0, br#"{"a":5}"#, None);
         assert_eq!(key, None);
+    }
+
+    /// A reloaded dataset's datums replace the first's; anything else attached is not datums.
+    #[test]
+    fn follow_takes_the_datums_a_reloaded_dataset_carries() {
+        let mut w = avro_wire(false);
+        let schema =
+            Schema::parse_str(r#"{"type":"record","name":"T","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+        let mut other = Encoded::default();
+        other.push(&mut AvroEncoder::new(&schema).unwrap(), br#"{"a":3}"#).unwrap();
+        other.set_id(9);
+        w.follow(&crate::dataset::Attached(Arc::new(other)));
+        assert_eq!(w.apply(0, b"{}", None).0, [0, 0, 0, 0, 9, 6], "long 3, zigzag");
+        w.follow(&crate::dataset::Attached(Arc::new(1u8)));
+        assert_eq!(w.apply(0, b"{}", None).0, [0, 0, 0, 0, 9, 6]);
     }
 
     #[test]
@@ -232,6 +260,7 @@ mod tests {
         encoded.push_noting(&mut encoder, br#"{"id":"","a":7,"memo":"m","seq":1}"#, &positions).unwrap();
         encoded.push_noting(&mut encoder, br#"{"id":"","a":-1,"memo":null,"seq":1}"#, &positions).unwrap();
         encoded.set_id(5);
+        let encoded = Arc::new(encoded);
         let splice = vec![(br#""id""#.to_vec(), positions[0]), (br#""seq""#.to_vec(), positions[1])];
         let per_message = true;
         let value = ValueWire::Avro { id: 5, encoded, encoder: Box::new(encoder), per_message, splice };

@@ -60,11 +60,6 @@ pub fn more_records_misfit(count: u64) {
     warn!(event = "records_skipped", count, "more records that do not fit the schema skipped without logging each");
 }
 
-/// SIGHUP with Avro values encoded at load: nothing is reloaded.
-pub fn reload_refused() {
-    warn!(event = "reload_refused", "SIGHUP ignored: with VALUE_FORMAT=avro and no DATASET_RELOAD_INTERVAL the records are encoded once, at load, and not reloaded; set DATASET_RELOAD_INTERVAL (values are then encoded per message) or restart to load a new version");
-}
-
 /// A message the template rendered at startup does not fit the value schema.
 pub fn template_sample_misfit(sample: usize, problem: &str) {
     warn!(event = "template_sample_misfit", sample, reason = %problem, "a message the template rendered at startup does not fit the value schema");
