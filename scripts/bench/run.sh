@@ -9,6 +9,7 @@
 #   scripts/bench/run.sh --only load,throughput
 #   scripts/bench/run.sh --only formats,sampled,reload   # issue 12: datasets
 #   scripts/bench/run.sh --only templates                # issue 18: MESSAGE_TEMPLATE's cost
+#   scripts/bench/run.sh --only registry                 # issue 20: Avro and JSON Schema against JSON
 #
 # Settings (environment):
 #   BENCH_BROKER  auto (tansu if there is one, else the mock), tansu, mock.
@@ -105,9 +106,12 @@ if [ -z "${BENCH_TANSU:-}" ] && [ "$broker" != mock ]; then
   if t=$(TANSU_FALLBACK=$fallback scripts/tansu.sh); then export BENCH_TANSU=$t; fi
 fi
 
-# `templates` (issue 18) is its own script beside bench.py: MESSAGE_TEMPLATE's
-# CPU per message against the plain path. It runs in a full run and with
-# --only templates; bench.py gets the other scenario names.
+# `templates` (issue 18) and `registry` (issue 20) are scripts of their own beside
+# bench.py: MESSAGE_TEMPLATE's CPU per message against the plain path, and the
+# Schema Registry formats' load and send costs against JSON's. Each runs in a full
+# run and with --only NAME; bench.py gets the other scenario names. `registry` is
+# left out of --short: it needs tansu and Karapace (about 5 s to start, plus its
+# install on first use), which CI's smoke run does not start, and a 1M-row load.
 only=${BENCH_ONLY:-}
 rest=()
 prev=
@@ -120,12 +124,18 @@ for a in "$@"; do
   prev=$a
 done
 templates=0
+registry=0
 bench_only=
 if [ -z "$only" ]; then
   templates=1
+  registry=1
 else
   for s in ${only//,/ }; do
-    if [ "$s" = templates ]; then templates=1; else bench_only="$bench_only${bench_only:+,}$s"; fi
+    case $s in
+      templates) templates=1 ;;
+      registry) registry=1 ;;
+      *) bench_only="$bench_only${bench_only:+,}$s" ;;
+    esac
   done
 fi
 status=0
@@ -138,5 +148,16 @@ if [ "$templates" = 1 ]; then
   targs=()
   [ "$short" = 1 ] && targs=(--messages 20000 --rounds 1 --readings 2000)
   python3 -u scripts/bench/templates.py ${targs[@]+"${targs[@]}"} || status=$?
+fi
+if [ "$registry" = 1 ] && [ "$short" = 1 ]; then
+  step "registry: left out of --short (needs tansu and Karapace; run --only registry)"
+elif [ "$registry" = 1 ]; then
+  step "registry: Avro and JSON Schema against JSON (load 1M rows; send through tansu and Karapace)"
+  tx1m="$data/tx-1000000.csv"
+  if [ ! -s "$tx1m" ]; then
+    python3 scripts/gen_transactions.py --rows 1000000 --out "$tx1m.tmp" && mv "$tx1m.tmp" "$tx1m"
+  fi
+  venv=$(scripts/venv.sh)
+  "$venv/bin/python" -u scripts/bench/registry.py "$BENCH_FEEDER" "$PWD/$tx1m" || status=$?
 fi
 exit $status

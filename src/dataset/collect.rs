@@ -220,12 +220,14 @@ impl Collector {
     /// [`finish`](Self::finish), with each CSV column given one type over the
     /// kept records ([`columns`]): `counts` are the CSV readers' cell counts,
     /// `other_formats` says whether records of other formats were offered too.
-    /// The quotes a widened column adds count against the memory guard.
+    /// The quotes a widened column adds count against the memory guard. The
+    /// `bool` says whether `counts` are exact over the kept records (every
+    /// record kept, every one CSV), as a schema derivation may then use them.
     pub fn finish_typed(
         self,
         counts: &ColumnKinds,
         other_formats: bool,
-    ) -> Result<(Collected, Vec<Widened>), CollectError> {
+    ) -> Result<(Collected, Vec<Widened>, bool), CollectError> {
         let counted = match (other_formats, &self.reservoir) {
             (true, _) => Counted::MixedFormats,
             (false, Some(_)) => Counted::Sample,
@@ -246,7 +248,7 @@ impl Collector {
         let widened = columns::unify(&mut collected.buf, &mut collected.ends, counts, counted, room)
             .map_err(|_growth| too_large)?;
         collected.shrink();
-        Ok((collected, widened))
+        Ok((collected, widened, counted == Counted::Exact))
     }
 
     fn into_collected(mut self) -> Collected {
@@ -509,7 +511,8 @@ mod tests {
         };
         let e = collect(bytes + 2 * 99 - 1).unwrap_err();
         assert!(matches!(e, CollectError::TooLarge { records: 100, .. }), "{e}");
-        let (c, widened) = collect(bytes + 2 * 99).unwrap();
+        let (c, widened, exact) = collect(bytes + 2 * 99).unwrap();
+        assert!(exact, "every record kept, all CSV");
         assert_eq!(widened.len(), 1);
         assert_eq!(&c.buf[..20], br#"{"z":"x"}{"z":"1"}{""#);
         assert_eq!(c.buf.len(), bytes - ALL_INDEX * rows.len() + 2 * 99);

@@ -38,6 +38,9 @@ pub struct Kinds {
     /// Text, and (in a mixed prefix) nested objects and arrays.
     pub strings: u64,
     pub nulls: u64,
+    /// Numbers that are no 64-bit whole number (a fraction, or too long):
+    /// an Avro `double` rather than a `long`.
+    pub fractions: u64,
     /// Numbers and booleans written without quotes (the others were written
     /// quoted, the column already known to be text).
     pub bare: u64,
@@ -49,7 +52,7 @@ pub struct Kinds {
 
 impl Default for Kinds {
     fn default() -> Self {
-        Kinds { numbers: 0, booleans: 0, strings: 0, nulls: 0, bare: 0, quoted_from: usize::MAX }
+        Kinds { numbers: 0, booleans: 0, strings: 0, nulls: 0, fractions: 0, bare: 0, quoted_from: usize::MAX }
     }
 }
 
@@ -75,6 +78,7 @@ impl Kinds {
         self.booleans += o.booleans;
         self.strings += o.strings;
         self.nulls += o.nulls;
+        self.fractions += o.fractions;
         self.bare += o.bare;
         // An object that never quoted the column left bare cells anywhere.
         self.quoted_from = self.quoted_from.max(o.quoted_from);
@@ -90,10 +94,24 @@ impl Kinds {
             }
             Some(_) => {
                 self.numbers += 1;
+                self.fractions += u64::from(!is_whole(value));
                 self.bare += 1;
             }
         }
     }
+
+    /// The cells of this column, null or not: fewer than the records when
+    /// some objects of a prefix have no such column.
+    pub fn cells(&self) -> u64 {
+        self.numbers + self.booleans + self.strings + self.nulls
+    }
+}
+
+/// Whether a JSON number (as the CSV reader checks them: no exponent) is a
+/// whole number that fits 64 bits.
+pub fn is_whole(number: &[u8]) -> bool {
+    !number.contains(&b'.')
+        && (number.len() <= 18 || std::str::from_utf8(number).is_ok_and(|n| n.parse::<i64>().is_ok()))
 }
 
 /// Each CSV column's kinds, by name: the serialized key (`"zip"`, quotes and

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::dataset::collect::{Collector, Limits, Offer};
 use crate::dataset::columns::{ColumnKinds, Kinds};
+use crate::dataset::records::Known;
 use crate::dataset::records::{Dataset, DatasetError, LoadSummary, REPORTED_SKIPS};
 
 /// Parses CSV from `reader` into a [`Dataset`], keeping every row. `source_name`
@@ -28,10 +29,11 @@ pub fn load_csv<R: Read>(
         collector.reserve(csv_json_estimate(n));
     }
     let csv = load_csv_into(reader, source_name, &mut collector)?;
-    let (collected, widened) = collector
+    let (collected, widened, exact) = collector
         .finish_typed(&csv.kinds, false)
         .map_err(|cause| DatasetError::Limit { source_name: source_name.into(), cause })?;
-    let dataset = Dataset::from_collected(collected);
+    let known = Known { csv: exact.then(|| csv.kinds.clone()), ..Known::default() };
+    let dataset = Dataset::from_collected(collected).with_known(known);
     let summary = LoadSummary {
         records: dataset.len() as u64,
         seen: csv.rows,
@@ -250,6 +252,7 @@ fn write_json_value(buf: &mut Vec<u8>, field: &[u8], kinds: &mut Kinds, eager: b
         false
     } else if is_plain_number(field) {
         kinds.numbers += 1;
+        kinds.fractions += u64::from(!crate::dataset::columns::is_whole(field));
         false
     } else {
         kinds.strings += 1;

@@ -35,6 +35,8 @@ pub struct ObjectSummary {
     pub renamed: Vec<(String, String)>,
     /// CSV: each column's cell kinds over the rows written.
     pub kinds: crate::dataset::columns::ColumnKinds,
+    /// Parquet: the top-level columns of a logical type.
+    pub logical: Vec<(String, crate::dataset::records::Logical)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,7 @@ pub fn load_stream<R: Read + Send>(
         skipped_rows: Vec::new(),
         renamed: Vec::new(),
         kinds: Default::default(),
+        logical: Vec::new(),
     };
     match format {
         Format::Csv => {
@@ -159,6 +162,7 @@ pub fn load_stream<R: Read + Send>(
             summary.records = p.records;
             summary.columns = p.columns;
             summary.input_bytes = p.input_bytes;
+            summary.logical = p.logical;
         }
     }
     Ok(summary)

@@ -32,6 +32,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
 use crate::dataset::collect::{CollectError, Offer};
+use crate::dataset::records::Logical;
 use crate::dataset::write_json_string;
 
 /// Rows decoded at a time: large enough that per-batch set-up vanishes, small
@@ -46,6 +47,8 @@ pub struct ParquetSummary {
     pub columns: usize,
     /// Uncompressed size of the column data, from the footer.
     pub input_bytes: u64,
+    /// The top-level columns of a logical type, in schema order.
+    pub logical: Vec<(String, Logical)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,7 @@ pub fn load_parquet<T: ChunkReader + 'static>(
         row_groups: meta.num_row_groups(),
         columns: keys.len(),
         input_bytes: meta.row_groups().iter().map(|rg| rg.total_byte_size().max(0) as u64).sum(),
+        logical: schema.fields().iter().filter_map(|f| Some((f.name().clone(), logical(f.data_type())?))).collect(),
         ..Default::default()
     };
     for batch in reader {
@@ -137,6 +141,22 @@ pub fn load_parquet<T: ChunkReader + 'static>(
         return Err(ParquetError::NoRecords { source_name: source_name.into() });
     }
     Ok(summary)
+}
+
+/// The logical type a column's JSON text stands for (see the table above).
+fn logical(data_type: &DataType) -> Option<Logical> {
+    use DataType::*;
+    Some(match data_type {
+        Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _) => Logical::TimestampMillis,
+        Timestamp(TimeUnit::Microsecond, _) => Logical::TimestampMicros,
+        Timestamp(TimeUnit::Nanosecond, _) => Logical::TimestampNanos,
+        Date32 | Date64 => Logical::Date,
+        Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s) | Decimal256(p, s) if *s >= 0 => {
+            Logical::Decimal { precision: *p, scale: *s as u8 }
+        }
+        Dictionary(_, values) => return logical(values),
+        _ => return None,
+    })
 }
 
 /// `"name":`, escaped once.

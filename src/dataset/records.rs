@@ -18,6 +18,7 @@ pub struct Dataset {
     buf: Vec<u8>,
     /// `ends[i]` is where record `i` ends in `buf`; it starts where `i - 1` ends.
     ends: Vec<usize>,
+    known: Known,
     /// What a later stage made of these records, kept with them so it follows
     /// a reload (a registry format's values encoded at load).
     attached: Option<Attached>,
@@ -31,6 +32,36 @@ impl std::fmt::Debug for Attached {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Attached")
     }
+}
+
+/// What the readers learned of the records' top-level fields while loading,
+/// so a value schema can be derived without reading every record again.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Every record is a kept CSV row: each column's cell kinds, exact over
+    /// the records ([`crate::dataset::columns`]; a column that mixed kinds is
+    /// text).
+    pub csv: Option<crate::dataset::columns::ColumnKinds>,
+    /// Top-level Parquet columns whose JSON text stands for a logical type,
+    /// when every object is Parquet and each such column has that type in
+    /// every object.
+    pub logical: Vec<(String, Logical)>,
+}
+
+/// What a Parquet column's JSON values are, beyond their JSON kind
+/// ([`crate::dataset::parquet`] writes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logical {
+    /// `"2024-01-31T12:00:00.123Z"`: seconds or milliseconds in the file.
+    TimestampMillis,
+    /// `"2024-01-31T12:00:00.123456Z"`.
+    TimestampMicros,
+    /// `"2024-01-31T12:00:00.123456789Z"`.
+    TimestampNanos,
+    /// `"2024-01-31"`.
+    Date,
+    /// A number with exactly `scale` decimals, at most `precision` digits.
+    Decimal { precision: u8, scale: u8 },
 }
 
 impl Dataset {
@@ -66,6 +97,8 @@ impl Dataset {
     /// Keeps the records `keep(i)` says yes to, in their order, in place (the
     /// ones a value schema does not take).
     pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        // The counts were of the records before.
+        self.known.csv = None;
         let (mut to, mut start, mut kept) = (0, 0, 0);
         for i in 0..self.ends.len() {
             let end = self.ends[i];
@@ -85,7 +118,16 @@ impl Dataset {
 
     /// The records a [`Collector`] gathered (any format, all or a sample).
     pub fn from_collected(c: Collected) -> Self {
-        Dataset { buf: c.buf, ends: c.ends, attached: None }
+        Dataset { buf: c.buf, ends: c.ends, known: Known::default(), attached: None }
+    }
+
+    /// The dataset, with what its readers learned of it.
+    pub fn with_known(self, known: Known) -> Self {
+        Dataset { known, ..self }
+    }
+
+    pub fn known(&self) -> &Known {
+        &self.known
     }
 
     /// Keeps `data` with these records (see [`Attached`]).

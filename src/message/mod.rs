@@ -106,6 +106,9 @@ pub struct MessageBuilder {
     payload: Vec<u8>,
     header_values: Vec<u8>,
     header_ends: Vec<usize>,
+    /// Where each `MESSAGE_FIELDS` value's JSON is in `payload` (a registry
+    /// format encodes them without reading the message again).
+    generated: Vec<(usize, usize)>,
     /// A registry format's framing and encoding (`VALUE_FORMAT`, `KEY_FORMAT`).
     wire: Option<registry::wire::Wire>,
     /// `MESSAGE_TEMPLATE`: the records are the template's stored records, and it builds each message.
@@ -181,6 +184,7 @@ impl MessageBuilder {
         let payload = Vec::with_capacity(payload_capacity(&fields, records));
         let header_values = Vec::with_capacity(headers.iter().map(|h| h.value.to_string().len() + 40).sum());
         let header_ends = Vec::with_capacity(headers.len());
+        let generated = vec![(0, 0); fields.len()];
 
         Ok(Self {
             index,
@@ -195,6 +199,7 @@ impl MessageBuilder {
             payload,
             header_values,
             header_ends,
+            generated,
             wire: None,
             template: None,
         })
@@ -267,7 +272,7 @@ impl MessageBuilder {
             let m = t.assemble(record, self.seq, ms);
             return match &mut self.wire {
                 Some(wire) => {
-                    let (payload, key) = wire.apply(i, m.payload, m.key);
+                    let (payload, key) = wire.apply(i, m.payload, &[], m.key);
                     Message { payload, key, headers: m.headers }
                 }
                 None => m,
@@ -280,7 +285,19 @@ impl MessageBuilder {
             KeyFrom::Record => KeyAt::Record,
             KeyFrom::Field(_) => KeyAt::None, // set below, where the field is written
         };
-        if !self.fields.is_empty() {
+        let values_only = self.wire.as_ref().is_some_and(registry::wire::Wire::splices);
+        if values_only {
+            // The wire splices the generated values into the datum encoded at
+            // load: it needs them alone, drawn in the order the JSON draws them.
+            let buf = &mut self.payload;
+            buf.clear();
+            for s in self.index.spans(i) {
+                let start = buf.len();
+                let at = gen.field(buf, &self.fields[s.field as usize]);
+                self.generated[s.field as usize] = (start, buf.len());
+                note_key(&mut key_at, self.key, s.field as usize, &self.fields, at);
+            }
+        } else if !self.fields.is_empty() {
             let buf = &mut self.payload;
             buf.clear();
             let close = closing_brace(record);
@@ -289,7 +306,9 @@ impl MessageBuilder {
             let present = spans.iter().take_while(|s| s.start != ABSENT).count();
             for s in &spans[..present] {
                 buf.extend_from_slice(&record[pos..s.start as usize]);
+                let start = buf.len();
                 let at = gen.field(buf, &self.fields[s.field as usize]);
+                self.generated[s.field as usize] = (start, buf.len());
                 note_key(&mut key_at, self.key, s.field as usize, &self.fields, at);
                 pos = s.end as usize;
             }
@@ -302,7 +321,9 @@ impl MessageBuilder {
                 }
                 comma = true;
                 buf.extend_from_slice(&f.member);
+                let start = buf.len();
                 let at = gen.field(buf, f);
+                self.generated[s.field as usize] = (start, buf.len());
                 note_key(&mut key_at, self.key, s.field as usize, &self.fields, at);
             }
             buf.extend_from_slice(&record[close..]);
@@ -326,7 +347,7 @@ impl MessageBuilder {
             },
         };
         let (payload, key) = match &mut self.wire {
-            Some(wire) => wire.apply(i, payload, key),
+            Some(wire) => wire.apply(i, payload, &self.generated, key),
             None => (payload, key),
         };
         Message {

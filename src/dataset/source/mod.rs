@@ -25,6 +25,7 @@ use crate::dataset::collect::{Collector, Limits};
 use crate::dataset::columns::ColumnKinds;
 use crate::dataset::decode::ObjectSummary;
 use crate::dataset::format::Format;
+use crate::dataset::records::Known;
 use crate::dataset::{Dataset, LoadSummary};
 use crate::observe::events;
 pub use config::{DatasetSettings, DatasetUri, S3Settings};
@@ -117,11 +118,12 @@ fn finish(
     objects.iter().for_each(|o| kinds.merge(&o.kinds));
     let other_formats = objects.iter().any(|o| o.format != Format::Csv) && !kinds.columns.is_empty();
     let collector = collector.into_inner().unwrap_or_else(|e| e.into_inner());
-    let (collected, widened) = collector.finish_typed(&kinds, other_formats).map_err(|cause| {
+    let (collected, widened, exact) = collector.finish_typed(&kinds, other_formats).map_err(|cause| {
         SourceError::Dataset(crate::dataset::DatasetError::Limit { source_name: source_name.into(), cause })
     })?;
     let seen = collected.seen;
-    let dataset = Dataset::from_collected(collected);
+    let known = Known { csv: (exact && !kinds.columns.is_empty()).then_some(kinds), logical: logical(objects) };
+    let dataset = Dataset::from_collected(collected).with_known(known);
     let mut formats: Vec<&str> = objects.iter().map(|o| o.format.name()).collect();
     formats.dedup();
     let summary = LoadSummary {
@@ -144,6 +146,18 @@ fn finish(
         version,
     };
     Ok((dataset, summary))
+}
+
+/// The Parquet columns of one logical type in every object, when every
+/// object is Parquet (a column typed otherwise anywhere is left out).
+fn logical(objects: &[ObjectSummary]) -> Vec<(String, crate::dataset::records::Logical)> {
+    if objects.iter().any(|o| o.format != Format::Parquet) {
+        return Vec::new();
+    }
+    let Some((first, rest)) = objects.split_first() else {
+        return Vec::new();
+    };
+    first.logical.iter().filter(|column| rest.iter().all(|o| o.logical.contains(column))).cloned().collect()
 }
 
 async fn load_files(

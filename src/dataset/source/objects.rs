@@ -109,6 +109,7 @@ pub fn read_file(
             skipped_rows: Vec::new(),
             renamed: Vec::new(),
             kinds: Default::default(),
+            logical: p.logical,
         });
     }
     let declared = Declared { compression, by: "name" };

@@ -110,7 +110,7 @@ pub async fn prepare(
         false => None,
     };
     let spec = &config.messages.spec;
-    let observed = Observed::of(&*dataset, spec);
+    let observed = Observed::of_dataset(dataset, spec);
 
     let mut value = ValueWire::Json;
     let mut reload = None;
@@ -290,9 +290,9 @@ async fn read_schema(source: &SchemaSource, config: &Config) -> Result<String, S
     }
 }
 
-/// The generated fields spliced into each record's datum: each field's JSON
-/// key and schema position, in schema order.
-type Splice = Vec<(Vec<u8>, usize)>;
+/// The generated fields spliced into each record's datum: each field's place
+/// in `MESSAGE_FIELDS` and its schema position, in schema order.
+type Splice = Vec<(usize, usize)>;
 
 /// Checks every record against an Avro schema, keeps the datums and drops the
 /// records that do not fit. With `MESSAGE_FIELDS` a datum holds placeholder
@@ -311,11 +311,8 @@ fn encode(
     let started = Instant::now();
     let probe = AvroEncoder::new(schema).map_err(|message| invalid("in use", message))?;
     let per_message = !spec.fields.is_empty();
-    let mut splice: Splice = spec
-        .fields
-        .iter()
-        .filter_map(|a| Some((serde_json::to_vec(&a.name).ok()?, probe.field_position(&a.name)?)))
-        .collect();
+    let mut splice: Splice =
+        spec.fields.iter().enumerate().filter_map(|(k, a)| Some((k, probe.field_position(&a.name)?))).collect();
     splice.sort_by_key(|(_, position)| *position);
     splice.dedup_by_key(|(_, position)| *position);
     let whole = per_message && splice.is_empty();

@@ -3,10 +3,12 @@
 //! datum encoded at load; the key as Avro when `KEY_FORMAT=avro`.
 //!
 //! Without `MESSAGE_FIELDS` an Avro value is the datum encoded at load, sent
-//! as a borrowed slice like a JSON record. With them, the message's JSON is
-//! encoded again for each message, into a reused buffer (the values that
-//! differ per message have no place in the datum encoded at load). A JSON
-//! Schema value is the JSON behind the frame, copied into a reused buffer.
+//! as a borrowed slice like a JSON record. With them, the datum encoded at
+//! load holds placeholders where the generated fields go: each message's
+//! generated values (the builder says where in its JSON it wrote them) are
+//! encoded and spliced in, into a reused buffer; a schema the encoder cannot
+//! write field by field has the whole message encoded again. A JSON Schema
+//! value is the JSON behind the frame, copied into a reused buffer.
 
 use std::sync::Arc;
 
@@ -24,11 +26,11 @@ pub enum ValueWire {
     JsonSchema { id: u32 },
     /// The datums encoded at load, framed with their id; `per_message` when
     /// `MESSAGE_FIELDS` changes each message: then each message's generated
-    /// fields are encoded and spliced in at `splice` (each field's JSON key and
-    /// schema position, in schema order), or, when the encoder cannot go field
-    /// by field, the whole message is encoded again. The datums are those of
-    /// the dataset in use: [`Wire::follow`] swaps them with it.
-    Avro { id: u32, encoded: Arc<Encoded>, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(Vec<u8>, usize)> },
+    /// fields are encoded and spliced in at `splice` (each field's place in
+    /// `MESSAGE_FIELDS` and schema position, in schema order), or, when the
+    /// encoder cannot go field by field, the whole message is encoded again.
+    /// The datums are those of the dataset in use: [`Wire::follow`] swaps them with it.
+    Avro { id: u32, encoded: Arc<Encoded>, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(usize, usize)> },
 }
 
 /// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
@@ -73,8 +75,6 @@ pub struct Wire {
     key: Option<KeyWire>,
     value_buf: Vec<u8>,
     key_buf: Vec<u8>,
-    /// The generated fields' raw JSON in the message being spliced.
-    raw: Vec<Option<(usize, usize)>>,
     /// Messages whose value could not be encoded or does not fit (not sent),
     /// since [`Self::take_misfits`]; none are expected from records checked
     /// at load, some may come from a template's renders.
@@ -92,11 +92,16 @@ impl Wire {
             key,
             value_buf: Vec::with_capacity(4096),
             key_buf: Vec::with_capacity(64),
-            raw: Vec::new(),
             unencodable: 0,
             last_misfit: None,
             validator: None,
         }
+    }
+
+    /// Whether each value is the datum encoded at load with the generated
+    /// values spliced in: then only those values are needed, not the JSON.
+    pub fn splices(&self) -> bool {
+        matches!(&self.value, ValueWire::Avro { per_message: true, splice, .. } if !splice.is_empty())
     }
 
     /// Takes the datums a reloaded dataset carries ([`crate::dataset::Dataset::attach`]),
@@ -126,10 +131,17 @@ impl Wire {
         matches!(self.value, ValueWire::Json)
     }
 
-    /// Record `i`'s message: `built` is its JSON as the builder made it, `key`
-    /// its key text. An empty value is a message not to send (counted in
+    /// Record `i`'s message: `built` is its JSON as the builder made it,
+    /// `generated` where in it each `MESSAGE_FIELDS` value's JSON is, `key` its
+    /// key text. An empty value is a message not to send (counted in
     /// [`Self::take_misfits`]): a framed value is never empty.
-    pub fn apply<'a>(&'a mut self, i: usize, built: &'a [u8], key: Option<&'a [u8]>) -> (&'a [u8], Option<&'a [u8]>) {
+    pub fn apply<'a>(
+        &'a mut self,
+        i: usize,
+        built: &'a [u8],
+        generated: &[(usize, usize)],
+        key: Option<&'a [u8]>,
+    ) -> (&'a [u8], Option<&'a [u8]>) {
         let key = match (&mut self.key, key) {
             (Some(k), Some(text)) => k.encode(text, &mut self.key_buf).then_some(self.key_buf.as_slice()),
             (_, key) => key,
@@ -149,23 +161,14 @@ impl Wire {
             }
             ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),
             ValueWire::Avro { encoded, encoder, per_message: true, splice, .. } if !splice.is_empty() => {
-                let raw = &mut self.raw;
-                raw.clear();
-                raw.resize(splice.len(), None);
-                let base = built.as_ptr() as usize;
-                crate::dataset::columns::members(built, |key, value| {
-                    if let Some(x) = splice.iter().position(|(k, _)| k == key) {
-                        let at = value.as_ptr() as usize - base;
-                        raw[x] = Some((at, at + value.len()));
-                    }
-                });
+                // The builder said where it wrote each value: the message is not read again.
                 let (datum, spans) = (encoded.get(i), encoded.spans(i));
                 self.value_buf.clear();
                 let mut pos = 0;
-                for (x, &(start, end)) in spans.iter().enumerate() {
+                for (&(start, end), &(field, position)) in spans.iter().zip(splice.iter()) {
                     self.value_buf.extend_from_slice(&datum[pos..start as usize]);
-                    let value = raw[x].map(|(s, e)| &built[s..e]);
-                    if let Err(m) = encoder.encode_field(splice[x].1, value, &mut self.value_buf) {
+                    let value = generated.get(field).and_then(|&(s, e)| built.get(s..e));
+                    if let Err(m) = encoder.encode_field(position, value, &mut self.value_buf) {
                         misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
                         return (&self.value_buf, key);
                     }
@@ -215,10 +218,10 @@ mod tests {
     #[test]
     fn an_avro_value_is_the_datum_encoded_at_load_and_the_key_avro_too() {
         let mut w = avro_wire(false);
-        let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"-2"));
+        let (value, key) = w.apply(0, br#"{"a":5}"#, &[], Some(b"-2"));
         assert_eq!(value, [0, 0, 0, 0, 9, 2], "record 0 as loaded, whatever was built");
         assert_eq!(key, Some(&[0, 0, 0, 0, 3, 3][..]), "long -2, zigzag");
-        let (_, key) = w.apply(0, br#"{"a":5}"#, None);
+        let (_, key) = w.apply(0, br#"{"a":5}"#, &[], None);
         assert_eq!(key, None);
     }
 
@@ -232,15 +235,15 @@ mod tests {
         other.push(&mut AvroEncoder::new(&schema).unwrap(), br#"{"a":3}"#).unwrap();
         other.set_id(9);
         w.follow(&crate::dataset::Attached(Arc::new(other)));
-        assert_eq!(w.apply(0, b"{}", None).0, [0, 0, 0, 0, 9, 6], "long 3, zigzag");
+        assert_eq!(w.apply(0, b"{}", &[], None).0, [0, 0, 0, 0, 9, 6], "long 3, zigzag");
         w.follow(&crate::dataset::Attached(Arc::new(1u8)));
-        assert_eq!(w.apply(0, b"{}", None).0, [0, 0, 0, 0, 9, 6]);
+        assert_eq!(w.apply(0, b"{}", &[], None).0, [0, 0, 0, 0, 9, 6]);
     }
 
     #[test]
     fn with_message_fields_each_value_is_encoded_again() {
         let mut w = avro_wire(true);
-        let (value, key) = w.apply(0, br#"{"a":5}"#, Some(b"x"));
+        let (value, key) = w.apply(0, br#"{"a":5}"#, &[], Some(b"x"));
         assert_eq!(value, [0, 0, 0, 0, 9, 10]);
         assert_eq!(key, None, "a long key that is no number is left out");
         assert_eq!(w.unencodable, 0);
@@ -261,7 +264,8 @@ mod tests {
         encoded.push_noting(&mut encoder, br#"{"id":"","a":-1,"memo":null,"seq":1}"#, &positions).unwrap();
         encoded.set_id(5);
         let encoded = Arc::new(encoded);
-        let splice = vec![(br#""id""#.to_vec(), positions[0]), (br#""seq""#.to_vec(), positions[1])];
+        // MESSAGE_FIELDS=seq=seq(),id=uuid(): seq is field 0, id field 1.
+        let splice = vec![(1, positions[0]), (0, positions[1])];
         let per_message = true;
         let value = ValueWire::Avro { id: 5, encoded, encoder: Box::new(encoder), per_message, splice };
         let mut w = Wire::new(value, None);
@@ -275,7 +279,14 @@ mod tests {
         {
             let mut expected = Vec::new();
             whole.encode(built.as_bytes(), 5, &mut expected).unwrap();
-            assert_eq!(w.apply(i, built.as_bytes(), None).0, expected, "{built}");
+            // Where the builder wrote each generated value (seq, id).
+            let at = |key: &str| {
+                let start = built.find(&format!("\"{key}\":")).unwrap() + key.len() + 3;
+                let len = built[start..].find([',', '}']).unwrap();
+                (start, start + len)
+            };
+            let generated = [at("seq"), at("id")];
+            assert_eq!(w.apply(i, built.as_bytes(), &generated, None).0, expected, "{built}");
         }
         assert_eq!(w.unencodable, 0);
     }
@@ -283,7 +294,7 @@ mod tests {
     #[test]
     fn a_json_schema_value_is_the_json_behind_the_frame() {
         let mut w = Wire::new(ValueWire::JsonSchema { id: 258 }, Some(KeyWire::new(4, false).unwrap()));
-        let (value, key) = w.apply(0, br#"{"a":1}"#, Some(b"k1"));
+        let (value, key) = w.apply(0, br#"{"a":1}"#, &[], Some(b"k1"));
         assert_eq!(value, b"\0\0\0\x01\x02{\"a\":1}");
         assert_eq!(key, Some(&[0, 0, 0, 0, 4, 4, b'k', b'1'][..]));
     }

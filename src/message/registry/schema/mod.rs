@@ -7,17 +7,25 @@
 //! that fits 64 bits is an Avro `long` / JSON Schema `integer`; any other
 //! number a `double` / `number`), a union of the kinds when it mixes them, and
 //! nullable when it is ever null or missing. CSV columns hold one kind each
-//! already ([`crate::dataset::columns`]). The fields `MESSAGE_FIELDS` sets are
-//! typed by their generator: `now_ms()`, `now_s()` and `seq()` long, the others
-//! string. Fields keep the order of their first appearance (the records are
-//! read with a visitor, not into a map that would sort them). The schema is built as JSON and parsed by `apache-avro`, so a name
-//! Avro refuses (a column called `amount usd`) is reported as the parser says.
+//! already ([`crate::dataset::columns`]), and when every record is a kept CSV
+//! row the reader's own counts of each column's cells say the same without
+//! reading the records again ([`Observed::of_dataset`]). A Parquet column of a
+//! logical type (timestamp, date, decimal) gets that type back. The fields
+//! `MESSAGE_FIELDS` sets are typed by their generator: `now_ms()`, `now_s()`
+//! and `seq()` long, the others string. Fields keep the order of their first
+//! appearance (the records are read with a visitor, not into a map that would
+//! sort them). The schema is built as JSON and parsed by `apache-avro`, so a
+//! name Avro refuses (a column called `amount usd`) is reported as the parser
+//! says.
 
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 
+use crate::dataset::columns::ColumnKinds;
+use crate::dataset::records::Logical;
+use crate::dataset::Dataset;
 use crate::message::{Generator, MessageSpec, Records};
 use crate::sink::registry::error_chain;
 
@@ -116,6 +124,8 @@ struct Shape {
     array: Option<Box<Shape>>,
     /// Objects holding the field (a field missing from some is nullable).
     present: u64,
+    /// A Parquet column's logical type (top-level fields only).
+    logical: Option<Logical>,
 }
 
 /// The members of the objects seen at one place, in order of first appearance.
@@ -249,6 +259,42 @@ impl Fields {
     }
 }
 
+impl Fields {
+    fn of_records<R: Records + ?Sized>(records: &R) -> Fields {
+        let mut fields = Fields::default();
+        for i in 0..records.count() {
+            fields.observe_record(records.record(i));
+        }
+        fields
+    }
+
+    /// The top-level fields of `records` CSV rows, from the reader's cell
+    /// counts: what [`Fields::observe_record`] finds in them, as a column
+    /// that mixed kinds was written as text.
+    fn of_columns(csv: &ColumnKinds, records: u64) -> Fields {
+        let members = csv
+            .columns
+            .iter()
+            .map(|(key, k)| {
+                let name =
+                    serde_json::from_slice::<String>(key).unwrap_or_else(|_| String::from_utf8_lossy(key).into());
+                let text = k.is_mixed();
+                let shape = Shape {
+                    null: k.nulls > 0,
+                    boolean: !text && k.booleans > 0,
+                    long: !text && k.numbers > k.fractions,
+                    double: !text && k.fractions > 0,
+                    string: k.strings > 0 || text,
+                    present: k.cells(),
+                    ..Shape::default()
+                };
+                (name, shape)
+            })
+            .collect();
+        Fields { members, objects: records }
+    }
+}
+
 impl Shape {
     fn of_generator(g: &Generator) -> Shape {
         let mut s = Shape { present: 1, ..Shape::default() };
@@ -266,16 +312,20 @@ impl Shape {
         if nullable || self.null {
             kinds.push(json!("null"));
         }
-        if self.boolean {
-            kinds.push(json!("boolean"));
-        }
-        if self.double {
-            kinds.push(json!("double"));
-        } else if self.long {
-            kinds.push(json!("long"));
-        }
-        if self.string {
-            kinds.push(json!("string"));
+        if let Some(logical) = self.logical_avro() {
+            kinds.push(logical);
+        } else {
+            if self.boolean {
+                kinds.push(json!("boolean"));
+            }
+            if self.double {
+                kinds.push(json!("double"));
+            } else if self.long {
+                kinds.push(json!("long"));
+            }
+            if self.string {
+                kinds.push(json!("string"));
+            }
         }
         if let Some(f) = &self.object {
             kinds.push(f.avro_record(name));
@@ -290,9 +340,37 @@ impl Shape {
         }
     }
 
+    /// The Avro logical type of a Parquet column, when its values are all of
+    /// the one JSON kind that type is written as (and null): a timestamp or
+    /// date is text, a decimal a number. Nanosecond timestamps stay text
+    /// (not every Avro reader takes `timestamp-nanos`).
+    fn logical_avro(&self) -> Option<Value> {
+        let containers = self.object.is_some() || self.array.is_some() || self.boolean;
+        let text = self.string && !self.long && !self.double && !containers;
+        let number = (self.long || self.double) && !self.string && !containers;
+        match self.logical? {
+            Logical::TimestampMillis if text => Some(json!({"type": "long", "logicalType": "timestamp-millis"})),
+            Logical::TimestampMicros if text => Some(json!({"type": "long", "logicalType": "timestamp-micros"})),
+            Logical::Date if text => Some(json!({"type": "int", "logicalType": "date"})),
+            Logical::Decimal { precision, scale } if number => {
+                Some(json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}))
+            }
+            _ => None,
+        }
+    }
+
     fn json_schema(&self, nullable: bool) -> Value {
         let mut types: Vec<&str> = Vec::new();
         let mut out = Map::new();
+        match self.logical {
+            Some(Logical::TimestampMillis | Logical::TimestampMicros | Logical::TimestampNanos) if self.string => {
+                out.insert("format".into(), json!("date-time"));
+            }
+            Some(Logical::Date) if self.string => {
+                out.insert("format".into(), json!("date"));
+            }
+            _ => {}
+        }
         if self.boolean {
             types.push("boolean");
         }
@@ -382,13 +460,29 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// What `dataset` and `spec` hold: from the CSV reader's counts when they
+    /// are exact over the records (nothing is read again), else by reading
+    /// every record ([`Self::of`]).
+    pub fn of_dataset(dataset: &Dataset, spec: &MessageSpec) -> Observed {
+        let mut fields = match &dataset.known().csv {
+            Some(csv) => Fields::of_columns(csv, dataset.len() as u64),
+            None => Fields::of_records(dataset),
+        };
+        for (name, logical) in &dataset.known().logical {
+            if let Some((_, shape)) = fields.members.iter_mut().find(|(n, _)| n == name) {
+                shape.logical = Some(*logical);
+            }
+        }
+        Observed::with_generated(fields, spec)
+    }
+
     /// Reads every record (each a JSON object, as every reader writes them)
     /// and the fields `spec` sets on each message.
     pub fn of<R: Records + ?Sized>(records: &R, spec: &MessageSpec) -> Observed {
-        let mut fields = Fields::default();
-        for i in 0..records.count() {
-            fields.observe_record(records.record(i));
-        }
+        Observed::with_generated(Fields::of_records(records), spec)
+    }
+
+    fn with_generated(mut fields: Fields, spec: &MessageSpec) -> Observed {
         for a in &spec.fields {
             // Set on every message: the generator's kind, whatever the column held.
             let shape = Shape { present: fields.objects, ..Shape::of_generator(&a.value) };
@@ -435,120 +529,4 @@ impl Observed {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::message::Assignment;
-
-    fn observed(records: &[&str], fields: &[(&str, Generator)]) -> Observed {
-        let spec = MessageSpec {
-            fields: fields.iter().map(|(n, g)| Assignment { name: (*n).into(), value: g.clone() }).collect(),
-            ..MessageSpec::default()
-        };
-        Observed::of(records, &spec)
-    }
-
-    fn avro(records: &[&str]) -> Value {
-        let s = observed(records, &[]).derive(ValueFormat::Avro, "tx.events-1").unwrap();
-        serde_json::from_str(s.text()).unwrap()
-    }
-
-    #[test]
-    fn one_kind_per_field_nullable_when_ever_null_or_missing() {
-        let s = avro(&[
-            r#"{"id":1,"amount":12.5,"zip":"02134","ok":true,"memo":null}"#,
-            r#"{"id":2,"amount":7,"zip":"10001","ok":false,"memo":"x"}"#,
-            r#"{"id":3,"amount":1,"zip":"1","ok":true}"#,
-        ]);
-        assert_eq!(s["name"], "tx_events_1");
-        assert_eq!(s["namespace"], "kafka_feeder");
-        let fields: Vec<(String, Value)> = s["fields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| (f["name"].as_str().unwrap().to_owned(), f["type"].clone()))
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                ("id".into(), json!("long")),
-                ("amount".into(), json!("double")),
-                ("zip".into(), json!("string")),
-                ("ok".into(), json!("boolean")),
-                ("memo".into(), json!(["null", "string"])),
-            ]
-        );
-        assert_eq!(s["fields"][4]["default"], Value::Null, "a nullable field defaults to null");
-    }
-
-    #[test]
-    fn nested_objects_and_arrays_become_records_and_arrays() {
-        let s =
-            avro(&[r#"{"user":{"name":"Ann","tags":["a"]},"n":[1,2]}"#, r#"{"user":{"name":"Bo","tags":[]},"n":[]}"#]);
-        assert_eq!(
-            s["fields"][0]["type"],
-            json!({"type":"record","name":"tx_events_1_user","fields":[
-                {"name":"name","type":"string"},{"name":"tags","type":{"type":"array","items":"string"}}]})
-        );
-        assert_eq!(s["fields"][1]["type"], json!({"type":"array","items":"long"}));
-    }
-
-    #[test]
-    fn a_mix_of_kinds_is_a_union() {
-        let s = avro(&[r#"{"v":1}"#, r#"{"v":"x"}"#, r#"{"v":null}"#]);
-        assert_eq!(s["fields"][0]["type"], json!(["null", "long", "string"]));
-    }
-
-    #[test]
-    fn generated_fields_take_their_generators_kind() {
-        let o = observed(&[r#"{"id":"a","n":1}"#], &[("id", Generator::Seq), ("at", Generator::Now)]);
-        let s: Value = serde_json::from_str(o.derive(ValueFormat::Avro, "t").unwrap().text()).unwrap();
-        assert_eq!(
-            s["fields"],
-            json!([{"name":"id","type":"long"},{"name":"n","type":"long"},{"name":"at","type":"string"}])
-        );
-        assert!(o.is_whole_number("n") && o.is_whole_number("id") && !o.is_whole_number("at"));
-    }
-
-    #[test]
-    fn a_column_avro_cannot_name_is_refused_naming_it() {
-        let e = observed(&[r#"{"amount usd":1}"#], &[]).derive(ValueFormat::Avro, "t").unwrap_err().to_string();
-        assert!(e.contains("amount usd"), "{e}");
-        assert!(e.contains("VALUE_FORMAT=json-schema"), "{e}");
-    }
-
-    #[test]
-    fn json_schema_lists_types_and_required_fields() {
-        let o = observed(&[r#"{"id":1,"zip":"02134","memo":null}"#, r#"{"id":2,"zip":"10001"}"#], &[]);
-        let s: Value = serde_json::from_str(o.derive(ValueFormat::JsonSchema, "tx").unwrap().text()).unwrap();
-        assert_eq!(s["title"], "tx");
-        assert_eq!(s["properties"]["id"], json!({"type":"integer"}));
-        assert_eq!(s["properties"]["memo"], json!({"type":"null"}));
-        assert_eq!(s["required"], json!(["id", "zip"]));
-    }
-
-    #[test]
-    fn a_given_schema_parses_or_says_why_not() {
-        let s = ValueSchema::parse(
-            ValueFormat::Avro,
-            r#"{"type":"record","name":"T","namespace":"n","fields":[{"name":"a","type":"long"}]}"#,
-            "t.avsc",
-        )
-        .unwrap();
-        assert_eq!(s.record_name(), Some("n.T"));
-        let e = ValueSchema::parse(
-            ValueFormat::Avro,
-            r#"{"type":"record","name":"T","fields":[{"name":"a","type":"lng"}]}"#,
-            "t.avsc",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.starts_with("VALUE_SCHEMA t.avsc is not a valid schema: "), "{e}");
-        assert!(e.contains("lng"), "{e}");
-        let e = ValueSchema::parse(ValueFormat::Avro, "{\"type\":\n\"record\",", "t.avsc").unwrap_err().to_string();
-        assert!(e.contains("line 2"), "the JSON parser's position: {e}");
-        let e = ValueSchema::parse(ValueFormat::Avro, r#""long""#, "t.avsc").unwrap_err().to_string();
-        assert!(e.contains("not a record"), "{e}");
-        let s = ValueSchema::parse(ValueFormat::JsonSchema, r#"{"title":"Tx","type":"object"}"#, "t.json").unwrap();
-        assert_eq!(s.record_name(), Some("Tx"));
-    }
-}
+mod tests;
