@@ -20,7 +20,8 @@ pub async fn check(config: &Config, stats: &Stats, shutdown: &CancellationToken)
     let bootstrap = embedded.as_ref().map_or_else(|| config.kafka.bootstrap_servers.clone(), |c| c.bootstrap_servers());
     let dataset = run::load_dataset(config, stats, crate::message::registry::Purpose::Check, shutdown).await?;
     // The key column must exist and the template fit the records (exit 2, as in a run); the seed does not matter here.
-    let (dataset, ..) = run::messages_for(config, dataset, 0, shutdown).await?;
+    let (dataset, ..) =
+        run::messages_for(config, dataset, 0, crate::message::registry::Purpose::Check, shutdown).await?;
     let sink = KafkaSink::for_check(config, &bootstrap)?;
     sink.first_token().await?;
     let preflight = tokio::select! {

@@ -13,7 +13,7 @@
 //!   headers (`MESSAGE_*`), from offsets indexed once after loading;
 //!   `message::template`: a `MESSAGE_TEMPLATE` evaluated per record at load and per message;
 //!   Avro, JSON Schema and Protobuf values, Avro keys ([`message::registry`]: the schema,
-//!   each record encoded once)
+//!   each record checked and encoded once; a template's values per message)
 //! - [`pacing`]: what is due when: interval ticks, rates, a day's schedule,
 //!   replay, replica shares (pure, clock injected), the sampler, and the loop
 //!   that turns due work into sends and drains at the end

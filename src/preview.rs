@@ -25,7 +25,8 @@ pub async fn preview(
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
     let dataset = run::load_dataset(config, stats, crate::message::registry::Purpose::Preview, shutdown).await?;
-    let (dataset, mut messages, ..) = run::messages_for(config, dataset, seed, shutdown).await?;
+    let (dataset, mut messages, ..) =
+        run::messages_for(config, dataset, seed, crate::message::registry::Purpose::Preview, shutdown).await?;
     let s = &config.schedule;
     // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
     let sampler_seed = mix_seed(seed, config.pacing.replica);

@@ -243,6 +243,7 @@ pub async fn messages_for(
     config: &Config,
     dataset: Dataset,
     seed: u64,
+    purpose: Purpose,
     shutdown: &CancellationToken,
 ) -> Result<(Dataset, MessageBuilder, Schedule, Option<Prepare>), AppError> {
     let Some(source) = &config.messages.template else {
@@ -272,8 +273,16 @@ pub async fn messages_for(
         elapsed: started.elapsed(),
     });
     let schedule = schedule_for(config, &template::Kept { records: &dataset, kept: &prepared.kept })?;
+    let mut messages = MessageBuilder::from_template(Box::new(prepared.messages));
+    if config.registry.uses_registry() {
+        let seed = mix_seed(seed, config.pacing.replica);
+        let samples = registry::template::samples(&loaded.doc, &dataset, &columns, Arc::clone(&tables), seed)?;
+        if let Some(wire) = registry::template::prepare(config, &samples, purpose, shutdown).await? {
+            messages.set_wire(wire);
+        }
+    }
     let prepare = reload_prepare(loaded.doc, columns, tables);
-    Ok((prepared.dataset, MessageBuilder::from_template(Box::new(prepared.messages)), schedule, Some(prepare)))
+    Ok((prepared.dataset, messages, schedule, Some(prepare)))
 }
 
 fn report_skipped(prepared: &template::Prepared) {
@@ -344,16 +353,19 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
 
     let (mut dataset, summary) = source::load(&config.dataset, &config.s3, &shutdown).await?;
     report_loaded(&stats, &config.dataset.uri.to_string(), &summary, dataset.allocated_bytes());
-    let wire = registry::prepare(config, &mut dataset, Purpose::Run, &shutdown).await?;
-    let (dataset, mut messages, schedule, prepare) = messages_for(config, dataset, seed, &shutdown).await?;
+    let setup = registry::prepare(config, &mut dataset, Purpose::Run, &shutdown).await?;
+    let (dataset, mut messages, schedule, mut prepare) =
+        messages_for(config, dataset, seed, Purpose::Run, &shutdown).await?;
     let schedule = Schedule { seed: Some(seed), ..schedule };
-    // Registry formats encode the records once; a reload is not supported with them.
-    let reloads = wire.is_none();
-    if let Some(wire) = wire {
-        messages.set_wire(wire);
-        tasks.spawn(registry::refuse_reloads(registry::hangups(), stop_tasks.clone()));
+    // A reloaded dataset is checked (and Avro's encoded) against the value schema in use.
+    if let Some(setup) = setup {
+        messages.set_wire(setup.wire);
+        prepare = setup.reload.or(prepare);
     }
 
+    // A replay keeps SIGHUP's default (it ends the process): its plan indexes the records.
+    let reloads = !matches!(schedule.pacing, Pacing::Replay { .. });
+    let hup = if reloads { reload::hangups() } else { None };
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.first_token().await?;
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -365,7 +377,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
     // Reloads (DATASET_RELOAD_INTERVAL, SIGHUP) swap datasets between batches
     // until the loop ends; a replay keeps the records its plan indexes.
     let live = Live::with_prepare(dataset, prepare);
-    if reloads && !matches!(schedule.pacing, Pacing::Replay { .. }) {
+    if reloads {
         tasks.spawn(reload::watch(
             config.dataset.clone(),
             config.s3.clone(),
@@ -373,6 +385,7 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
             summary.version.clone(),
             Arc::clone(&stats),
             report_loaded,
+            hup,
             stop_tasks.clone(),
         ));
     }

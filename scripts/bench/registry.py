@@ -7,10 +7,14 @@
   the registry: CPU per delivered message (the daemon's user+sys from the
   broker_connected line to its exit, over the messages delivered) and payload bytes
   per message, for json, avro, json-schema, protobuf, and json, avro and protobuf
-  with MESSAGE_FIELDS.
+  with MESSAGE_FIELDS;
+- the checks of issue 20's follow-up: load as json-schema with a given VALUE_SCHEMA
+  (every record validated); send avro with DATASET_RELOAD_INTERVAL (the datums follow
+  each reloaded version) and a MESSAGE_TEMPLATE as json, avro and json-schema (each
+  rendered value encoded, or validated and framed, per message).
 
     scripts/bench/run.sh --only registry      # the round of the benchmark (a full run has it too)
-    python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3]
+    python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3] [--only avro+template,...]
 
 BINARY should be a release build; CSV a 1M-row file of scripts/gen_transactions.py
 (run.sh passes its target/bench/data/tx-1000000.csv). Runs take the best of `--rounds`
@@ -32,10 +36,33 @@ import harness  # noqa: E402
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SAMPLE = os.path.join(REPO, "data", "transactions.csv")
 FIELDS = "transaction_id=uuid(),seq=seq()"
+TEMPLATE = ('{"value": {"id": "{{ uuid() }}", "n": "{{ seq() }}", "account": "{{ account_id }}", '
+            '"amount": "{{ amount }}", "city": "{{ city | upper }}", "zip": "{{ zip }}", "memo": "{{ memo }}"}}')
+# A JSON Schema of the transactions shape, every column typed and required: each record is validated.
+STRICT = os.path.join(REPO, "target", "bench", "transactions.schema.json")
+TYPES = {"transaction_id": "string", "timestamp": "string", "account_id": "integer", "merchant": "string",
+         "category": "string", "amount": "number", "currency": "string", "country": "string", "city": "string",
+         "zip": "string", "channel": "string", "is_fraud": "boolean", "memo": ["string", "null"]}
 ROUNDS = {"json": {}, "avro": {"VALUE_FORMAT": "avro"}, "json-schema": {"VALUE_FORMAT": "json-schema"},
+          "json-schema+VALUE_SCHEMA": {"VALUE_FORMAT": "json-schema", "VALUE_SCHEMA": STRICT},
           "protobuf": {"VALUE_FORMAT": "protobuf"},
           "json+fields": {"MESSAGE_FIELDS": FIELDS}, "avro+fields": {"VALUE_FORMAT": "avro", "MESSAGE_FIELDS": FIELDS},
-          "protobuf+fields": {"VALUE_FORMAT": "protobuf", "MESSAGE_FIELDS": FIELDS}}
+          "protobuf+fields": {"VALUE_FORMAT": "protobuf", "MESSAGE_FIELDS": FIELDS},
+          "avro+reload": {"VALUE_FORMAT": "avro", "DATASET_RELOAD_INTERVAL": "3600"},
+          "template": {"MESSAGE_TEMPLATE": TEMPLATE},
+          "avro+template": {"VALUE_FORMAT": "avro", "MESSAGE_TEMPLATE": TEMPLATE},
+          "json-schema+template": {"VALUE_FORMAT": "json-schema", "MESSAGE_TEMPLATE": TEMPLATE}}
+LOADS = ("json", "avro", "json-schema", "json-schema+VALUE_SCHEMA", "protobuf")
+# Each send round against the JSON round it adds to.
+REFERENCE = {"json+fields": "json+fields", "avro+fields": "json+fields", "protobuf+fields": "json+fields", "avro+template": "template",
+             "json-schema+template": "template", "template": "json"}
+
+
+def write_schema():
+    os.makedirs(os.path.dirname(STRICT), exist_ok=True)
+    with open(STRICT, "w") as fh:
+        json.dump({"type": "object", "properties": {k: {"type": t} for k, t in TYPES.items()},
+                   "required": list(TYPES)}, fh)
 
 
 def base_env(**extra):
@@ -80,12 +107,14 @@ def main():
     ap.add_argument("csv")
     ap.add_argument("--messages", type=int, default=300_000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", nargs="+", choices=list(ROUNDS), help="these send rounds (json's always runs)")
+    ap.add_argument("--only", help="comma-separated rounds (json is always run, as the reference)")
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
     rows = []
 
-    loads = {fmt: [] for fmt in ("json", "avro", "json-schema", "protobuf") if not a.only or fmt in a.only or fmt == "json"}
+    write_schema()
+    rounds = a.only.split(",") if a.only else list(ROUNDS)
+    loads = {fmt: [] for fmt in LOADS if fmt in rounds or fmt == "json"}
     for _ in range(a.rounds):
         for fmt in loads:
             loads[fmt].append(load(binary, a.csv, fmt))
@@ -102,19 +131,18 @@ def main():
     registry = harness.SchemaRegistry(tansu.bootstrap, os.environ.get("E2E_SR_VENV",
                                                                      os.path.join(REPO, "target", "sr-venv"))).start()
     try:
-        wanted = [f for f in ROUNDS if not a.only or f in a.only or f == "json" or (f == "json+fields" and any(
-            w.endswith("+fields") for w in a.only))]
+        wanted = [f for f in ROUNDS if f == "json" or f in rounds or any(REFERENCE.get(r) == f for r in rounds)]
         sends = {fmt: [send(binary, tansu, registry, fmt, a.messages, i) for i in range(a.rounds)] for fmt in wanted}
     finally:
         registry.stop()
         tansu.stop()
     best = {fmt: min(runs, key=lambda r: r["cpu_us_per_msg"]) for fmt, runs in sends.items()}
     for fmt, r in best.items():
-        ref = best["json+fields" if fmt.endswith("+fields") else "json"]
-        ratio = r["cpu_us_per_msg"] / ref["cpu_us_per_msg"]
-        target = "<= 1.1x json" if fmt.startswith("avro") else ""
+        ref_name = REFERENCE.get(fmt, "json")
+        ratio = r["cpu_us_per_msg"] / best[ref_name]["cpu_us_per_msg"]
+        target = "<= 1.1x json" if fmt in ("avro", "avro+fields") else ""
         rows.append((f"send {a.messages:,}, {fmt}", "CPU per delivered message; payload bytes",
-                     f"{r['cpu_us_per_msg']:.2f} us ({ratio:.2f}x {'json+fields' if fmt.endswith('+fields') else 'json'}); "
+                     f"{r['cpu_us_per_msg']:.2f} us ({ratio:.2f}x {ref_name}); "
                      f"{r['bytes_per_msg']:.1f} B", target, ("met" if ratio <= 1.1 else "missed") if target else ""))
     header = ("round", "figure", "value", "target", "verdict")
     title = (f"registry formats against JSON (best of {a.rounds}, load average {os.getloadavg()[0]:.1f}, "

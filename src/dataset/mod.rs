@@ -19,4 +19,4 @@ pub mod source;
 
 pub(crate) use self::csv::write_json_string;
 pub use self::csv::{csv_json_estimate, is_plain_number, load_csv, load_csv_into, CsvSummary};
-pub use records::{Dataset, DatasetError, LoadSummary, REPORTED_SKIPS};
+pub use records::{Attached, Dataset, DatasetError, LoadSummary, REPORTED_SKIPS};

@@ -19,6 +19,19 @@ pub struct Dataset {
     /// `ends[i]` is where record `i` ends in `buf`; it starts where `i - 1` ends.
     ends: Vec<usize>,
     known: Known,
+    /// What a later stage made of these records, kept with them so it follows
+    /// a reload (a registry format's values encoded at load).
+    attached: Option<Attached>,
+}
+
+/// A later stage's data about a dataset's records, opaque here.
+#[derive(Clone)]
+pub struct Attached(pub std::sync::Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attached")
+    }
 }
 
 /// What the readers learned of the records' top-level fields while loading,
@@ -99,11 +112,13 @@ impl Dataset {
         }
         self.buf.truncate(to);
         self.ends.truncate(kept);
+        // It was made for the records as they were.
+        self.attached = None;
     }
 
     /// The records a [`Collector`] gathered (any format, all or a sample).
     pub fn from_collected(c: Collected) -> Self {
-        Dataset { buf: c.buf, ends: c.ends, known: Known::default() }
+        Dataset { buf: c.buf, ends: c.ends, known: Known::default(), attached: None }
     }
 
     /// The dataset, with what its readers learned of it.
@@ -113,6 +128,15 @@ impl Dataset {
 
     pub fn known(&self) -> &Known {
         &self.known
+    }
+
+    /// Keeps `data` with these records (see [`Attached`]).
+    pub fn attach(&mut self, data: Attached) {
+        self.attached = Some(data);
+    }
+
+    pub fn attached(&self) -> Option<&Attached> {
+        self.attached.as_ref()
     }
 }
 

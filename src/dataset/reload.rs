@@ -133,8 +133,18 @@ pub async fn reload_once(
     }
 }
 
-/// Reloads on `DATASET_RELOAD_INTERVAL` and on SIGHUP until `shutdown`.
-/// `report` logs a swapped-in dataset's load line (as at startup).
+/// SIGHUP's stream for [`watch`], taken once the first load is done (SIGHUP
+/// before that has nothing to reload) and before the broker is waited for,
+/// so that a SIGHUP from the `connected` line on is a reload, not the
+/// signal's default of ending the process.
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+/// Reloads on `DATASET_RELOAD_INTERVAL` and on SIGHUP (`hup`, from
+/// [`hangups`]) until `shutdown`. `report` logs a swapped-in dataset's load
+/// line (as at startup).
+#[allow(clippy::too_many_arguments)]
 pub async fn watch(
     settings: DatasetSettings,
     s3: S3Settings,
@@ -142,11 +152,10 @@ pub async fn watch(
     mut version: String,
     stats: Arc<Stats>,
     report: fn(&Stats, &str, &LoadSummary, usize),
+    mut hup: Option<tokio::signal::unix::Signal>,
     shutdown: CancellationToken,
 ) {
     let source_name = settings.uri.to_string();
-    // Installed once the first load is done: SIGHUP before that has nothing to reload.
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let interval = settings.reload_interval;
     loop {
         let trigger = tokio::select! {

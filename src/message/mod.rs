@@ -210,6 +210,17 @@ impl MessageBuilder {
         self.wire = Some(wire);
     }
 
+    /// Whether values go in a registry format: then an empty value is one
+    /// not to send (see [`registry::wire::Wire::apply`]).
+    pub fn framed(&self) -> bool {
+        self.wire.as_ref().is_some_and(|w| !w.is_json())
+    }
+
+    /// The values not sent since the last call (they do not fit the schema), and why the last was not.
+    pub fn take_misfits(&mut self) -> Option<(u64, registry::avro::Misfit)> {
+        self.wire.as_mut()?.take_misfits()
+    }
+
     /// A builder for the records [`template::prepare`] stored: `messages` builds each message.
     pub fn from_template(messages: Box<dyn Assemble>) -> Self {
         let none: &[&[u8]] = &[];
@@ -227,6 +238,9 @@ impl MessageBuilder {
         }
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         self.index = RecordIndex::build(records, &names, self.index_key.as_deref())?;
+        if let (Some(wire), Some(attached)) = (&mut self.wire, records.attached()) {
+            wire.follow(attached);
+        }
         let capacity = payload_capacity(&self.fields, records);
         self.payload.reserve(capacity.saturating_sub(self.payload.len()));
         Ok(())
@@ -255,7 +269,14 @@ impl MessageBuilder {
         self.seq += 1;
         let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         if let Some(t) = self.template.as_deref_mut() {
-            return t.assemble(record, self.seq, ms);
+            let m = t.assemble(record, self.seq, ms);
+            return match &mut self.wire {
+                Some(wire) => {
+                    let (payload, key) = wire.apply(i, m.payload, &[], m.key);
+                    Message { payload, key, headers: m.headers }
+                }
+                None => m,
+            };
         }
         let mut gen = Gen { rng: &mut self.rng, clock: &mut self.clock, seq: self.seq, ms };
 

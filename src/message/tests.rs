@@ -423,7 +423,13 @@ fn avro_messages_with_generated_fields_are_the_json_encoded_whole() {
         encoded.push_noting(&mut encoder, r.as_bytes(), &positions).unwrap();
     }
     encoded.set_id(3);
-    let value = ValueWire::Avro { id: 3, encoded, encoder: Box::new(encoder), per_message: true, splice };
+    let value = ValueWire::Avro {
+        id: 3,
+        encoded: std::sync::Arc::new(encoded),
+        encoder: Box::new(encoder),
+        per_message: true,
+        splice,
+    };
     let mut with_wire = builder(&records, Some("id"), fields, "");
     with_wire.set_wire(Wire::new(value, None));
     let mut plain = builder(&records, Some("id"), fields, "");

@@ -53,6 +53,7 @@ pub struct Metrics {
     pub dataset_bytes: Gauge,
     pub dataset_load_seconds: Gauge<f64, AtomicU64>,
     pub dataset_reloads: Family<ResultLabel, Counter>,
+    pub values_skipped: Counter,
 }
 
 impl Metrics {
@@ -80,6 +81,7 @@ impl Metrics {
             dataset_bytes: Gauge::default(),
             dataset_load_seconds: Gauge::default(),
             dataset_reloads: Family::default(),
+            values_skipped: Counter::default(),
         };
         r.register("messages_delivered", "Messages the broker acknowledged", m.delivered.clone());
         r.register(
@@ -132,6 +134,11 @@ impl Metrics {
             "dataset_reloads",
             "Dataset reloads: swapped (a new version is in use), failed (the old one kept)",
             m.dataset_reloads.clone(),
+        );
+        r.register(
+            "values_skipped",
+            "Messages not sent because their value does not fit the value schema (a template's renders)",
+            m.values_skipped.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION").into(), preset: preset.into() }).set(1);

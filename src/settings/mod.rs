@@ -306,7 +306,7 @@ settings! {
     VALUE_FORMAT {
         group: Group::Registry, default: "json", example: "avro",
         accepted: "json, avro, json-schema or protobuf",
-        meaning: "How each value is written. json: the record's JSON. avro, json-schema and protobuf: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum, the JSON, or the Protobuf message indexes and message), with the schema registered in SCHEMA_REGISTRY_URL; each record is encoded once, at load.",
+        meaning: "How each value is written. json: the record's JSON. avro, json-schema and protobuf: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum, the JSON, or the Protobuf message indexes and message), with the schema registered in SCHEMA_REGISTRY_URL; each record is checked and encoded once, at load and at each reload (a template's values: per message; protobuf takes neither templates nor reloads yet).",
     }
     KEY_FORMAT {
         group: Group::Registry, default: "string",
@@ -341,7 +341,7 @@ settings! {
     VALUE_SCHEMA {
         group: Group::Registry, example: "/schemas/transaction.avsc",
         accepted: "a path, file:///path or s3://bucket/key of an Avro schema (.avsc), a JSON Schema document or a .proto file",
-        meaning: "The value schema. Unset: derived from the loaded records (a column ever empty or missing is nullable) and the fields MESSAGE_FIELDS adds; logged once and printed by `kafka-feeder check`. Records that do not fit are skipped and counted like malformed rows.",
+        meaning: "The value schema. Unset: derived from the loaded records (a column ever empty or missing is nullable) and the fields MESSAGE_FIELDS adds, or from 300 messages MESSAGE_TEMPLATE renders at startup; logged once and printed by `kafka-feeder check`. Records that do not fit (Avro, Protobuf, or this JSON Schema) are skipped and counted like malformed rows, at load and at each reload.",
     }
     VALUE_SCHEMA_MESSAGE {
         group: Group::Registry, default: "(the .proto's only top-level message)", example: "shop.Transaction",

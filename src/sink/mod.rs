@@ -412,8 +412,12 @@ impl KafkaSink {
         let producer = self.producer.load_full();
         // One clock read per message, only when a value is a time.
         let clock = messages.needs_time();
+        let framed = messages.framed();
         for &i in indices {
             let m = messages.build(dataset, i, if clock { SystemTime::now() } else { SystemTime::UNIX_EPOCH });
+            if framed && m.payload.is_empty() {
+                continue; // does not fit the schema: counted below
+            }
             let mut record: BaseRecord<'_, [u8], [u8], Arc<Batch>> =
                 BaseRecord::with_opaque_to(&self.topic, Arc::clone(&batch)).payload(m.payload);
             if let Some(key) = m.key {
@@ -450,6 +454,9 @@ impl KafkaSink {
                     }
                 }
             }
+        }
+        if let Some((count, why)) = messages.take_misfits() {
+            events::messages_misfit(stats, count, &why.to_string());
         }
         if let Some(c) = batch.seal(std::time::Instant::now()) {
             events::batch_complete(stats, &c, self.shared.deliveries.get().is_some_and(|d| d.log_batches));

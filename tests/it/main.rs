@@ -12,5 +12,6 @@ mod pipeline;
 mod process;
 mod recovery;
 mod registry;
+mod registry_checks;
 mod status;
 mod templates;

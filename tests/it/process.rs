@@ -230,7 +230,7 @@ fn stream_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
-fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+pub(crate) fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
     let started = Instant::now();
     let mut seen = Vec::new();
     while started.elapsed() < timeout {
@@ -245,12 +245,12 @@ fn wait_for_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: 
     panic!("no line containing {needle:?} within {timeout:?}; saw:\n{}", seen.join("\n"));
 }
 
-fn kill(child: &Child, signal: &str) {
+pub(crate) fn kill(child: &Child, signal: &str) {
     assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
 }
 
 /// The binary producing every 50 ms to a fresh mock cluster, connected, with its stdout streamed.
-fn running_feeder(extra: &[(&str, &str)]) -> (Kafka, Child, std::sync::mpsc::Receiver<String>) {
+pub(crate) fn running_feeder(extra: &[(&str, &str)]) -> (Kafka, Child, std::sync::mpsc::Receiver<String>) {
     let kafka = Kafka::start(1);
     let bootstrap = kafka.bootstrap();
     let mut vars = vec![

@@ -18,22 +18,22 @@ use crate::common::{config, Kafka};
 
 /// One request as the registry saw it: method and path, Authorization, body.
 #[derive(Debug, Clone)]
-struct Seen {
-    call: String,
+pub(crate) struct Seen {
+    pub(crate) call: String,
     auth: Option<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 type Answer = fn(&str) -> (u16, Value);
 
-struct Registry {
-    url: String,
+pub(crate) struct Registry {
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Registry {
     /// Answers each request (`"POST /subjects/t-value/versions"`) with `answer`.
-    async fn start(answer: Answer) -> Self {
+    pub(crate) async fn start(answer: Answer) -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: String| {
@@ -52,13 +52,13 @@ impl Registry {
         Registry { url, seen }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }
 
 /// Registers anything: id 41 for a value subject, 42 for a key subject.
-fn registers(call: &str) -> (u16, Value) {
+pub(crate) fn registers(call: &str) -> (u16, Value) {
     match call {
         c if c.starts_with("POST /subjects/") && c.contains("-key/") => (200, json!({"id": 42})),
         c if c.starts_with("POST /subjects/") => (200, json!({"id": 41})),

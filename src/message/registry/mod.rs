@@ -1,33 +1,40 @@
-//! Values and keys in a Schema Registry format (`VALUE_FORMAT=avro`,
-//! `json-schema` or `protobuf`, `KEY_FORMAT=avro`), set up once, right after loading:
+//! Values and keys in a Schema Registry format (`VALUE_FORMAT=avro` or
+//! `json-schema`, `KEY_FORMAT=avro`), set up once, right after loading:
 //!
 //! 1. the value schema: `VALUE_SCHEMA`, or the subject's latest version when
 //!    `SCHEMA_AUTO_REGISTER=false`, or derived from the records ([`schema`]);
 //! 2. every record checked against it and, for Avro and Protobuf, encoded
-//!    once ([`avro`], [`protobuf`]);
-//!    a record that does not fit is skipped and counted like a malformed row,
-//!    and no fitting record at all is exit 6;
+//!    once ([`avro`], [`protobuf`];
+//!    a given JSON Schema: [`validate`]); a record that does not fit is
+//!    skipped and counted like a malformed row ([`misfits`]), and no fitting
+//!    record at all is exit 6 (the same check for a reload: [`reload`]);
 //! 3. the schema registered (or, for `check`, tested for compatibility) in the
 //!    registry ([`crate::sink::registry`]): its id goes into every frame and is
 //!    never fetched again, so the registry going away later does not matter;
 //! 4. the [`wire::Wire`] the message builder writes each message through.
 //!
 //! `preview` takes steps 1 and 2 (the registry only for its latest version)
-//! and shows the values as JSON: what a consumer decodes.
+//! and shows the values as JSON: what a consumer decodes. With
+//! `MESSAGE_TEMPLATE` the values are the template's renders: [`template`].
 
 pub mod avro;
 pub mod config;
-mod parts;
+pub mod misfits;
 pub mod protobuf;
+pub mod reload;
 pub mod schema;
+pub mod template;
+pub mod validate;
 pub mod wire;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::dataset::{Dataset, REPORTED_SKIPS};
+use crate::dataset::reload::Prepare;
+use crate::dataset::{Attached, Dataset, REPORTED_SKIPS};
 use crate::exit;
 use crate::message::MessageSpec;
 use crate::observe::events;
@@ -36,9 +43,11 @@ use crate::sink::registry::{error_chain, Compatibility, RegistryClient, Registry
 
 use self::avro::{AvroEncoder, Encoded, Misfit};
 use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
-use self::parts::{in_parts, with_generated_fields, Part};
+use self::misfits::{with_generated_fields, NoneFit};
 use self::protobuf::{Generated, ProtoEncoder};
+pub use self::reload::Setup;
 use self::schema::{Observed, SchemaError, ValueSchema};
+use self::validate::JsonValidator;
 use self::wire::{KeyWire, ValueWire, Wire};
 
 /// What the setup is for.
@@ -60,8 +69,16 @@ pub enum FormatError {
     Registry(#[from] RegistryError),
     #[error("no record fits the value schema ({skipped} skipped); the first: record {record}: {reason}")]
     NoRecordFits { skipped: u64, record: usize, reason: String },
+    #[error("{misfits} of {samples} messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message {sample}: {reason}; make the template render what the schema describes, or fix VALUE_SCHEMA")]
+    SampleMisfits { misfits: usize, samples: usize, sample: usize, reason: String },
     #[error("the dataset and its {format} values need {needed} bytes of memory, more than DATASET_MAX_BYTES ({max_bytes}); set DATASET_MAX_RECORDS to keep a sample, or raise DATASET_MAX_BYTES")]
     TooLarge { format: &'static str, needed: usize, max_bytes: u64 },
+}
+
+impl From<NoneFit> for FormatError {
+    fn from(n: NoneFit) -> Self {
+        FormatError::NoRecordFits { skipped: n.skipped, record: n.record, reason: n.reason }
+    }
 }
 
 impl FormatError {
@@ -69,22 +86,25 @@ impl FormatError {
         match self {
             FormatError::Schema(_) => exit::CONFIG,
             FormatError::Registry(e) => e.exit_code(),
-            FormatError::NoRecordFits { .. } | FormatError::TooLarge { .. } => exit::DATASET_INVALID,
+            FormatError::NoRecordFits { .. } | FormatError::SampleMisfits { .. } | FormatError::TooLarge { .. } => {
+                exit::DATASET_INVALID
+            }
         }
     }
 }
 
 /// Sets up the registry formats for `dataset` (dropping the records that do
 /// not fit the value schema). `None`: values and keys go as built (JSON, text),
-/// which is also what `check` and `preview` use.
+/// which is also what `check` and `preview` use. With `MESSAGE_TEMPLATE` the
+/// values are the template's, set up from its renders ([`template`]).
 pub async fn prepare(
     config: &Config,
     dataset: &mut Dataset,
     purpose: Purpose,
     shutdown: &CancellationToken,
-) -> Result<Option<Wire>, FormatError> {
+) -> Result<Option<Setup>, FormatError> {
     let r = &config.registry;
-    if !r.uses_registry() {
+    if !r.uses_registry() || config.messages.template.is_some() {
         return Ok(None);
     }
     let needs_client = purpose != Purpose::Preview || !r.auto_register;
@@ -96,6 +116,7 @@ pub async fn prepare(
     let observed = Observed::of_dataset(dataset, spec);
 
     let mut value = ValueWire::Json;
+    let mut reload = None;
     if r.value_format != ValueFormat::Json {
         let format = r.value_format;
         let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
@@ -105,30 +126,22 @@ pub async fn prepare(
             // defaults for nulls): preview shows what a consumer decodes.
             *dataset = read_back(&encoded, message);
         }
-        let id = match (purpose, &client, latest_id) {
-            (_, _, Some(id)) => Some(id),
-            (Purpose::Run, Some(c), None) => {
-                Some(c.register(&subject, schema.text(), format.schema_type(), shutdown).await?)
-            }
-            (Purpose::Check, Some(c), None) => {
-                compatible(c, &subject, schema.text(), format.schema_type(), shutdown).await?;
-                None
-            }
-            _ => None,
-        };
-        events::schema_in_use(&events::SchemaInUse {
-            part: "value",
-            format: format.as_str(),
-            subject: &subject,
-            id,
-            origin: &origin,
-            schema: schema.text(),
-        });
-        let id = id.unwrap_or(0);
+        // A derived schema takes every record it was derived from: only a
+        // given one (VALUE_SCHEMA, the registry's) is checked at load.
+        let validator = json_validator(&schema)?;
+        if let (Some(v), false) = (&validator, r.value_schema.is_none() && latest_id.is_none()) {
+            misfits::check_dataset(dataset, v, spec)?;
+        }
+        let id =
+            register_value(format, &schema, &subject, &origin, latest_id, client.as_ref(), purpose, shutdown).await?;
+        reload = Some(reload_check(config, &schema, id)?);
         value = match schema {
             ValueSchema::Avro { schema, .. } => {
                 let mut encoded = encoded;
                 encoded.set_id(id);
+                // Kept with the records too, so a reloaded dataset's replace them.
+                let encoded = Arc::new(encoded);
+                dataset.attach(Attached(Arc::clone(&encoded) as _));
                 let encoder = Box::new(AvroEncoder::new(&schema).map_err(|message| invalid("derived", message))?);
                 let per_message = !spec.fields.is_empty();
                 ValueWire::Avro { id, encoded, encoder, per_message, splice }
@@ -147,31 +160,78 @@ pub async fn prepare(
         KeyFormat::String => None,
         KeyFormat::Avro => Some(key_wire(config, &observed, client.as_ref(), purpose, shutdown).await?),
     };
-    Ok((purpose == Purpose::Run).then(|| Wire::new(value, key)))
+    Ok((purpose == Purpose::Run).then(|| Setup { wire: Wire::new(value, key), reload }))
 }
 
-/// SIGHUP asks for a reload, which a registry format does not do (the records
-/// are encoded once): it is answered with a line, not by the signal's default
-/// of ending the process.
-pub async fn refuse_reloads(hup: Option<tokio::signal::unix::Signal>, stop: CancellationToken) {
-    let Some(mut hup) = hup else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            got = hup.recv() => match got {
-                Some(()) => events::reload_refused(),
-                None => return,
-            },
-        }
+/// A JSON Schema's validator (`None` for Avro).
+fn json_validator(schema: &ValueSchema) -> Result<Option<JsonValidator>, SchemaError> {
+    match schema {
+        ValueSchema::Json { text, .. } => Ok(Some(JsonValidator::new(text).map_err(|m| invalid("in use", m))?)),
+        ValueSchema::Avro { .. } | ValueSchema::Protobuf { .. } => Ok(None),
     }
 }
 
-/// SIGHUP's stream, for [`refuse_reloads`]: taken before its task runs, so a
-/// SIGHUP from then on is caught.
-pub fn hangups() -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+/// How a reloaded dataset is checked against `schema`, the one in use, with
+/// id `id` (see [`reload`]): Avro encodes its records again, and the datums go
+/// with the dataset; a JSON Schema, even a derived one, validates them (the
+/// new version's records are not those it was derived from).
+fn reload_check(config: &Config, schema: &ValueSchema, id: u32) -> Result<Prepare, FormatError> {
+    let spec = config.messages.spec.clone();
+    Ok(match schema {
+        ValueSchema::Avro { .. } => {
+            let (config, schema) = (config.clone(), schema.clone());
+            Arc::new(move |mut dataset| {
+                let (mut encoded, _) = encode(&config, &mut dataset, &schema, &spec).map_err(|e| e.to_string())?;
+                encoded.set_id(id);
+                dataset.attach(Attached(Arc::new(encoded)));
+                Ok(dataset)
+            })
+        }
+        // Refused by the configuration (DATASET_RELOAD_INTERVAL with protobuf).
+        ValueSchema::Protobuf { .. } => Arc::new(|_| Err("a reloaded dataset is not encoded as Protobuf yet".into())),
+        ValueSchema::Json { text, .. } => {
+            let v = JsonValidator::new(text).map_err(|m| invalid("in use", m))?;
+            Arc::new(move |mut dataset| {
+                misfits::check_dataset(&mut dataset, &v, &spec).map_err(|e| FormatError::from(e).to_string())?;
+                Ok(dataset)
+            })
+        }
+    })
+}
+
+/// The value schema's id: registered for a run, tested for compatibility by
+/// `check` (0: none yet), and logged once.
+#[allow(clippy::too_many_arguments)]
+async fn register_value(
+    format: ValueFormat,
+    schema: &ValueSchema,
+    subject: &str,
+    origin: &str,
+    latest_id: Option<u32>,
+    client: Option<&RegistryClient>,
+    purpose: Purpose,
+    shutdown: &CancellationToken,
+) -> Result<u32, FormatError> {
+    let id = match (purpose, client, latest_id) {
+        (_, _, Some(id)) => Some(id),
+        (Purpose::Run, Some(c), None) => {
+            Some(c.register(subject, schema.text(), format.schema_type(), shutdown).await?)
+        }
+        (Purpose::Check, Some(c), None) => {
+            compatible(c, subject, schema.text(), format.schema_type(), shutdown).await?;
+            None
+        }
+        _ => None,
+    };
+    events::schema_in_use(&events::SchemaInUse {
+        part: "value",
+        format: format.as_str(),
+        subject,
+        id,
+        origin,
+        schema: schema.text(),
+    });
+    Ok(id.unwrap_or(0))
 }
 
 /// The value schema, its subject, where it came from, and the id when the
@@ -263,6 +323,8 @@ fn encode(
     spec: &MessageSpec,
 ) -> Result<(Encoded, Splice), FormatError> {
     let started = Instant::now();
+    let len = dataset.len();
+    let records: &Dataset = dataset;
     let (format, splice, done) = match schema {
         ValueSchema::Json { .. } => return Ok((Encoded::default(), Vec::new())),
         ValueSchema::Avro { schema, .. } => {
@@ -274,13 +336,14 @@ fn encode(
             splice.dedup_by_key(|(_, position)| *position);
             let whole = per_message && splice.is_empty();
             let positions: Vec<usize> = splice.iter().map(|(_, p)| *p).collect();
-            let done = in_parts(dataset, |records, range| encode_part(records, range, schema, spec, &positions, whole));
+            let work = |range| encode_part(records, range, schema, spec, &positions, whole);
+            let done: Vec<Part> = misfits::in_parts(len, work, Part::failed);
             ("avro", splice, done)
         }
         ValueSchema::Protobuf { message, .. } => {
             let encoder = ProtoEncoder::new(message, spec.fields.iter().map(|a| a.name.as_str()));
-            let done = in_parts(dataset, |records, range| encode_proto_part(records, range, &encoder, spec));
-            ("protobuf", Vec::new(), done)
+            let work = |range| encode_proto_part(records, range, &encoder, spec);
+            ("protobuf", Vec::new(), misfits::in_parts(len, work, Part::failed))
         }
     };
     let mut encoded = Encoded::default();
@@ -294,28 +357,7 @@ fn encode(
         misfits.extend(part.misfits);
         skipped_at.extend(part.skipped);
     }
-    let len = dataset.len();
-    let skipped = skipped_at.len() as u64;
-    for (i, m) in misfits.iter().take(REPORTED_SKIPS) {
-        events::record_misfit(*i, &m.to_string());
-    }
-    if skipped > REPORTED_SKIPS as u64 {
-        events::more_records_misfit(skipped - REPORTED_SKIPS as u64);
-    }
-    if skipped == len as u64 {
-        let (record, reason) = misfits.first().map(|(i, m)| (*i, m.to_string())).unwrap_or_default();
-        return Err(FormatError::NoRecordFits { skipped, record, reason });
-    }
-    if skipped > 0 {
-        let mut next = skipped_at.iter().peekable();
-        dataset.retain(|i| {
-            let drop = next.peek() == Some(&&i);
-            if drop {
-                next.next();
-            }
-            !drop
-        });
-    }
+    let skipped = misfits::drop_misfits(dataset, &misfits, &skipped_at)?;
     encoded.shrink_to_fit();
     let needed = dataset.allocated_bytes() + encoded.allocated_bytes();
     if let Some(max_bytes) = config.dataset.max_bytes.filter(|&m| needed as u64 > m) {
@@ -323,6 +365,22 @@ fn encode(
     }
     events::values_encoded(format, dataset.len(), skipped, encoded.bytes(), dataset.json_bytes(), started.elapsed());
     Ok((encoded, splice))
+}
+
+/// What one thread made of its share of the records.
+struct Part {
+    encoded: Encoded,
+    /// The first misfits, with their record numbers.
+    misfits: Vec<(usize, Misfit)>,
+    /// Every record that does not fit, in order.
+    skipped: Vec<usize>,
+}
+
+impl Part {
+    fn failed() -> Self {
+        let m = Misfit { field: String::new(), problem: "the encoder failed (a bug: please report it)".into() };
+        Part { encoded: Encoded::default(), misfits: vec![(0, m)], skipped: Vec::new() }
+    }
 }
 
 /// Checks and encodes the records of `range`: with `MESSAGE_FIELDS`, with
@@ -351,8 +409,12 @@ fn encode_part(
     for i in range {
         let record = records.get(i);
         let fits = match (per_message, whole) {
-            (false, _) => encoded.push(&mut encoder, record),
+            (false, false) => encoded.push(&mut encoder, record),
             (true, false) => encoded.push_noting(&mut encoder, &with_generated_fields(record, spec), positions),
+            (false, true) => {
+                scratch.clear();
+                encoder.encode(record, 0, &mut scratch)
+            }
             (true, true) => {
                 scratch.clear();
                 encoder.encode(&with_generated_fields(record, spec), 0, &mut scratch)

@@ -12,11 +12,14 @@
 //! Protobuf value is the message encoded at load, and with `MESSAGE_FIELDS`
 //! that message copied into a reused buffer with the generated fields after it.
 
+use std::sync::Arc;
+
 use apache_avro::types::Value as Avro;
 use apache_avro::{GenericSingleObjectWriter, Schema};
 
-use super::avro::{frame, AvroEncoder, Encoded, Placeholder, FRAME};
+use super::avro::{frame, AvroEncoder, Encoded, Misfit, Placeholder, FRAME};
 use super::protobuf::Generated;
+use super::validate::JsonValidator;
 
 /// How values are written.
 pub enum ValueWire {
@@ -29,7 +32,8 @@ pub enum ValueWire {
     /// fields are encoded and spliced in at `splice` (each field's place in
     /// `MESSAGE_FIELDS` and schema position, in schema order), or, when the
     /// encoder cannot go field by field, the whole message is encoded again.
-    Avro { id: u32, encoded: Encoded, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(usize, usize)> },
+    /// The datums are those of the dataset in use: [`Wire::follow`] swaps them with it.
+    Avro { id: u32, encoded: Arc<Encoded>, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(usize, usize)> },
     /// The messages encoded at load, framed with their id and message indexes;
     /// with `MESSAGE_FIELDS`, each message's generated fields encoded after it.
     Protobuf { encoded: Encoded, generated: Option<Box<Generated>> },
@@ -77,20 +81,55 @@ pub struct Wire {
     key: Option<KeyWire>,
     value_buf: Vec<u8>,
     key_buf: Vec<u8>,
-    /// Messages whose value could not be encoded (sent empty): none are
-    /// expected, every record having been checked at load.
+    /// Messages whose value could not be encoded or does not fit (not sent),
+    /// since [`Self::take_misfits`]; none are expected from records checked
+    /// at load, some may come from a template's renders.
     pub unencodable: u64,
+    /// The last of them, and why.
+    last_misfit: Option<Misfit>,
+    /// Checks each JSON Schema value (a template's: its records were not checked at load).
+    validator: Option<JsonValidator>,
 }
 
 impl Wire {
     pub fn new(value: ValueWire, key: Option<KeyWire>) -> Self {
-        Wire { value, key, value_buf: Vec::with_capacity(4096), key_buf: Vec::with_capacity(64), unencodable: 0 }
+        Wire {
+            value,
+            key,
+            value_buf: Vec::with_capacity(4096),
+            key_buf: Vec::with_capacity(64),
+            unencodable: 0,
+            last_misfit: None,
+            validator: None,
+        }
     }
 
     /// Whether each value is the datum encoded at load with the generated
     /// values spliced in: then only those values are needed, not the JSON.
     pub fn splices(&self) -> bool {
         matches!(&self.value, ValueWire::Avro { per_message: true, splice, .. } if !splice.is_empty())
+    }
+
+    /// Takes the datums a reloaded dataset carries ([`crate::dataset::Dataset::attach`]),
+    /// when it is put in use.
+    pub fn follow(&mut self, attached: &crate::dataset::Attached) {
+        if let (ValueWire::Avro { encoded, .. }, Ok(datums)) =
+            (&mut self.value, Arc::clone(&attached.0).downcast::<Encoded>())
+        {
+            *encoded = datums;
+        }
+    }
+
+    /// Checks each JSON Schema value against `validator` before it is sent.
+    pub fn checking(mut self, validator: JsonValidator) -> Self {
+        self.validator = Some(validator);
+        self
+    }
+
+    /// How many values were not sent since the last call, and why the last was not.
+    pub fn take_misfits(&mut self) -> Option<(u64, Misfit)> {
+        let n = std::mem::take(&mut self.unencodable);
+        self.last_misfit.take().filter(|_| n > 0).map(|m| (n, m))
     }
 
     /// Whether the value is the JSON as built (then only the key may change).
@@ -100,7 +139,8 @@ impl Wire {
 
     /// Record `i`'s message: `built` is its JSON as the builder made it,
     /// `generated` where in it each `MESSAGE_FIELDS` value's JSON is, `key` its
-    /// key text.
+    /// key text. An empty value is a message not to send (counted in
+    /// [`Self::take_misfits`]): a framed value is never empty.
     pub fn apply<'a>(
         &'a mut self,
         i: usize,
@@ -115,15 +155,18 @@ impl Wire {
         let value: &'a [u8] = match &mut self.value {
             ValueWire::Json => built,
             ValueWire::JsonSchema { id } => {
+                if let Some(Err(m)) = self.validator.as_ref().map(|v| v.check(built)) {
+                    misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
+                    return (&self.value_buf, key);
+                }
                 self.value_buf.clear();
                 self.value_buf.extend_from_slice(&[0; FRAME]);
                 frame(&mut self.value_buf, *id);
                 self.value_buf.extend_from_slice(built);
                 &self.value_buf
             }
-            ValueWire::Avro { encoded, per_message: false, .. } | ValueWire::Protobuf { encoded, generated: None } => {
-                encoded.get(i)
-            }
+            ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),
+            ValueWire::Protobuf { encoded, generated: None } => encoded.get(i),
             ValueWire::Protobuf { encoded, generated: Some(fields) } => {
                 self.value_buf.clear();
                 self.value_buf.extend_from_slice(encoded.get(i));
@@ -140,8 +183,9 @@ impl Wire {
                 for (&(start, end), &(field, position)) in spans.iter().zip(splice.iter()) {
                     self.value_buf.extend_from_slice(&datum[pos..start as usize]);
                     let value = generated.get(field).and_then(|&(s, e)| built.get(s..e));
-                    if encoder.encode_field(position, value, &mut self.value_buf).is_err() {
-                        self.unencodable += 1;
+                    if let Err(m) = encoder.encode_field(position, value, &mut self.value_buf) {
+                        misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
+                        return (&self.value_buf, key);
                     }
                     pos = end as usize;
                 }
@@ -150,15 +194,21 @@ impl Wire {
             }
             ValueWire::Avro { id, encoder, per_message: true, .. } => {
                 self.value_buf.clear();
-                if encoder.encode(built, *id, &mut self.value_buf).is_err() {
-                    self.unencodable += 1;
-                    self.value_buf.clear();
+                if let Err(m) = encoder.encode(built, *id, &mut self.value_buf) {
+                    misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
                 }
                 &self.value_buf
             }
         };
         (value, key)
     }
+}
+
+/// A value not sent: counted, its reason kept, and the buffer left empty.
+fn misfit(count: &mut u64, last: &mut Option<Misfit>, buf: &mut Vec<u8>, m: Misfit) {
+    *count += 1;
+    *last = Some(m);
+    buf.clear();
 }
 
 #[cfg(test)]
@@ -172,7 +222,7 @@ mod tests {
         let mut encoded = Encoded::default();
         encoded.push(&mut encoder, br#"{"a":1}"#).unwrap();
         encoded.set_id(9);
-        let encoder = Box::new(encoder);
+        let (encoded, encoder) = (Arc::new(encoded), Box::new(encoder));
         let splice = Vec::new();
         Wire::new(
             ValueWire::Avro { id: 9, encoded, encoder, per_message, splice },
@@ -188,6 +238,21 @@ mod tests {
         assert_eq!(key, Some(&[0, 0, 0, 0, 3, 3][..]), "long -2, zigzag");
         let (_, key) = w.apply(0, br#"{"a":5}"#, &[], None);
         assert_eq!(key, None);
+    }
+
+    /// A reloaded dataset's datums replace the first's; anything else attached is not datums.
+    #[test]
+    fn follow_takes_the_datums_a_reloaded_dataset_carries() {
+        let mut w = avro_wire(false);
+        let schema =
+            Schema::parse_str(r#"{"type":"record","name":"T","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+        let mut other = Encoded::default();
+        other.push(&mut AvroEncoder::new(&schema).unwrap(), br#"{"a":3}"#).unwrap();
+        other.set_id(9);
+        w.follow(&crate::dataset::Attached(Arc::new(other)));
+        assert_eq!(w.apply(0, b"{}", &[], None).0, [0, 0, 0, 0, 9, 6], "long 3, zigzag");
+        w.follow(&crate::dataset::Attached(Arc::new(1u8)));
+        assert_eq!(w.apply(0, b"{}", &[], None).0, [0, 0, 0, 0, 9, 6]);
     }
 
     #[test]
@@ -213,6 +278,7 @@ mod tests {
         encoded.push_noting(&mut encoder, br#"{"id":"","a":7,"memo":"m","seq":1}"#, &positions).unwrap();
         encoded.push_noting(&mut encoder, br#"{"id":"","a":-1,"memo":null,"seq":1}"#, &positions).unwrap();
         encoded.set_id(5);
+        let encoded = Arc::new(encoded);
         // MESSAGE_FIELDS=seq=seq(),id=uuid(): seq is field 0, id field 1.
         let splice = vec![(1, positions[0]), (0, positions[1])];
         let per_message = true;

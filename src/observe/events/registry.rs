@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::stats::{RateLimit, Stats};
+
+static MISFIT_LOG: RateLimit = RateLimit::new(Duration::from_secs(10));
+
 /// The registry did not answer (or answered 5xx); retried within DATASET_RETRY_TIMEOUT.
 pub fn registry_retry(url: &str, cause: &str, waited: Duration, budget: Duration, next_in: Duration) {
     warn!(
@@ -56,9 +60,18 @@ pub fn more_records_misfit(count: u64) {
     warn!(event = "records_skipped", count, "more records that do not fit the schema skipped without logging each");
 }
 
-/// SIGHUP with a registry format: nothing is reloaded.
-pub fn reload_refused() {
-    warn!(event = "reload_refused", "SIGHUP ignored: a dataset with VALUE_FORMAT avro or json-schema (or KEY_FORMAT=avro) is not reloaded; restart to load a new version");
+/// A message the template rendered at startup does not fit the value schema.
+pub fn template_sample_misfit(sample: usize, problem: &str) {
+    warn!(event = "template_sample_misfit", sample, reason = %problem, "a message the template rendered at startup does not fit the value schema");
+}
+
+/// Messages not sent because their value does not fit (a batch's worth).
+pub fn messages_misfit(stats: &Stats, count: u64, problem: &str) {
+    stats.metrics.values_skipped.inc_by(count);
+    if MISFIT_LOG.check().is_some() {
+        let total = stats.metrics.values_skipped.get();
+        warn!(event = "values_skipped", count, total, reason = %problem, "messages not sent: their value does not fit the value schema");
+    }
 }
 
 /// The records, encoded once for the wire.
