@@ -363,9 +363,9 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
         prepare = setup.reload.or(prepare);
     }
 
-    // A replay keeps SIGHUP's default (it ends the process): its plan indexes the records.
+    // Caught before the broker wait, so a SIGHUP from here on never ends the process.
     let reloads = !matches!(schedule.pacing, Pacing::Replay { .. });
-    let hup = if reloads { reload::hangups() } else { None };
+    let hup = reload::hangups();
     let sink = Arc::new(KafkaSink::new(config, &bootstrap)?);
     sink.first_token().await?;
     sink.wait_for_broker(&stats, &shutdown).await?;
@@ -388,6 +388,9 @@ pub async fn run(config: &Config, stats: Arc<Stats>, shutdown: CancellationToken
             hup,
             stop_tasks.clone(),
         ));
+    } else {
+        // A replay's plan indexes the records loaded at startup: SIGHUP is answered, not obeyed.
+        tasks.spawn(reload::ignore(hup, stop_tasks.clone()));
     }
 
     stats.health.set_not_delivering_after(config.logs.not_delivering_after);

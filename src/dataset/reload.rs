@@ -183,6 +183,20 @@ async fn sleep_or_forever(interval: Option<Duration>) {
     }
 }
 
+/// Answers each SIGHUP with a line until `shutdown`, where a reload cannot be
+/// done (a replay), so the signal does not end the process by its default.
+pub async fn ignore(mut hup: Option<tokio::signal::unix::Signal>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            got = recv(&mut hup) => match got {
+                Some(()) => events::sighup_ignored(),
+                None => return,
+            },
+        }
+    }
+}
+
 async fn recv(hup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
     match hup {
         Some(s) => s.recv().await,

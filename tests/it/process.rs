@@ -579,3 +579,32 @@ fn sighup_reloads_the_dataset_at_once_and_the_run_goes_on() {
     kill(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn sighup_during_a_replay_is_answered_with_a_line_and_the_replay_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..200).map(|i| format!("{i},2026-01-01T00:{:02}:{:02}Z\n", i / 60, i % 60)).collect();
+    let path = crate::common::write_file(dir.path(), "r.csv", format!("id,ts\n{rows}").as_bytes());
+    let kafka = Kafka::start(1);
+    let bootstrap = kafka.bootstrap();
+    let mut child = command(&[
+        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
+        ("KAFKA_TOPIC", &kafka.topic),
+        ("DATASET_URI", &path),
+        ("REPLAY_TIME_FIELD", "ts"),
+        ("REPLAY_SPEED", "10"),
+        ("LOG_FORMAT", "json"),
+    ])
+    .spawn()
+    .unwrap();
+    let rx = stream_lines(&mut child);
+    wait_for_line(&rx, "\"event\":\"replay_ready\"", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    kill(&child, "-HUP");
+    wait_for_line(&rx, "\"event\":\"sighup_ignored\"", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "still running after SIGHUP");
+    kill(&child, "-TERM");
+    // A SIGTERM before the replay's end is exit 11 (interrupted), which SIGHUP's default would not give.
+    assert_eq!(child.wait().unwrap().code(), Some(exit::INTERRUPTED));
+}

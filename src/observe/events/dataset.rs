@@ -110,6 +110,11 @@ pub fn dataset_reload_failed(stats: &Stats, source: &str, trigger: &str, error: 
     warn!(event = "dataset_reload_failed", source = %source, trigger = %trigger, error = %error, "dataset reload failed, keeping the dataset in use");
 }
 
+/// SIGHUP in a replay, which plays the records loaded at startup.
+pub fn sighup_ignored() {
+    warn!(event = "sighup_ignored", "SIGHUP ignored: a replay (REPLAY_TIME_FIELD) plays the dataset loaded at startup; restart to play a new version");
+}
+
 /// A reload check found the same version: nothing to do.
 pub fn dataset_unchanged(source: &str) {
     debug!(event = "dataset_unchanged", source = %source, "dataset unchanged");
