@@ -10,11 +10,12 @@ use crate::message::{self, Message};
 use crate::observe::events::{self, Stats};
 use crate::pacing::replicas::mix_seed;
 use crate::pacing::sampler::Sampler;
+use crate::pacing::schedule::Pacing;
 use crate::run::{self, AppError};
 use crate::settings::config::Config;
 
 /// `kafka-feeder preview [N]`: `n` messages as JSON Lines on `out`, in the
-/// order a run with the same settings would send them.
+/// order a run with the same settings would send them (a replay's: time order).
 pub async fn preview(
     config: &Config,
     stats: &Stats,
@@ -25,14 +26,25 @@ pub async fn preview(
     let seed = config.pacing.seed.unwrap_or_else(message::os_seed);
     events::random_seed(seed, config.pacing.seed.is_some());
     let dataset = run::load_dataset(config, stats, crate::message::registry::Purpose::Preview, shutdown).await?;
-    let (dataset, mut messages, ..) =
+    let (dataset, mut messages, schedule, _) =
         run::messages_for(config, dataset, seed, crate::message::registry::Purpose::Preview, shutdown).await?;
+    let mut line = Vec::new();
+    if let Pacing::Replay { plan, looping, .. } = &schedule.pacing {
+        // A replay sends its plan in time order (again and again with REPLAY_LOOP), not a sample.
+        let passes = if *looping && !plan.order.is_empty() { usize::MAX } else { 1 };
+        let order = std::iter::repeat_n(&plan.order, passes).flatten();
+        for &i in order.take(usize::try_from(n).unwrap_or(usize::MAX)) {
+            line.clear();
+            preview_line(&mut line, messages.build(&dataset, i, SystemTime::now()));
+            out.write_all(&line).map_err(AppError::Output)?;
+        }
+        return out.flush().map_err(AppError::Output);
+    }
     let s = &config.schedule;
     // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
     let sampler_seed = mix_seed(seed, config.pacing.replica);
     let mut sampler = Sampler::new(s.min_records_per_batch, s.max_records_per_batch, dataset.len(), Some(sampler_seed));
     let mut left = n;
-    let mut line = Vec::new();
     while left > 0 {
         let k = sampler.batch_size(left);
         for &i in sampler.sample(k) {

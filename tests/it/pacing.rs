@@ -300,6 +300,28 @@ async fn a_slow_rate_stays_alive_between_messages() {
 }
 
 #[test]
+fn preview_of_a_replay_shows_the_records_in_time_order_and_loops_with_replay_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, _) = replay_csv(41);
+    let path = write_file(dir.path(), "replay.csv", csv.as_bytes());
+    let ids = |n: &str, looping: &str| {
+        let mut child = Command::new(BIN);
+        child.env_clear().env("LOG_FORMAT", "json").env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1");
+        child.env("DATASET_URI", &path).env("REPLAY_TIME_FIELD", "ts").env("REPLAY_LOOP", looping);
+        let out = child.args(["preview", n]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let values =
+            stdout.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["value"]["id"].clone());
+        values.map(|v| v.as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids("5", "false"), vec![0, 1, 2, 3, 4], "the first five by time, as a replay sends them");
+    assert_eq!(ids("50", "false"), (0..41).collect::<Vec<_>>(), "one pass without REPLAY_LOOP");
+    let looped: Vec<u64> = (0..41).chain(0..4).collect();
+    assert_eq!(ids("45", "true"), looped, "REPLAY_LOOP starts again");
+}
+
+#[test]
 fn a_time_field_that_is_no_column_exits_2_and_one_without_times_exits_6() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_file(dir.path(), "t.csv", b"id,when\n1,soon\n2,later\n");
