@@ -187,6 +187,20 @@ pub fn sample(text: &str, prefix: &str) -> f64 {
 }
 
 /// Waits (up to 20 s, else fails naming `what`) until `cond` holds.
+/// Writes a new version of the dataset at `path` (a `DATASET_RELOAD_INTERVAL`
+/// run picks it up), then waits for `more` deliveries after the write.
+pub async fn rewrite_and_wait(
+    stats: &std::sync::Arc<kafka_feeder::observe::events::Stats>,
+    path: &str,
+    text: &str,
+    more: u64,
+    what: &str,
+) {
+    std::fs::write(path, text).unwrap();
+    let (s, at) = (std::sync::Arc::clone(stats), stats.delivered());
+    wait_until(what, move || s.delivered() >= at + more).await;
+}
+
 pub async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let t = std::time::Instant::now();
     while !cond() {

@@ -502,10 +502,7 @@ async fn after_a_reload_keys_and_fields_follow_the_new_records() {
         crate::common::wait_until("first deliveries", move || s.delivered() >= 100).await;
         // The new version: other keys, the replaced field elsewhere, a longer record.
         let new = "{\"extra\":\"a \\\"quoted\\\" value\",\"n\":\"x\",\"k\":\"new-1\"}\n{\"n\":1,\"k\":\"new-2\",\"z\":[1,2]}\n";
-        std::fs::write(&path, new).unwrap();
-        let s = Arc::clone(&stats);
-        let at = stats.delivered();
-        crate::common::wait_until("deliveries after the reload", move || s.delivered() >= at + 300).await;
+        crate::common::rewrite_and_wait(&stats, &path, new, 300, "deliveries after the reload").await;
         token.cancel();
     };
     let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);

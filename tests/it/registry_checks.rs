@@ -277,12 +277,10 @@ async fn a_reload_is_checked_against_the_schema_in_use() {
             let s = Arc::clone(&stats);
             crate::common::wait_until("first deliveries", move || s.delivered() >= 50).await;
             // `temp` as text: no record fits, the reload is refused.
-            std::fs::write(&path, "city,temp\nNuuk,cold\n").unwrap();
-            let (s, at) = (Arc::clone(&stats), stats.delivered());
-            crate::common::wait_until("deliveries after the refused reload", move || s.delivered() >= at + 200).await;
-            std::fs::write(&path, "city,temp\nLima,20\n").unwrap();
-            let (s, at) = (Arc::clone(&stats), stats.delivered());
-            crate::common::wait_until("deliveries after the reload", move || s.delivered() >= at + 200).await;
+            let refused = "deliveries after the refused reload";
+            crate::common::rewrite_and_wait(&stats, &path, "city,temp\nNuuk,cold\n", 200, refused).await;
+            let reloaded = "deliveries after the reload";
+            crate::common::rewrite_and_wait(&stats, &path, "city,temp\nLima,20\n", 200, reloaded).await;
             token.cancel();
         };
         let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);

@@ -294,13 +294,11 @@ async fn a_reloaded_dataset_goes_through_the_template_and_new_columns_are_refuse
     let script = async {
         let s = Arc::clone(&stats);
         crate::common::wait_until("first deliveries", move || s.delivered() >= 50).await;
-        std::fs::write(&path, "city,temp_c\nLima,20\n").unwrap();
-        let (s, at) = (Arc::clone(&stats), stats.delivered());
-        crate::common::wait_until("deliveries after the reload", move || s.delivered() >= at + 200).await;
+        let reloaded = "deliveries after the reload";
+        crate::common::rewrite_and_wait(&stats, &path, "city,temp_c\nLima,20\n", 200, reloaded).await;
         // Other columns: refused, Lima stays.
-        std::fs::write(&path, "town,temp\nNuuk,-5\n").unwrap();
-        let (s, at) = (Arc::clone(&stats), stats.delivered());
-        crate::common::wait_until("deliveries after the refused reload", move || s.delivered() >= at + 200).await;
+        let refused = "deliveries after the refused reload";
+        crate::common::rewrite_and_wait(&stats, &path, "town,temp\nNuuk,-5\n", 200, refused).await;
         token.cancel();
     };
     let (outcome, ()) = tokio::join!(kafka_feeder::run::run(&cfg, Arc::clone(&stats), token.clone()), script);
