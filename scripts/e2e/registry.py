@@ -510,7 +510,10 @@ def main():
         sys.exit(__doc__)
     binary = os.path.abspath(sys.argv[1])
     wanted = sys.argv[2:] or list(SCENARIOS)
-    rig = Rig(binary)
+    try:
+        rig = Rig(binary)
+    except RuntimeError as e:  # the registry could not be installed or started: one line, not a traceback
+        sys.exit(f"registry: not run: {e}")
     try:
         for name in wanted:
             try:

@@ -168,7 +168,22 @@ class S3:
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The team's shared folder beside the checkout (CI lays a copy of it beside the clone):
 # karapace 3.16.0 as a wheel, its pins, and start.sh VENV BOOTSTRAP PORT (its README).
-SCHEMA_REGISTRY_DIR = os.environ.get("SCHEMA_REGISTRY_DIR") or os.path.join(REPO, "..", "shared", "schema-registry")
+def _shared_schema_registry():
+    """The folder beside this checkout or, for a local clone put elsewhere (a temporary
+    directory), beside the checkout it was cloned from."""
+    beside = os.path.join(REPO, "..", "shared", "schema-registry")
+    if os.path.isdir(beside):
+        return beside
+    try:
+        origin = subprocess.run(["git", "-C", REPO, "config", "--get", "remote.origin.url"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        origin = ""
+    from_origin = os.path.join(origin, "..", "shared", "schema-registry")
+    return from_origin if origin.startswith("/") and os.path.isdir(from_origin) else beside
+
+
+SCHEMA_REGISTRY_DIR = os.environ.get("SCHEMA_REGISTRY_DIR") or _shared_schema_registry()
 # Without that folder: the same version from its public source, with a copy of its pins.
 KARAPACE_SOURCE = "karapace @ git+https://github.com/Aiven-Open/karapace@3.16.0"
 KARAPACE_PINS = os.path.join(REPO, "scripts", "karapace-requirements.txt")
@@ -193,8 +208,11 @@ class SchemaRegistry:
         pins = pins if os.path.exists(pins) else KARAPACE_PINS
         if not os.path.exists(os.path.join(self.venv, "bin", "python")):
             subprocess.run(["python3", "-m", "venv", self.venv], check=True)
-        subprocess.run([os.path.join(self.venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
-                        "-r", pins, KARAPACE_SOURCE], check=True)
+        done = subprocess.run([os.path.join(self.venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+                               "-r", pins, KARAPACE_SOURCE], check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"no Karapace wheel in {self.folder} and installing {KARAPACE_SOURCE} failed "
+                               "(offline?): put shared/schema-registry beside the checkout or set SCHEMA_REGISTRY_DIR")
 
     def start(self, timeout=120):
         start_sh = os.path.join(self.folder, "start.sh")
