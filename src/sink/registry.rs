@@ -71,6 +71,42 @@ pub struct Registered {
     pub schema: String,
     /// `AVRO`, `JSON` or `PROTOBUF` (the registry omits it for Avro).
     pub schema_type: String,
+    /// The schemas it imports (a `.proto`'s imports), each a subject's version.
+    pub references: Vec<Reference>,
+}
+
+/// A schema to register, look up or test.
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted<'a> {
+    pub schema: &'a str,
+    /// `AVRO`, `JSON` or `PROTOBUF`.
+    pub schema_type: &'a str,
+    /// The schemas it imports.
+    pub references: &'a [Reference],
+}
+
+impl Submitted<'_> {
+    /// As the registry takes it: `schemaType` left out for Avro (the
+    /// default), `references` when there are some.
+    fn body(&self) -> Value {
+        let mut body = json!({ "schema": self.schema });
+        if self.schema_type != "AVRO" {
+            body["schemaType"] = json!(self.schema_type);
+        }
+        if !self.references.is_empty() {
+            body["references"] = json!(self.references);
+        }
+        body
+    }
+}
+
+/// A schema reference: the file a `.proto` imports (`name`, its import path)
+/// held as version `version` of `subject`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: u32,
 }
 
 /// What a compatibility test said.
@@ -147,18 +183,14 @@ impl RegistryClient {
         &self.url
     }
 
-    /// Registers `schema` under `subject` (or finds it registered) and returns its id.
+    /// Registers `schema` under `subject`, or finds it registered, and returns its id.
     pub async fn register(
         &self,
         subject: &str,
-        schema: &str,
-        schema_type: &str,
+        schema: &Submitted<'_>,
         shutdown: &CancellationToken,
     ) -> Result<u32, RegistryError> {
-        let mut body = json!({ "schema": schema });
-        if schema_type != "AVRO" {
-            body["schemaType"] = json!(schema_type);
-        }
+        let body = schema.body();
         let path = format!("/subjects/{}/versions", encode(subject));
         let (status, answer) = self.call(Method::POST, &path, Some(&body), shutdown).await?;
         match status {
@@ -180,17 +212,53 @@ impl RegistryClient {
         subject: &str,
         shutdown: &CancellationToken,
     ) -> Result<Option<Registered>, RegistryError> {
-        let path = format!("/subjects/{}/versions/latest", encode(subject));
+        self.version(subject, "latest", shutdown).await
+    }
+
+    /// Version `version` (a number or `latest`) of the subject; `None` when it has no such version.
+    pub async fn version(
+        &self,
+        subject: &str,
+        version: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Registered>, RegistryError> {
+        let path = format!("/subjects/{}/versions/{}", encode(subject), encode(version));
+        let what = format!("version {version} of subject {subject}");
         let (status, answer) = self.call(Method::GET, &path, None, shutdown).await?;
         match status {
             StatusCode::OK => {
-                let id = id_of(&answer).ok_or_else(|| self.unexpected("the latest version", status, &answer))?;
+                let id = id_of(&answer).ok_or_else(|| self.unexpected(&what, status, &answer))?;
                 let schema = answer["schema"].as_str().unwrap_or_default().to_owned();
                 let schema_type = answer["schemaType"].as_str().unwrap_or("AVRO").to_owned();
-                Ok(Some(Registered { id, schema, schema_type }))
+                let references = serde_json::from_value(answer["references"].clone()).unwrap_or_default();
+                Ok(Some(Registered { id, schema, schema_type, references }))
             }
             StatusCode::NOT_FOUND => Ok(None),
-            _ => Err(self.unexpected("the latest version", status, &answer)),
+            _ => Err(self.unexpected(&what, status, &answer)),
+        }
+    }
+
+    /// The version of `subject` that holds `schema` (with its references);
+    /// `None` when none does (or the subject has no version).
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        schema: &Submitted<'_>,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<u32>, RegistryError> {
+        let path = format!("/subjects/{}", encode(subject));
+        let body = schema.body();
+        let (status, answer) = self.call(Method::POST, &path, Some(&body), shutdown).await?;
+        match status {
+            StatusCode::OK => match answer["version"].as_u64().and_then(|v| u32::try_from(v).ok()) {
+                Some(version) => Ok(Some(version)),
+                None => Err(self.unexpected("the schema lookup", status, &answer)),
+            },
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                Err(RegistryError::InvalidSchema { subject: subject.into(), message: message(&answer) })
+            }
+            _ => Err(self.unexpected("the schema lookup", status, &answer)),
         }
     }
 
@@ -198,14 +266,10 @@ impl RegistryClient {
     pub async fn compatibility(
         &self,
         subject: &str,
-        schema: &str,
-        schema_type: &str,
+        schema: &Submitted<'_>,
         shutdown: &CancellationToken,
     ) -> Result<Compatibility, RegistryError> {
-        let mut body = json!({ "schema": schema });
-        if schema_type != "AVRO" {
-            body["schemaType"] = json!(schema_type);
-        }
+        let body = schema.body();
         let path = format!("/compatibility/subjects/{}/versions/latest?verbose=true", encode(subject));
         let (status, answer) = self.call(Method::POST, &path, Some(&body), shutdown).await?;
         match status {
@@ -225,6 +289,21 @@ impl RegistryClient {
                 Err(RegistryError::InvalidSchema { subject: subject.into(), message: message(&answer) })
             }
             _ => Err(self.unexpected("the compatibility test", status, &answer)),
+        }
+    }
+
+    /// A compatibility test's failure as the registration would give it.
+    pub async fn compatible(
+        &self,
+        subject: &str,
+        schema: &Submitted<'_>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RegistryError> {
+        match self.compatibility(subject, schema, shutdown).await? {
+            Compatibility::NewSubject | Compatibility::Compatible => Ok(()),
+            Compatibility::Incompatible { level, messages } => {
+                Err(RegistryError::Incompatible { subject: subject.into(), level, message: messages.join("; ") })
+            }
         }
     }
 
@@ -394,6 +473,19 @@ mod tests {
         // The system's roots alone make a client.
         let ok = RegistrySettings { url: Some("https://sr.example".into()), ..RegistrySettings::default() };
         assert!(RegistryClient::new(&ok, Duration::ZERO).is_ok());
+    }
+
+    #[test]
+    fn a_schema_is_sent_with_its_type_unless_avro_and_its_references_if_any() {
+        let none = Submitted { schema: "\"long\"", schema_type: "AVRO", references: &[] };
+        assert_eq!(none.body(), json!({"schema": "\"long\""}));
+        let r = [Reference { name: "common/m.proto".into(), subject: "common/m.proto".into(), version: 3 }];
+        let proto = Submitted { schema: "syntax = \"proto3\";", schema_type: "PROTOBUF", references: &r };
+        assert_eq!(
+            proto.body(),
+            json!({"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF",
+                   "references": [{"name": "common/m.proto", "subject": "common/m.proto", "version": 3}]})
+        );
     }
 
     #[test]

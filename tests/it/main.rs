@@ -13,5 +13,6 @@ mod process;
 mod recovery;
 mod registry;
 mod registry_checks;
+mod registry_refs;
 mod status;
 mod templates;

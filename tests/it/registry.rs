@@ -66,7 +66,7 @@ pub(crate) fn registers(call: &str) -> (u16, Value) {
     }
 }
 
-fn dataset() -> tempfile::NamedTempFile {
+pub(crate) fn dataset() -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
     std::io::Write::write_all(&mut f, b"id,zip,amount,memo\n1,02134,12.5,\n2,10001,7,split\n").unwrap();
     f
@@ -74,7 +74,7 @@ fn dataset() -> tempfile::NamedTempFile {
 
 /// Runs `n` messages of [`dataset`] through the mock broker with `extra`
 /// settings and `registry`, and reads them back: the topic and (key, value)s.
-async fn send(registry: &Registry, n: usize, extra: &[(&str, &str)]) -> (String, Vec<(Vec<u8>, Vec<u8>)>) {
+pub(crate) async fn send(registry: &Registry, n: usize, extra: &[(&str, &str)]) -> (String, Vec<(Vec<u8>, Vec<u8>)>) {
     let kafka = Kafka::start(1);
     let (bootstrap, file) = (kafka.bootstrap(), dataset());
     let (uri, max) = (file.path().display().to_string(), n.to_string());
@@ -168,7 +168,7 @@ async fn a_json_schema_value_is_its_json_behind_the_frame() {
     }
 }
 
-fn vars<'a>(registry: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn vars<'a>(registry: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut v = vec![
         ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1"),
         ("VALUE_FORMAT", "avro"),

@@ -130,6 +130,28 @@ impl Show for SchemaSource {
 }
 
 impl SchemaSource {
+    /// The file's name, without its folder.
+    pub fn file_name(&self) -> String {
+        match self {
+            SchemaSource::File(p) => {
+                p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+            }
+            SchemaSource::S3 { key, .. } => key.rsplit('/').next().unwrap_or(key).to_owned(),
+        }
+    }
+
+    /// Where `import` (a `.proto` import's path) is beside this file: in its
+    /// folder, or under its key's prefix on S3.
+    pub fn sibling(&self, import: &str) -> SchemaSource {
+        match self {
+            SchemaSource::File(p) => SchemaSource::File(p.parent().unwrap_or(std::path::Path::new("")).join(import)),
+            SchemaSource::S3 { bucket, key } => {
+                let prefix = key.rfind('/').map_or("", |at| &key[..=at]);
+                SchemaSource::S3 { bucket: bucket.clone(), key: format!("{prefix}{import}") }
+            }
+        }
+    }
+
     fn parse(raw: &str) -> Result<Self, String> {
         if let Some(rest) = raw.strip_prefix("s3://") {
             return match rest.split_once('/') {
@@ -323,6 +345,19 @@ mod tests {
 
     fn settings(vars: &[(&str, &str)]) -> Result<RegistrySettings, ConfigError> {
         RegistrySettings::from_env(&Env::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap())
+    }
+
+    #[test]
+    fn an_import_is_beside_the_schema_in_its_folder_or_under_its_prefix() {
+        let file = SchemaSource::parse("file:///schemas/shop/orders.proto").unwrap();
+        assert_eq!(file.file_name(), "orders.proto");
+        assert_eq!(file.sibling("common/money.proto").to_string(), "/schemas/shop/common/money.proto");
+        let s3 = SchemaSource::parse("s3://bucket/schemas/orders.proto").unwrap();
+        assert_eq!(s3.file_name(), "orders.proto");
+        assert_eq!(s3.sibling("common/money.proto").to_string(), "s3://bucket/schemas/common/money.proto");
+        let top = SchemaSource::parse("s3://bucket/orders.proto").unwrap();
+        assert_eq!(top.sibling("money.proto").to_string(), "s3://bucket/money.proto");
+        assert_eq!(SchemaSource::parse("orders.proto").unwrap().sibling("m.proto").to_string(), "m.proto");
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod avro;
 pub mod config;
 pub mod misfits;
 pub mod protobuf;
+mod references;
 pub mod reload;
 pub mod schema;
 pub mod template;
@@ -39,10 +40,10 @@ use crate::exit;
 use crate::message::MessageSpec;
 use crate::observe::events;
 use crate::settings::config::Config;
-use crate::sink::registry::{error_chain, Compatibility, RegistryClient, RegistryError};
+use crate::sink::registry::{RegistryClient, RegistryError, Submitted};
 
 use self::avro::{AvroEncoder, Encoded, Misfit};
-use self::config::{KeyFormat, RegistrySettings, SchemaSource, ValueFormat};
+use self::config::{KeyFormat, RegistrySettings, ValueFormat};
 use self::misfits::{with_generated_fields, NoneFit};
 use self::protobuf::{Generated, ProtoEncoder};
 pub use self::reload::Setup;
@@ -73,6 +74,15 @@ pub enum FormatError {
     SampleMisfits { misfits: usize, samples: usize, sample: usize, reason: String },
     #[error("the dataset and its {format} values need {needed} bytes of memory, more than DATASET_MAX_BYTES ({max_bytes}); set DATASET_MAX_RECORDS to keep a sample, or raise DATASET_MAX_BYTES")]
     TooLarge { format: &'static str, needed: usize, max_bytes: u64 },
+}
+
+impl From<references::ImportError> for FormatError {
+    fn from(e: references::ImportError) -> Self {
+        match e {
+            references::ImportError::Schema(e) => FormatError::Schema(e),
+            references::ImportError::Registry(e) => FormatError::Registry(e),
+        }
+    }
 }
 
 impl From<NoneFit> for FormatError {
@@ -212,13 +222,17 @@ async fn register_value(
     purpose: Purpose,
     shutdown: &CancellationToken,
 ) -> Result<u32, FormatError> {
+    // A .proto's imports first: the value's schema names them as references.
+    let references = references::register_imports(schema, origin, client, purpose == Purpose::Run, shutdown).await?;
+    let plain: Vec<_> = references.iter().map(|(r, _)| r.clone()).collect();
+    let submitted = Submitted { schema: schema.text(), schema_type: format.schema_type(), references: &plain };
     let id = match (purpose, client, latest_id) {
         (_, _, Some(id)) => Some(id),
-        (Purpose::Run, Some(c), None) => {
-            Some(c.register(subject, schema.text(), format.schema_type(), shutdown).await?)
-        }
-        (Purpose::Check, Some(c), None) => {
-            compatible(c, subject, schema.text(), format.schema_type(), shutdown).await?;
+        (Purpose::Run, Some(c), None) => Some(c.register(subject, &submitted, shutdown).await?),
+        // An import not registered yet has no version to refer to: the
+        // registration tests the value's compatibility (its references say so).
+        (Purpose::Check, Some(c), None) if references.iter().all(|(_, known)| *known) => {
+            c.compatible(subject, &submitted, shutdown).await?;
             None
         }
         _ => None,
@@ -230,6 +244,7 @@ async fn register_value(
         id,
         origin,
         schema: schema.text(),
+        references: &references::shown(&references),
     });
     Ok(id.unwrap_or(0))
 }
@@ -246,8 +261,12 @@ async fn value_schema(
     let format = r.value_format;
     let topic = &config.kafka.topic;
     if let Some(source) = &r.value_schema {
-        let text = read_schema(source, config).await?;
-        let schema = ValueSchema::parse(format, &text, &source.to_string(), r.value_schema_message.as_deref())?;
+        let text = references::read_schema(source, config).await?;
+        let message = r.value_schema_message.as_deref();
+        let schema = match format {
+            ValueFormat::Protobuf => references::value_schema(source, &text, config, message).await?,
+            _ => ValueSchema::parse(format, &text, &source.to_string(), message)?,
+        };
         let subject = subject(r, topic, &schema)?;
         return Ok((schema, subject, format!("VALUE_SCHEMA {source}"), None));
     }
@@ -268,8 +287,11 @@ async fn value_schema(
                 }
                 .into());
             }
-            let origin = format!("registry subject {subject}");
-            let schema = ValueSchema::parse(format, &latest.schema, &origin, r.value_schema_message.as_deref())?;
+            let message = r.value_schema_message.as_deref();
+            let schema = match format {
+                ValueFormat::Protobuf => references::registered_schema(c, &subject, &latest, message, shutdown).await?,
+                _ => ValueSchema::parse(format, &latest.schema, &format!("registry subject {subject}"), message)?,
+            };
             Ok((schema, subject, "the registry's latest version".into(), Some(latest.id)))
         }
         _ => Ok((derived, subject, "derived from the dataset".into(), None)),
@@ -289,21 +311,6 @@ fn subject(r: &RegistrySettings, topic: &str, schema: &ValueSchema) -> Result<St
 
 fn invalid(origin: &str, message: String) -> SchemaError {
     SchemaError::Invalid { origin: origin.into(), message }
-}
-
-/// `VALUE_SCHEMA`'s text, from a file or S3.
-async fn read_schema(source: &SchemaSource, config: &Config) -> Result<String, SchemaError> {
-    let unreadable = |cause: String| SchemaError::Unreadable { origin: source.to_string(), cause };
-    match source {
-        SchemaSource::File(path) => tokio::fs::read_to_string(path).await.map_err(|e| unreadable(e.to_string())),
-        SchemaSource::S3 { bucket, key } => {
-            let client = crate::dataset::source::s3_client(&config.s3).await;
-            let object = client.get_object().bucket(bucket).key(key).send().await;
-            let object = object.map_err(|e| unreadable(error_chain(&e)))?;
-            let bytes = object.body.collect().await.map_err(|e| unreadable(e.to_string()))?.into_bytes();
-            String::from_utf8(bytes.to_vec()).map_err(|_| unreadable("it is not UTF-8 text".into()))
-        }
-    }
 }
 
 /// The generated fields spliced into each record's datum: each field's place
@@ -469,22 +476,6 @@ fn read_back(encoded: &Encoded, message: &prost_reflect::MessageDescriptor) -> D
     Dataset::from_collected(crate::dataset::collect::Collected { buf, ends, seen })
 }
 
-/// Registry failures of a compatibility test, as the registration would give them.
-async fn compatible(
-    c: &RegistryClient,
-    subject: &str,
-    schema: &str,
-    schema_type: &str,
-    shutdown: &CancellationToken,
-) -> Result<(), RegistryError> {
-    match c.compatibility(subject, schema, schema_type, shutdown).await? {
-        Compatibility::NewSubject | Compatibility::Compatible => Ok(()),
-        Compatibility::Incompatible { level, messages } => {
-            Err(RegistryError::Incompatible { subject: subject.into(), level, message: messages.join("; ") })
-        }
-    }
-}
-
 /// `KEY_FORMAT=avro`: a `long` schema when every key is a whole number, else
 /// `string`, under `<topic>-key`.
 async fn key_wire(
@@ -526,13 +517,15 @@ async fn key_wire(
     }
     let schema = if long { "\"long\"" } else { "\"string\"" };
     if id.is_none() {
+        let submitted = Submitted { schema, schema_type: "AVRO", references: &[] };
         match (purpose, client) {
-            (Purpose::Run, Some(c)) => id = Some(c.register(&subject, schema, "AVRO", shutdown).await?),
-            (Purpose::Check, Some(c)) => compatible(c, &subject, schema, "AVRO", shutdown).await?,
+            (Purpose::Run, Some(c)) => id = Some(c.register(&subject, &submitted, shutdown).await?),
+            (Purpose::Check, Some(c)) => c.compatible(&subject, &submitted, shutdown).await?,
             _ => {}
         }
     }
-    events::schema_in_use(&events::SchemaInUse { part: "key", format: "avro", subject: &subject, id, origin, schema });
+    let (part, format, references) = ("key", "avro", "");
+    events::schema_in_use(&events::SchemaInUse { part, format, subject: &subject, id, origin, schema, references });
     KeyWire::new(id.unwrap_or(0), long).map_err(|message| invalid("key", message).into())
 }
 

@@ -22,27 +22,37 @@ use prost_reflect::{
     DescriptorPool, DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
     Value,
 };
-use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
 use super::avro::{Misfit, FRAME};
 
-/// The name the `.proto` is compiled under (the errors name VALUE_SCHEMA's origin instead).
-const FILE: &str = "value.proto";
+pub mod imports;
 
-/// Compiles `text` and picks the values' message: `wanted`
-/// (`VALUE_SCHEMA_MESSAGE`), else the file's only top-level message. The
-/// error is the compiler's message with its line and column, or what names
-/// are there.
+pub use self::imports::{Loader, ProtoFile, ProtoFiles};
+
+/// The name a `.proto` read whole (derived, or a registry version without
+/// references) is compiled under (the errors name its origin instead).
+pub const FILE: &str = "value.proto";
+
+/// Compiles `text` alone: [`compile_files`].
 pub fn compile(text: &str, wanted: Option<&str>) -> Result<MessageDescriptor, String> {
-    let mut resolver = ChainFileResolver::new();
-    resolver.add(Single(text.to_owned()));
-    // Imports of Google's well-known types (timestamp.proto, wrappers.proto) resolve; others do not.
-    resolver.add(GoogleFileResolver::new());
-    let mut compiler = protox::Compiler::with_file_resolver(resolver);
-    compiler.open_file(FILE).map_err(|e| with_position(&e, text))?;
+    compile_files(&ProtoFiles::single(FILE, text), wanted)
+}
+
+/// Compiles the main file of `files` (its imports served from the others,
+/// Google's well-known types from protox) and picks the values' message:
+/// `wanted` (`VALUE_SCHEMA_MESSAGE`), else the file's only top-level message.
+/// The error is the compiler's message with its line and column (and the
+/// file, when it is an imported one), or what names are there.
+pub fn compile_files(files: &ProtoFiles, wanted: Option<&str>) -> Result<MessageDescriptor, String> {
+    let main = files.main.name.as_str();
+    let mut compiler = protox::Compiler::with_file_resolver(files.resolver());
+    compiler.open_file(main).map_err(|e| match e.file().filter(|&f| f != main) {
+        Some(other) => format!("{other}: {}", with_position(&e, files.text(other).unwrap_or_default())),
+        None => with_position(&e, &files.main.text),
+    })?;
     let pool: DescriptorPool = compiler.descriptor_pool();
-    let file = pool.get_file_by_name(FILE).ok_or_else(|| "the file did not compile".to_owned())?;
-    let all: Vec<MessageDescriptor> = pool.all_messages().filter(|m| m.parent_file().name() == FILE).collect();
+    let file = pool.get_file_by_name(main).ok_or_else(|| "the file did not compile".to_owned())?;
+    let all: Vec<MessageDescriptor> = pool.all_messages().filter(|m| m.parent_file().name() == main).collect();
     let top: Vec<&MessageDescriptor> = all.iter().filter(|m| m.parent_message().is_none()).collect();
     let names = |ms: &[&MessageDescriptor]| ms.iter().map(|m| m.full_name()).collect::<Vec<_>>().join(", ");
     match wanted {
@@ -70,19 +80,7 @@ pub fn compile(text: &str, wanted: Option<&str>) -> Result<MessageDescriptor, St
     }
 }
 
-/// Serves the one `.proto` given, under [`FILE`].
-struct Single(String);
-
-impl FileResolver for Single {
-    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
-        match name {
-            FILE => File::from_source(FILE, &self.0),
-            _ => Err(protox::Error::file_not_found(name)),
-        }
-    }
-}
-
-/// The compiler's message, with the line and column of the place it points at.
+/// The compiler's message, with the line and column of the place it points at in `text`.
 fn with_position(e: &protox::Error, text: &str) -> String {
     let message = crate::sink::registry::error_chain(e);
     let at = e.labels().and_then(|mut l| l.next()).map(|l| l.offset());

@@ -25,7 +25,7 @@ pub fn registry_retry(url: &str, cause: &str, waited: Duration, budget: Duration
 /// What a schema is for, where it came from, and the schema itself.
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaInUse<'a> {
-    /// `value` or `key`.
+    /// `value`, `key`, or `import` (a file a `.proto` imports, registered first).
     pub part: &'a str,
     pub format: &'a str,
     pub subject: &'a str,
@@ -34,6 +34,8 @@ pub struct SchemaInUse<'a> {
     /// `derived`, `VALUE_SCHEMA <where>`, `registry (latest version)`.
     pub origin: &'a str,
     pub schema: &'a str,
+    /// The schemas it imports as registry references (`name (subject S, version V)`, `; ` between); empty for none.
+    pub references: &'a str,
 }
 
 /// The schema a run writes with, logged once (`check` logs it too).
@@ -46,6 +48,7 @@ pub fn schema_in_use(s: &SchemaInUse<'_>) {
         schema_id = s.id.map_or_else(|| "not registered".to_owned(), |id| id.to_string()),
         origin = %s.origin,
         schema = %s.schema,
+        references = %s.references,
         "schema in use"
     );
 }

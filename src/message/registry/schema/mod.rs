@@ -28,6 +28,8 @@ use crate::sink::registry::error_chain;
 
 use self::shape::{Fields, Shape};
 use super::config::ValueFormat;
+use super::protobuf::{compile_files, ProtoFile, ProtoFiles, FILE};
+use crate::sink::registry::Reference;
 
 /// The schema the values are written with.
 #[derive(Debug, Clone)]
@@ -49,6 +51,14 @@ pub enum ValueSchema {
         message: prost_reflect::MessageDescriptor,
         /// As registered: the `.proto` as given.
         text: String,
+        /// The files it imports, directly or not (Google's well-known types
+        /// aside), each after those it imports: each is registered under its
+        /// import path before the schema.
+        imported: Vec<ProtoFile>,
+        /// The files it imports itself: the references it is registered with.
+        imports: Vec<String>,
+        /// The references the registry's version has (with `SCHEMA_AUTO_REGISTER=false`).
+        registered: Vec<Reference>,
     },
 }
 
@@ -70,15 +80,26 @@ impl ValueSchema {
         }
     }
 
+    /// Compiles a `.proto` and the files it imports; `registered`: the
+    /// references of the registry's version they are.
+    pub fn protobuf(
+        files: ProtoFiles,
+        origin: &str,
+        message: Option<&str>,
+        registered: Vec<Reference>,
+    ) -> Result<Self, SchemaError> {
+        let invalid = |message: String| SchemaError::Invalid { origin: origin.to_owned(), message };
+        let message = compile_files(&files, message).map_err(invalid)?;
+        let ProtoFiles { main, imported } = files;
+        Ok(ValueSchema::Protobuf { message, text: main.text, imported, imports: main.imports, registered })
+    }
+
     /// Parses `text` as `format`'s schema; `origin` names where it came from,
     /// `message` the values' message of a `.proto` (`VALUE_SCHEMA_MESSAGE`).
     pub fn parse(format: ValueFormat, text: &str, origin: &str, message: Option<&str>) -> Result<Self, SchemaError> {
         let invalid = |message: String| SchemaError::Invalid { origin: origin.to_owned(), message };
         match format {
-            ValueFormat::Protobuf => {
-                let message = super::protobuf::compile(text, message).map_err(invalid)?;
-                Ok(ValueSchema::Protobuf { message, text: text.to_owned() })
-            }
+            ValueFormat::Protobuf => ValueSchema::protobuf(ProtoFiles::single(FILE, text), origin, message, Vec::new()),
             ValueFormat::Avro => {
                 let schema = apache_avro::Schema::parse_str(text).map_err(|e| invalid(error_chain(&e)))?;
                 let name = match &schema {
@@ -113,6 +134,10 @@ pub enum SchemaError {
     Invalid { origin: String, message: String },
     #[error("cannot read VALUE_SCHEMA {origin}: {cause}")]
     Unreadable { origin: String, cause: String },
+    #[error("VALUE_SCHEMA {origin} imports {import}{by}, looked for at {place}: {cause}; imports are read from VALUE_SCHEMA's folder: put the file there")]
+    MissingImport { origin: String, import: String, by: String, place: String, cause: String },
+    #[error("the Schema Registry's version of subject {subject} imports {import}{by}, and {problem}")]
+    UnresolvedReference { subject: String, import: String, by: String, problem: String },
     #[error("the schema derived from the dataset is refused by {format}: {message}; rename the field in the dataset, give a VALUE_SCHEMA, or use VALUE_FORMAT=json-schema")]
     Derived { format: &'static str, message: String },
     #[error("the Schema Registry's latest schema of subject {subject} is {found}, and VALUE_FORMAT={format} needs {expected}")]
