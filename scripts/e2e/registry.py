@@ -10,7 +10,9 @@ every decoded value must equal the JSON the same run sends with VALUE_FORMAT=jso
     python scripts/e2e/registry.py BINARY [scenario ...]
 
 Scenarios: avro, json-schema, protobuf (derived .proto), protobuf-proto (a VALUE_SCHEMA
-.proto, its nested message, with MESSAGE_FIELDS), fields (Avro with MESSAGE_FIELDS), latest
+.proto, its nested message, with MESSAGE_FIELDS), protobuf-imports (a VALUE_SCHEMA .proto
+importing others: registered as references, decoded, check, SCHEMA_AUTO_REGISTER=false,
+a missing import), fields (Avro with MESSAGE_FIELDS), latest
 (SCHEMA_AUTO_REGISTER=false), misfit (records a VALUE_SCHEMA does not take),
 check, incompatible (409), unreachable (exit 12), outage (the registry stops after
 startup), template (MESSAGE_TEMPLATE as Avro and JSON Schema, schema derived from its
@@ -19,6 +21,7 @@ table; exits 1 if any scenario fails.
 """
 
 import importlib
+import importlib.resources
 import json
 import os
 import signal
@@ -321,6 +324,106 @@ def protobuf_proto(rig):
           f"{code} {failed[-90:]}", code == 2 and "(line " in failed)
 
 
+# Its own package: the Python client's default descriptor pool already holds shop.Envelope.
+ORDERS_PROTO = SHOP_PROTO.replace("package shop;\n", """package orders;
+
+import "billing/money.proto";
+import "google/protobuf/timestamp.proto";
+""").replace("  int64 seq = 14;\n    string source = 15;\n", """  billing.Money total = 14;
+    google.protobuf.Timestamp sent_at = 15;
+""")
+IMPORTED = {
+    "billing/money.proto": 'syntax = "proto3";\n\npackage billing;\n\nimport "billing/currency.proto";\n\n'
+                           "message Money {\n  int64 units = 1;\n  Currency currency = 2;\n}\n",
+    "billing/currency.proto": 'syntax = "proto3";\n\npackage billing;\n\nmessage Currency {\n  string code = 1;\n}\n',
+}
+
+
+def proto_classes(folder, main, message):
+    """The Python class of `message` of `main`, compiled by grpcio-tools' protoc with
+    every .proto under `folder` (imports resolved from it, as protoc -I folder)."""
+    out = os.path.join(folder, "py")
+    os.makedirs(out, exist_ok=True)
+    files = sorted(os.path.relpath(os.path.join(d, f), folder) for d, _, fs in os.walk(folder)
+                   for f in fs if f.endswith(".proto"))
+    # Google's well-known types from the .proto files grpcio-tools ships.
+    google = str(importlib.resources.files("grpc_tools") / "_proto")
+    code = protoc.main(["protoc", f"-I{folder}", f"-I{google}", f"--python_out={out}", *files])
+    assert code == 0, f"protoc exited {code} on {files}"
+    sys.path.insert(0, out)
+    cls = importlib.import_module(main.removesuffix(".proto").replace("/", ".") + "_pb2")
+    for part in message.split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
+def protobuf_imports(rig):
+    """A VALUE_SCHEMA .proto importing billing/money.proto (which imports
+    billing/currency.proto) and Google's timestamp.proto: each import registered under
+    its path, the value with references; decoded by a class protoc compiles from the
+    same files; then check, SCHEMA_AUTO_REGISTER=false through the references, and a
+    missing import."""
+    expected = reference(rig, "protobuf-imports")
+    folder = os.path.join(WORK, "imports")
+    os.makedirs(os.path.join(folder, "billing"), exist_ok=True)
+    for name, text in {"orders.proto": ORDERS_PROTO, **IMPORTED}.items():
+        with open(os.path.join(folder, name), "w") as fh:
+            fh.write(text)
+    path = os.path.join(folder, "orders.proto")
+    topic = rig.topic("protobuf-imports")
+    env = rig.env(topic, VALUE_FORMAT="protobuf", VALUE_SCHEMA=f"file://{path}", VALUE_SCHEMA_MESSAGE="Envelope.Transaction")
+    f, code = rig.run("feeder-protobuf-imports", env)
+    check("protobuf-imports", "exit code", code, code == 0)
+    parts = [(s.get("part"), s.get("subject")) for s in f.events("schema_in_use")]
+    check("protobuf-imports", "schema_in_use: each import before what imports it, then the value", parts,
+          parts == [("import", "billing/currency.proto"), ("import", "billing/money.proto"), ("value", f"{topic}-value")])
+    got_refs = {}
+    for name, text in IMPORTED.items():
+        v = rig.sr.get_latest_version(name)
+        got_refs[name] = [(r.name, r.subject, r.version) for r in v.schema.references or []]
+        # Karapace prints a schema again in its own layout: compared without blank lines.
+        lines = lambda t: [line for line in t.splitlines() if line.strip()]  # noqa: E731
+        check("protobuf-imports", f"subject {name} holds the file as written (blank lines aside)",
+              f"{v.schema.schema_type} v{v.version}",
+              v.schema.schema_type == "PROTOBUF" and lines(v.schema.schema_str) == lines(text))
+    check("protobuf-imports", "billing/money.proto refers to billing/currency.proto", got_refs["billing/money.proto"],
+          got_refs["billing/money.proto"] == [("billing/currency.proto", "billing/currency.proto", 1)])
+    value = rig.sr.get_latest_version(f"{topic}-value")
+    refs = [(r.name, r.subject, r.version) for r in value.schema.references or []]
+    check("protobuf-imports", "the value's references: its own import only (not Google's)", refs,
+          refs == [("billing/money.proto", "billing/money.proto", 1)])
+    subjects = rig.sr.get_subjects()
+    check("protobuf-imports", "no subject for google/protobuf/timestamp.proto",
+          [s for s in subjects if s.startswith("google/")], not [s for s in subjects if s.startswith("google/")])
+    cls = proto_classes(folder, "orders.proto", "Envelope.Transaction")
+    got, _, raw = protobuf_values(rig, "protobuf-imports", topic, cls)
+    check("protobuf-imports", "frame: the value's registered id, message indexes 2, 0, 0",
+          raw[0][:8].hex() if raw else None,
+          bool(raw) and all(r[:8] == b"\0" + value.schema_id.to_bytes(4, "big") + b"\x04\0\0" for r in raw))
+    same_values("protobuf-imports", no_nulls(got), no_nulls(expected))
+    f, code = rig.run("feeder-protobuf-imports-check", env, args=("check",))
+    lines = {s.get("subject"): s for s in f.events("schema_in_use")}
+    shown = (lines.get(f"{topic}-value") or {}).get("references", "")
+    check("protobuf-imports", "check: exit 0, the imports printed, the value's references shown", f"{code} {shown}",
+          code == 0 and set(IMPORTED) <= set(lines)
+          and shown == "billing/money.proto (subject billing/money.proto, version 1)")
+    latest_env = rig.env(topic, VALUE_FORMAT="protobuf", SCHEMA_AUTO_REGISTER="false",
+                         VALUE_SCHEMA_MESSAGE="Envelope.Transaction")
+    f, code = rig.run("feeder-protobuf-imports-latest", latest_env)
+    line = f.last_event("schema_in_use") or {}
+    check("protobuf-imports", "SCHEMA_AUTO_REGISTER=false: the latest version compiled through its references",
+          f"{code} id={line.get('schema_id')}", code == 0 and str(line.get("schema_id")) == str(value.schema_id))
+    os.remove(os.path.join(folder, "billing", "currency.proto"))
+    f, code = rig.run("feeder-protobuf-imports-missing", env)
+    failed = (f.last_event("failed") or {}).get("error", "")
+    print(f"[protobuf-imports] a missing import: {failed}", flush=True)
+    place = os.path.join(folder, "billing", "currency.proto")
+    check("protobuf-imports", "a missing import: exit 2 naming VALUE_SCHEMA, the import and where it was looked for",
+          f"{code} {failed[:160]}",
+          code == 2 and failed.startswith(f"VALUE_SCHEMA {path} imports \"billing/currency.proto\" "
+                                          f"(imported by billing/money.proto), looked for at {place}: "))
+
+
 def fields(rig):
     extra = {"MESSAGE_FIELDS": "transaction_id=uuid(),seq=seq(),source=feeder,at=now_ms()"}
     expected = reference(rig, "fields", **extra)
@@ -500,6 +603,7 @@ def outage(rig):
 
 # outage stops the registry: it runs last.
 SCENARIOS = {"avro": avro, "json-schema": json_schema, "protobuf": protobuf, "protobuf-proto": protobuf_proto,
+             "protobuf-imports": protobuf_imports,
              "fields": fields, "latest": latest, "misfit": misfit,
              "json-misfit": json_misfit, "template": template, "check": check_command, "incompatible": incompatible,
              "unreachable": unreachable, "outage": outage}

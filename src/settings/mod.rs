@@ -341,7 +341,7 @@ settings! {
     VALUE_SCHEMA {
         group: Group::Registry, example: "/schemas/transaction.avsc",
         accepted: "a path, file:///path or s3://bucket/key of an Avro schema (.avsc), a JSON Schema document or a .proto file",
-        meaning: "The value schema. Unset: derived from the loaded records (a column ever empty or missing is nullable) and the fields MESSAGE_FIELDS adds, or from 300 messages MESSAGE_TEMPLATE renders at startup; logged once and printed by `kafka-feeder check`. Records that do not fit (Avro, Protobuf, or this JSON Schema) are skipped and counted like malformed rows, at load and at each reload.",
+        meaning: "The value schema. Unset: derived from the loaded records (a column ever empty or missing is nullable) and the fields MESSAGE_FIELDS adds, or from 300 messages MESSAGE_TEMPLATE renders at startup; logged once and printed by `kafka-feeder check`. Records that do not fit (Avro, Protobuf, or this JSON Schema) are skipped and counted like malformed rows, at load and at each reload. A .proto's imports are read from its folder (the same prefix on S3) and registered first, each under its import path, as the schema's references; Google's well-known types are built in.",
     }
     VALUE_SCHEMA_MESSAGE {
         group: Group::Registry, default: "(the .proto's only top-level message)", example: "shop.Transaction",

@@ -102,14 +102,13 @@ async fn imports_from_s3_are_registered_first_and_the_value_refers_to_them() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_tests_the_value_with_references_to_the_registered_imports() {
+/// `kafka-feeder check` with VALUE_SCHEMA orders.proto and its imports in a folder, against `registry`.
+async fn check_with(registry: &Registry) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("common")).unwrap();
     std::fs::write(dir.path().join("orders.proto"), ORDERS).unwrap();
     std::fs::write(dir.path().join("common/money.proto"), MONEY).unwrap();
     std::fs::write(dir.path().join("common/currency.proto"), CURRENCY).unwrap();
-    let registry = Registry::start(registers_files).await;
     let (file, path) = (dataset(), dir.path().join("orders.proto").display().to_string());
     let uri = file.path().display().to_string();
     let extra = [
@@ -121,6 +120,29 @@ async fn check_tests_the_value_with_references_to_the_registered_imports() {
     ];
     let cfg = config(&vars(&registry.url, &extra));
     kafka_feeder::check::check(&cfg, &Stats::new("none"), &CancellationToken::new()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_with_no_import_registered_yet_tests_what_it_can_and_registers_nothing() {
+    // Nothing registered: every lookup and compatibility test finds no subject.
+    let registry = Registry::start(|_| (404, json!({"error_code": 40401, "message": "Subject not found"}))).await;
+    check_with(&registry).await;
+    let calls: Vec<String> = registry.seen().into_iter().map(|s| s.call).collect();
+    assert_eq!(
+        calls,
+        [
+            "POST /subjects/common%2Fcurrency.proto",
+            "POST /compatibility/subjects/common%2Fcurrency.proto/versions/latest?verbose=true",
+        ],
+        "currency.proto imports nothing: looked up, then tested; money.proto and the value refer to versions \
+         that do not exist yet, so the registration tests them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_tests_the_value_with_references_to_the_registered_imports() {
+    let registry = Registry::start(registers_files).await;
+    check_with(&registry).await;
     let seen = registry.seen();
     let calls: Vec<&str> = seen.iter().map(|s| s.call.as_str()).collect();
     assert_eq!(
