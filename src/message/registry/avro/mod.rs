@@ -64,6 +64,30 @@ pub struct AvroEncoder {
     /// Where each field's datum went in the last record encoded field by field.
     spans: Vec<(usize, usize)>,
     scratch: Vec<u8>,
+    in_order: Tries,
+}
+
+/// How often records came with their members in the schema's order; the
+/// one-pass path is given up when most do not (a given schema in another
+/// order would otherwise cost each record a second start).
+#[derive(Debug, Default)]
+struct Tries {
+    hits: u64,
+    misses: u64,
+}
+
+impl Tries {
+    fn worth_trying(&self) -> bool {
+        self.misses < 32 || self.misses < self.hits
+    }
+
+    fn hit(&mut self) {
+        self.hits += 1;
+    }
+
+    fn miss(&mut self) {
+        self.misses += 1;
+    }
 }
 
 /// One top-level field: its name as a JSON key (Avro names need no escapes),
@@ -127,7 +151,16 @@ impl AvroEncoder {
         };
         let raw = vec![None; fields.as_ref().map_or(0, Vec::len)];
         let spans = Vec::with_capacity(raw.len());
-        Ok(Self { schema: schema.clone(), names, writer, fields, raw, spans, scratch: Vec::with_capacity(256) })
+        Ok(Self {
+            schema: schema.clone(),
+            names,
+            writer,
+            fields,
+            raw,
+            spans,
+            scratch: Vec::with_capacity(256),
+            in_order: Tries::default(),
+        })
     }
 
     /// Appends `json`'s datum, framed with schema `id`, to `out`. On a misfit
@@ -157,6 +190,19 @@ impl AvroEncoder {
     }
 
     fn encode_fields(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), Misfit> {
+        if self.in_order.worth_trying() {
+            let start = out.len();
+            match self.encode_in_order(json, out) {
+                Some(done) => {
+                    self.in_order.hit();
+                    return done;
+                }
+                None => {
+                    self.in_order.miss();
+                    out.truncate(start);
+                }
+            }
+        }
         let fields = self.fields.as_mut().expect("checked by the caller");
         self.raw.iter_mut().for_each(|r| *r = None);
         let base = json.as_ptr() as usize;
@@ -194,6 +240,48 @@ impl AvroEncoder {
             self.spans.push((start, out.len()));
         }
         Ok(())
+    }
+
+    /// The common case in one pass: the record's members are the schema's
+    /// fields in its order (a derived schema keeps the records' order), each
+    /// value written as it is found. `None` when the record is not like that
+    /// (a member missing, moved or extra, a key written with escapes): the
+    /// caller starts again on the general path, which also knows defaults.
+    fn encode_in_order(&mut self, json: &[u8], out: &mut Vec<u8>) -> Option<Result<(), Misfit>> {
+        let fields = self.fields.as_mut()?;
+        let text = std::str::from_utf8(json).ok()?;
+        if json.first() != Some(&b'{') || fields.is_empty() {
+            return None;
+        }
+        let plain = memchr::memchr(b'\\', json).is_none();
+        out.extend_from_slice(&[0; FRAME]);
+        self.spans.clear();
+        let last = fields.len() - 1;
+        let mut i = 1;
+        for (j, f) in fields.iter_mut().enumerate() {
+            let key_end = i + f.key.len();
+            if json.get(i..key_end) != Some(&f.key[..]) || json.get(key_end) != Some(&b':') {
+                return None;
+            }
+            let at = key_end + 1;
+            let end = match json.get(at)? {
+                b'"' if plain => at + 2 + memchr::memchr(b'"', json.get(at + 1..)?)?,
+                b'"' | b'{' | b'[' => crate::dataset::columns::skip_value(json, at)?,
+                _ => at + json[at..].iter().position(|&b| b == b',' || b == b'}')?,
+            };
+            let follows = if j == last { b'}' } else { b',' };
+            if json.get(end) != Some(&follows) {
+                return None;
+            }
+            let start = out.len();
+            // The scanner stops at ASCII bytes: character boundaries.
+            if let Err(m) = encode_field(f, &self.names, &mut self.scratch, Some(&text[at..end]), plain, out) {
+                return Some(Err(m));
+            }
+            self.spans.push((start, out.len()));
+            i = end + 1;
+        }
+        (i == json.len()).then_some(Ok(()))
     }
 
     /// Field `name`'s position among the record's fields, when the encoder
