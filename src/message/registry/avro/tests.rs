@@ -192,6 +192,37 @@ fn the_id_is_written_into_every_frame_later() {
     assert_eq!(e.get(1), [0, 0, 0, 0, 7, 1]);
 }
 
+/// The threads' parts are kept as chunks: a record is found in its chunk,
+/// empty parts add nothing, and the id reaches every chunk's frames.
+#[test]
+fn parts_appended_as_chunks_read_as_one_sequence() {
+    let s = schema(r#"[{"name":"a","type":"long"}]"#);
+    let mut enc = AvroEncoder::new(&s).unwrap();
+    let part = |values: &[i64], enc: &mut AvroEncoder| {
+        let mut e = Encoded::with_capacity(64, values.len());
+        for v in values {
+            e.push(enc, format!(r#"{{"a":{v}}}"#).as_bytes()).unwrap();
+        }
+        e
+    };
+    let mut all = Encoded::default();
+    for values in [&[][..], &[1, 2][..], &[][..], &[3][..], &[-1, 4, 5][..]] {
+        all.append(part(values, &mut enc));
+    }
+    all.set_id(7);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all.chunks.len(), 3, "empty parts are not kept");
+    let decoded: Vec<u8> = (0..all.len()).map(|i| all.get(i)[5]).collect();
+    assert_eq!(decoded, [2, 4, 6, 1, 8, 10], "zigzag longs 1 2 3 -1 4 5, in order across chunks");
+    assert!((0..all.len()).all(|i| all.get(i)[..5] == [0, 0, 0, 0, 7]));
+    assert_eq!(all.bytes(), 36);
+    let mut none = Encoded::default();
+    none.append(Encoded::default());
+    assert!(none.is_empty());
+    none.push(&mut enc, br#"{"a":1}"#).unwrap();
+    assert_eq!(none.get(0)[5], 2, "an Encoded of empty parts still takes records");
+}
+
 /// The one-pass path (members in the schema's order) writes, refuses and
 /// notes spans exactly as the general path; records not in order go the
 /// general way, and the one-pass path is given up when most are not.
