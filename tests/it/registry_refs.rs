@@ -100,6 +100,20 @@ async fn imports_from_s3_are_registered_first_and_the_value_refers_to_them() {
     for (_, value) in messages {
         assert_eq!(&value[..6], &[0, 0, 0, 0, 41, 0], "the value schema's id, message index 0");
     }
+    std::fs::remove_file(s3.root.path().join("schemas/shop/common/currency.proto")).unwrap();
+    let mut vars = vars(&registry.url, &extra);
+    let file = dataset();
+    let uri = file.path().display().to_string();
+    vars.push(("DATASET_URI", &uri));
+    let e = run::run(&config(&vars), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap_err();
+    assert_eq!(e.exit_code(), exit::CONFIG, "{e}");
+    assert!(
+        e.to_string().starts_with(
+            "VALUE_SCHEMA s3://schemas/shop/orders.proto imports \"common/currency.proto\" (imported by \
+             common/money.proto), looked for at s3://schemas/shop/common/currency.proto: "
+        ),
+        "the same prefix on S3: {e}"
+    );
 }
 
 /// `kafka-feeder check` with VALUE_SCHEMA orders.proto and its imports in a folder, against `registry`.
