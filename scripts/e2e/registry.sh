@@ -4,7 +4,8 @@
 # and Karapace 3.16.0, each its own process on 127.0.0.1; what reached the topic is
 # decoded by Python confluent-kafka's AvroDeserializer, JSONDeserializer and
 # ProtobufDeserializer (VALUE_FORMAT=protobuf, the class compiled by grpcio-tools) and must
-# equal what VALUE_FORMAT=json sends with the same RANDOM_SEED. Also: SCHEMA_AUTO_REGISTER
+# equal what VALUE_FORMAT=json sends with the same RANDOM_SEED (also for a .proto that imports
+# others, registered as references). Also: SCHEMA_AUTO_REGISTER
 # =false, records that do not fit a VALUE_SCHEMA, `check`, a 409, an unreachable
 # registry (exit 12), and the registry stopping after startup. One table; exit 1 if a
 # check fails. About a minute after the builds.
