@@ -37,6 +37,9 @@ pub struct ObjectSummary {
     pub kinds: crate::dataset::columns::ColumnKinds,
     /// Parquet: the top-level columns of a logical type.
     pub logical: Vec<(String, crate::dataset::records::Logical)>,
+    /// JSON Lines and Parquet: what the records hold, when the reader knows
+    /// it ([`crate::dataset::shape`]).
+    pub fields: Option<crate::dataset::shape::Fields>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +125,7 @@ pub fn load_stream<R: Read + Send>(
         renamed: Vec::new(),
         kinds: Default::default(),
         logical: Vec::new(),
+        fields: None,
     };
     match format {
         Format::Csv => {
@@ -150,6 +154,7 @@ pub fn load_stream<R: Read + Send>(
             summary.skipped = j.skipped;
             summary.input_bytes = j.input_bytes;
             summary.skipped_rows = j.first_skips;
+            summary.fields = j.fields;
         }
         Format::Parquet => {
             let limit = max_bytes.unwrap_or(u64::MAX);
@@ -163,6 +168,7 @@ pub fn load_stream<R: Read + Send>(
             summary.columns = p.columns;
             summary.input_bytes = p.input_bytes;
             summary.logical = p.logical;
+            summary.fields = p.fields;
         }
     }
     Ok(summary)

@@ -5,15 +5,18 @@
 //! A line is validated before the collector sees it, so `records=N of M`
 //! counts objects, not lines: a line that is not a JSON object (an array, a
 //! scalar, broken JSON, two objects, invalid UTF-8) is skipped and counted with
-//! its line number; blank lines are ignored. Validation deserializes into
-//! `IgnoredAny` (no allocation); compaction is one pass over the bytes, done
-//! only for records the collector keeps.
+//! its line number; blank lines are ignored. Validation reads each line once
+//! with a visitor that notes what its members hold ([`RecordSeed`]: a flag
+//! set, a count raised; a name is allocated only when first seen), for a
+//! schema derivation over every record loaded; compaction is one pass over
+//! the bytes, done only for records the collector keeps.
 
 use std::io::{BufRead, BufReader, Read};
 
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeSeed, IgnoredAny};
 
 use crate::dataset::collect::{CollectError, Offer};
+use crate::dataset::shape::{Fields, RecordSeed};
 use crate::dataset::REPORTED_SKIPS;
 
 /// A line this long without a newline is skipped, so a file that is not JSON
@@ -30,6 +33,10 @@ pub struct JsonlSummary {
     pub first_skips: Vec<(u64, String)>,
     /// Bytes read, uncompressed.
     pub input_bytes: u64,
+    /// What the objects hold, noted while each was validated (a schema
+    /// derivation then reads none again); `None` after a line that was not
+    /// JSON, which may have been noted in part.
+    pub fields: Option<Fields>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +76,7 @@ fn load_jsonl_limited<R: Read>(
     max_line: usize,
 ) -> Result<JsonlSummary, JsonlError> {
     let mut input = BufReader::with_capacity(256 * 1024, reader);
-    let mut summary = JsonlSummary::default();
+    let mut summary = JsonlSummary { fields: Some(Fields::default()), ..JsonlSummary::default() };
     let mut line = Vec::with_capacity(4096);
     let mut number = 0u64;
     loop {
@@ -94,7 +101,7 @@ fn load_jsonl_limited<R: Read>(
         if text.is_empty() {
             continue;
         }
-        if let Err(reason) = validate(text) {
+        if let Err(reason) = validate(text, &mut summary.fields) {
             skip(&mut summary, number, reason);
             continue;
         }
@@ -124,8 +131,9 @@ fn skip(summary: &mut JsonlSummary, line: u64, reason: String) {
     }
 }
 
-/// Ok when `text` (trimmed, non-empty) is exactly one JSON object.
-fn validate(text: &[u8]) -> Result<(), String> {
+/// Ok when `text` (trimmed, non-empty) is exactly one JSON object, read
+/// once: its members noted in `fields`, which are dropped when it is not JSON.
+fn validate(text: &[u8], fields: &mut Option<Fields>) -> Result<(), String> {
     let s = std::str::from_utf8(text).map_err(|e| format!("not valid UTF-8 at byte {}", e.valid_up_to() + 1))?;
     if text[0] != b'{' {
         let what = match text[0] {
@@ -138,7 +146,17 @@ fn validate(text: &[u8]) -> Result<(), String> {
         };
         return Err(format!("not a JSON object ({what})"));
     }
-    serde_json::from_str::<IgnoredAny>(s).map(drop).map_err(|e| format!("not valid JSON: {e}"))
+    let read = match fields {
+        Some(f) => {
+            let mut de = serde_json::Deserializer::from_str(s);
+            RecordSeed(f).deserialize(&mut de).and_then(|()| de.end())
+        }
+        None => serde_json::from_str::<IgnoredAny>(s).map(drop),
+    };
+    read.map_err(|e| {
+        *fields = None;
+        format!("not valid JSON: {e}")
+    })
 }
 
 /// Appends `json` (valid, checked by [`validate`]) with the whitespace outside

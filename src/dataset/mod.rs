@@ -15,6 +15,7 @@ pub mod memory;
 pub mod parquet;
 pub mod records;
 pub mod reload;
+pub mod shape;
 pub mod source;
 
 pub(crate) use self::csv::write_json_string;

@@ -26,13 +26,14 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrowPrimitiveType, OffsetSizeTrait, PrimitiveArray};
 use arrow_buffer::NullBuffer;
-use arrow_schema::{ArrowError, DataType, Field, TimeUnit};
+use arrow_schema::{ArrowError, DataType, TimeUnit};
 use base64::Engine;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
 
 use crate::dataset::collect::{CollectError, Offer};
 use crate::dataset::records::Logical;
+use crate::dataset::shape::{Fields, Shape};
 use crate::dataset::write_json_string;
 
 /// Rows decoded at a time: large enough that per-batch set-up vanishes, small
@@ -49,6 +50,10 @@ pub struct ParquetSummary {
     pub input_bytes: u64,
     /// The top-level columns of a logical type, in schema order.
     pub logical: Vec<(String, Logical)>,
+    /// What the rows hold, column by column, as a schema derivation reads
+    /// them; `None` when a column's JSON kinds need more than its type and
+    /// its nulls (a list, struct or map: the rows are read again then).
+    pub fields: Option<Fields>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +116,10 @@ pub fn load_parquet<T: ChunkReader + 'static>(
         columns: keys.len(),
         input_bytes: meta.row_groups().iter().map(|rg| rg.total_byte_size().max(0) as u64).sum(),
         logical: schema.fields().iter().filter_map(|f| Some((f.name().clone(), logical(f.data_type())?))).collect(),
+        fields: Some(Fields {
+            members: schema.fields().iter().map(|f| (f.name().clone(), Shape::default())).collect(),
+            objects: 0,
+        }),
         ..Default::default()
     };
     for batch in reader {
@@ -120,6 +129,13 @@ pub fn load_parquet<T: ChunkReader + 'static>(
             cause,
         })?;
         let columns: Vec<Encoder> = batch.columns().iter().map(|c| Encoder::new(c.as_ref())).collect();
+        if let Some(fields) = &mut summary.fields {
+            fields.objects += batch.num_rows() as u64;
+            let noted = batch.columns().iter().zip(&mut fields.members).all(|(c, (_, s))| types::observe(c, s));
+            if !noted {
+                summary.fields = None;
+            }
+        }
         for row in 0..batch.num_rows() {
             summary.records += 1;
             collector
@@ -143,45 +159,12 @@ pub fn load_parquet<T: ChunkReader + 'static>(
     Ok(summary)
 }
 
-/// The logical type a column's JSON text stands for (see the table above).
-fn logical(data_type: &DataType) -> Option<Logical> {
-    use DataType::*;
-    Some(match data_type {
-        Timestamp(TimeUnit::Second | TimeUnit::Millisecond, _) => Logical::TimestampMillis,
-        Timestamp(TimeUnit::Microsecond, _) => Logical::TimestampMicros,
-        Timestamp(TimeUnit::Nanosecond, _) => Logical::TimestampNanos,
-        Date32 | Date64 => Logical::Date,
-        Decimal32(p, s) | Decimal64(p, s) | Decimal128(p, s) | Decimal256(p, s) if *s >= 0 => {
-            Logical::Decimal { precision: *p, scale: *s as u8 }
-        }
-        Dictionary(_, values) => return logical(values),
-        _ => return None,
-    })
-}
-
 /// `"name":`, escaped once.
 fn json_key(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(name.len() + 3);
     write_json_string(&mut k, name.as_bytes());
     k.push(b':');
     k
-}
-
-/// Walks a field's type; `Err((column path, type))` for the first type with no mapping.
-fn check_supported(field: &Field, path: &str) -> Result<(), (String, String)> {
-    use DataType::*;
-    let nested = |f: &Field, p: String| check_supported(f, &p);
-    match field.data_type() {
-        Null | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32
-        | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..) | Utf8 | LargeUtf8 | Utf8View
-        | Binary | LargeBinary | BinaryView | FixedSizeBinary(_) | Date32 | Date64 | Timestamp(..) | Time32(_)
-        | Time64(_) => Ok(()),
-        List(f) | LargeList(f) | FixedSizeList(f, _) => nested(f, format!("{path}[]")),
-        Struct(fields) => fields.iter().try_for_each(|f| nested(f, format!("{path}.{}", f.name()))),
-        Map(entries, _) => nested(entries, path.to_owned()),
-        Dictionary(_, values) => check_supported(&Field::new(path, values.as_ref().clone(), true), path),
-        other => Err((path.to_owned(), other.to_string())),
-    }
 }
 
 /// Writes one column's values; `nulls` is checked before `value` is asked.
@@ -595,6 +578,10 @@ impl WriteValue for Dictionaries<'_> {
         self.values.write(self.keys[i], buf);
     }
 }
+
+mod types;
+
+use self::types::{check_supported, logical};
 
 #[cfg(test)]
 mod tests;

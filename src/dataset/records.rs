@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::dataset::collect::{CollectError, Collected};
 
+pub use crate::dataset::shape::Logical;
+
 /// How many skipped rows are reported one by one (with line and reason) before
 /// the rest are only counted.
 pub const REPORTED_SKIPS: usize = 5;
@@ -46,22 +48,9 @@ pub struct Known {
     /// when every object is Parquet and each such column has that type in
     /// every object.
     pub logical: Vec<(String, Logical)>,
-}
-
-/// What a Parquet column's JSON values are, beyond their JSON kind
-/// ([`crate::dataset::parquet`] writes them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Logical {
-    /// `"2024-01-31T12:00:00.123Z"`: seconds or milliseconds in the file.
-    TimestampMillis,
-    /// `"2024-01-31T12:00:00.123456Z"`.
-    TimestampMicros,
-    /// `"2024-01-31T12:00:00.123456789Z"`.
-    TimestampNanos,
-    /// `"2024-01-31"`.
-    Date,
-    /// A number with exactly `scale` decimals, at most `precision` digits.
-    Decimal { precision: u8, scale: u8 },
+    /// Every record is a JSON Lines object or a Parquet row, every one kept:
+    /// what they hold, noted by the readers ([`crate::dataset::shape`]).
+    pub fields: Option<crate::dataset::shape::Fields>,
 }
 
 impl Dataset {
@@ -99,6 +88,7 @@ impl Dataset {
     pub fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
         // The counts were of the records before.
         self.known.csv = None;
+        self.known.fields = None;
         let (mut to, mut start, mut kept) = (0, 0, 0);
         for i in 0..self.ends.len() {
             let end = self.ends[i];

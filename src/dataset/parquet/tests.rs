@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::builder::{Int32Builder, MapBuilder, StringBuilder};
 use arrow_array::*;
 use arrow_buffer::{i256, OffsetBuffer};
-use arrow_schema::{Fields, Schema};
+use arrow_schema::{Field, Fields, Schema};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;

@@ -26,6 +26,7 @@ use crate::dataset::columns::ColumnKinds;
 use crate::dataset::decode::ObjectSummary;
 use crate::dataset::format::Format;
 use crate::dataset::records::Known;
+use crate::dataset::shape::Fields;
 use crate::dataset::{Dataset, LoadSummary};
 use crate::observe::events;
 pub use config::{DatasetSettings, DatasetUri, S3Settings};
@@ -122,7 +123,13 @@ fn finish(
         SourceError::Dataset(crate::dataset::DatasetError::Limit { source_name: source_name.into(), cause })
     })?;
     let seen = collected.seen;
-    let known = Known { csv: (exact && !kinds.columns.is_empty()).then_some(kinds), logical: logical(objects) };
+    // Exact over the records when every object's reader noted them and none was left out.
+    let noted = objects.iter().try_fold(Fields::default(), |mut all, o| {
+        all.merge(o.fields.as_ref()?);
+        Some(all)
+    });
+    let fields = noted.filter(|_| exact && kinds.columns.is_empty() && !objects.is_empty());
+    let known = Known { csv: (exact && !kinds.columns.is_empty()).then_some(kinds), logical: logical(objects), fields };
     let dataset = Dataset::from_collected(collected).with_known(known);
     let mut formats: Vec<&str> = objects.iter().map(|o| o.format.name()).collect();
     formats.dedup();

@@ -110,6 +110,7 @@ pub fn read_file(
             renamed: Vec::new(),
             kinds: Default::default(),
             logical: p.logical,
+            fields: p.fields,
         });
     }
     let declared = Declared { compression, by: "name" };

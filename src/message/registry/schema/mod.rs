@@ -9,7 +9,9 @@
 //! nullable when it is ever null or missing. CSV columns hold one kind each
 //! already ([`crate::dataset::columns`]), and when every record is a kept CSV
 //! row the reader's own counts of each column's cells say the same without
-//! reading the records again ([`Observed::of_dataset`]). A Parquet column of a
+//! reading the records again ([`Observed::of_dataset`]); the JSON Lines and
+//! Parquet readers note the same while loading ([`crate::dataset::shape`]).
+//! A Parquet column of a
 //! logical type (timestamp, date, decimal) gets that type back. The fields
 //! `MESSAGE_FIELDS` sets are typed by their generator: `now_ms()`, `now_s()`
 //! and `seq()` long, the others string. Fields keep the order of their first
@@ -26,9 +28,9 @@ use crate::dataset::Dataset;
 use crate::message::{Generator, MessageSpec, Records};
 use crate::sink::registry::error_chain;
 
-use self::shape::{Fields, Shape};
 use super::config::ValueFormat;
 use super::protobuf::{compile_files, ProtoFile, ProtoFiles, FILE};
+use crate::dataset::shape::{Fields, Shape};
 use crate::sink::registry::Reference;
 
 /// The schema the values are written with.
@@ -349,13 +351,15 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// What `dataset` and `spec` hold: from the CSV reader's counts when they
-    /// are exact over the records (nothing is read again), else by reading
-    /// every record ([`Self::of`]).
+    /// What `dataset` and `spec` hold: from the CSV reader's counts, or what
+    /// the JSON Lines and Parquet readers noted, when exact over the records
+    /// (nothing is read again), else by reading every record ([`Self::of`]).
     pub fn of_dataset(dataset: &Dataset, spec: &MessageSpec) -> Observed {
-        let mut fields = match &dataset.known().csv {
-            Some(csv) => Fields::of_columns(csv, dataset.len() as u64),
-            None => Fields::of_records(dataset),
+        let known = dataset.known();
+        let mut fields = match (&known.csv, &known.fields) {
+            (Some(csv), _) => Fields::of_columns(csv, dataset.len() as u64),
+            (None, Some(noted)) => noted.clone(),
+            (None, None) => Fields::of_records(dataset),
         };
         for (name, logical) in &dataset.known().logical {
             if let Some((_, shape)) = fields.members.iter_mut().find(|(n, _)| n == name) {
@@ -510,6 +514,5 @@ fn camel(field: &str) -> String {
     out
 }
 
-mod shape;
 #[cfg(test)]
 mod tests;

@@ -262,3 +262,19 @@ fn parquet_logical_types_are_derived_and_encoded() {
         ]
     );
 }
+
+/// What a JSON Lines or Parquet reader noted is what the schema is derived
+/// from: the records are not read again (here they say otherwise, and lose).
+#[test]
+fn the_fields_a_reader_noted_are_used_as_they_are() {
+    let json = br#"{"a":1}"#;
+    let collected = crate::dataset::collect::Collected { buf: json.to_vec(), ends: vec![json.len()], seen: 1 };
+    let noted =
+        Fields { members: vec![("a".into(), Shape { string: true, present: 1, ..Shape::default() })], objects: 1 };
+    let known = crate::dataset::records::Known { fields: Some(noted), ..Default::default() };
+    let dataset = crate::dataset::Dataset::from_collected(collected).with_known(known);
+    let derived = Observed::of_dataset(&dataset, &MessageSpec::default()).derive(ValueFormat::Avro, "t").unwrap();
+    assert!(derived.text().contains(r#"{"name":"a","type":"string"}"#), "{}", derived.text());
+    let read = Observed::of(&dataset, &MessageSpec::default()).derive(ValueFormat::Avro, "t").unwrap();
+    assert!(read.text().contains(r#"{"name":"a","type":"long"}"#), "{}", read.text());
+}
