@@ -31,6 +31,9 @@ pub struct Limits {
     pub max_bytes: Option<u64>,
     /// Seeds the sample (`RANDOM_SEED`), so a seeded load keeps the same records.
     pub seed: Option<u64>,
+    /// The readers note what the records hold ([`crate::dataset::shape`]): a
+    /// value schema will be derived from them.
+    pub note_fields: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -95,6 +98,7 @@ pub struct Collector {
     seen: u64,
     max_bytes: usize,
     max_bytes_setting: Option<u64>,
+    note_fields: bool,
 }
 
 /// The collected records: `buf` holds them back to back, `ends[i]` is where record `i` ends.
@@ -118,7 +122,8 @@ impl Collector {
             Reservoir { k, rng, w: 1.0, next: 0, slots: Vec::new(), garbage: 0 }
         });
         let max_bytes = limits.max_bytes.map_or(usize::MAX, |b| usize::try_from(b).unwrap_or(usize::MAX));
-        Self { buf: Vec::new(), ends: Vec::new(), reservoir, seen: 0, max_bytes, max_bytes_setting: limits.max_bytes }
+        let (buf, ends, note_fields) = (Vec::new(), Vec::new(), limits.note_fields);
+        Self { buf, ends, reservoir, seen: 0, max_bytes, max_bytes_setting: limits.max_bytes, note_fields }
     }
 
     /// Reserves for `json_bytes` of records up front (a loader's estimate from
@@ -194,6 +199,12 @@ impl Collector {
     /// load is done, so where it starts is the buffer's length when it is written.
     pub fn keeps_all(&self) -> bool {
         self.reservoir.is_none()
+    }
+
+    /// Whether a reader should note what the records hold: a schema will be
+    /// derived from them, and every one is kept (what it noted is then exact).
+    pub fn notes_fields(&self) -> bool {
+        self.note_fields && self.keeps_all()
     }
 
     /// Well-formed records offered so far.
@@ -279,6 +290,9 @@ pub trait Offer {
 
     /// See [`Collector::keeps_all`].
     fn keeps_all(&self) -> bool;
+
+    /// See [`Collector::notes_fields`].
+    fn notes_fields(&self) -> bool;
 }
 
 impl Offer for Collector {
@@ -289,6 +303,10 @@ impl Offer for Collector {
 
     fn keeps_all(&self) -> bool {
         Collector::keeps_all(self)
+    }
+
+    fn notes_fields(&self) -> bool {
+        Collector::notes_fields(self)
     }
 }
 
@@ -301,6 +319,10 @@ impl Offer for &std::sync::Mutex<Collector> {
 
     fn keeps_all(&self) -> bool {
         self.lock().unwrap_or_else(|e| e.into_inner()).keeps_all()
+    }
+
+    fn notes_fields(&self) -> bool {
+        self.lock().unwrap_or_else(|e| e.into_inner()).notes_fields()
     }
 }
 
@@ -353,7 +375,7 @@ mod tests {
     }
 
     fn sample(k: usize, seed: u64) -> Limits {
-        Limits { max_records: Some(k), max_bytes: None, seed: Some(seed) }
+        Limits { max_records: Some(k), max_bytes: None, seed: Some(seed), note_fields: false }
     }
 
     #[test]
@@ -469,7 +491,7 @@ mod tests {
 
     #[test]
     fn the_guard_stops_a_load_that_would_not_fit() {
-        let limits = Limits { max_records: None, max_bytes: Some(10_000), seed: None };
+        let limits = Limits { max_records: None, max_bytes: Some(10_000), seed: None, note_fields: false };
         let mut c = Collector::new(&limits);
         let mut err = None;
         for i in 0..10_000u64 {

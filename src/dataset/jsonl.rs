@@ -5,11 +5,12 @@
 //! A line is validated before the collector sees it, so `records=N of M`
 //! counts objects, not lines: a line that is not a JSON object (an array, a
 //! scalar, broken JSON, two objects, invalid UTF-8) is skipped and counted with
-//! its line number; blank lines are ignored. Validation reads each line once
-//! with a visitor that notes what its members hold ([`RecordSeed`]: a flag
-//! set, a count raised; a name is allocated only when first seen), for a
-//! schema derivation over every record loaded; compaction is one pass over
-//! the bytes, done only for records the collector keeps.
+//! its line number; blank lines are ignored. Validation deserializes into
+//! `IgnoredAny` (no allocation) or, when a schema will be derived from every
+//! record loaded ([`Offer::notes_fields`]), into a visitor that notes what
+//! the members hold ([`RecordSeed`]: a flag set, a count raised; a name is
+//! allocated only when first seen), in the same one pass; compaction is one
+//! pass over the bytes, done only for records the collector keeps.
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -76,7 +77,8 @@ fn load_jsonl_limited<R: Read>(
     max_line: usize,
 ) -> Result<JsonlSummary, JsonlError> {
     let mut input = BufReader::with_capacity(256 * 1024, reader);
-    let mut summary = JsonlSummary { fields: Some(Fields::default()), ..JsonlSummary::default() };
+    let fields = collector.notes_fields().then(Fields::default);
+    let mut summary = JsonlSummary { fields, ..JsonlSummary::default() };
     let mut line = Vec::with_capacity(4096);
     let mut number = 0u64;
     loop {

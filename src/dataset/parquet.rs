@@ -116,7 +116,7 @@ pub fn load_parquet<T: ChunkReader + 'static>(
         columns: keys.len(),
         input_bytes: meta.row_groups().iter().map(|rg| rg.total_byte_size().max(0) as u64).sum(),
         logical: schema.fields().iter().filter_map(|f| Some((f.name().clone(), logical(f.data_type())?))).collect(),
-        fields: Some(Fields {
+        fields: collector.notes_fields().then(|| Fields {
             members: schema.fields().iter().map(|f| (f.name().clone(), Shape::default())).collect(),
             objects: 0,
         }),

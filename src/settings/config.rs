@@ -229,6 +229,8 @@ impl Config {
         let logs = LogSettings::from_env(&env)?;
         messages.check_with(&dataset, matches!(pacing.mode, Mode::Replay { .. }))?;
         dataset.sample_seed = pacing.seed;
+        // What the records hold is observed for a registry format (schema or key kind), not for JSON.
+        dataset.note_fields = registry.uses_registry() && messages.template.is_none();
         Ok(Config {
             kafka,
             dataset,

@@ -199,7 +199,7 @@ fn many_row_groups_stream_in_order_with_exact_counts() {
 fn a_sample_counts_every_row() {
     let n = 20_000;
     let b = batch(vec![("id", Arc::new(Int64Array::from_iter_values(0..n)) as ArrayRef)]);
-    let (c, s) = load(write(&b, 5000), &Limits { max_records: Some(100), seed: Some(9), max_bytes: None }).unwrap();
+    let (c, s) = load(write(&b, 5000), &Limits { max_records: Some(100), seed: Some(9), ..Limits::default() }).unwrap();
     assert_eq!((s.records, c.seen, c.ends.len()), (n as u64, n as u64, 100));
     let mut ids: Vec<i64> =
         rows(&c).iter().map(|r| serde_json::from_str::<Value>(r).unwrap()["id"].as_i64().unwrap()).collect();

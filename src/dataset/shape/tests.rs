@@ -8,7 +8,10 @@ use crate::dataset::Dataset;
 
 /// A dataset as a run loads it from `uri`, with `extra` settings.
 fn load(uri: &str, extra: &[(&str, &str)]) -> Dataset {
+    // A registry format: the readers note what the records hold.
+    let registry = [("VALUE_FORMAT", "avro"), ("SCHEMA_REGISTRY_URL", "http://127.0.0.1:1")];
     let mut vars = vec![("KAFKA_BOOTSTRAP_SERVERS", "embedded"), ("DATASET_URI", uri)];
+    vars.extend_from_slice(&registry);
     vars.extend_from_slice(extra);
     let config = crate::settings::config::Config::from_vars(vars).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -51,6 +54,16 @@ fn a_sample_or_a_line_that_is_not_json_leaves_the_records_to_be_read_again() {
     std::fs::write(&path, LINES).unwrap();
     let uri = path.display().to_string();
     assert!(load(&uri, &[]).known().fields.is_some());
+    let json = [("KAFKA_BOOTSTRAP_SERVERS", "embedded"), ("DATASET_URI", uri.as_str())];
+    let config = crate::settings::config::Config::from_vars(json).unwrap();
+    assert!(!config.dataset.note_fields, "VALUE_FORMAT=json derives no schema: the readers note nothing");
+    let template = [
+        ("VALUE_FORMAT", "avro"),
+        ("SCHEMA_REGISTRY_URL", "http://r:1"),
+        ("MESSAGE_TEMPLATE", r#"{"value": {"a": 1}}"#),
+    ];
+    let config = crate::settings::config::Config::from_vars([&json[..], &template[..]].concat()).unwrap();
+    assert!(!config.dataset.note_fields, "a template's schema is derived from its renders");
     assert!(load(&uri, &[("DATASET_MAX_RECORDS", "2")]).known().fields.is_none(), "a sample");
     // Broken after its first member: `id` was noted before the parser failed.
     std::fs::write(&path, format!("{LINES}{{\"id\": \"x\", \"broken\" 1}}\n")).unwrap();
@@ -117,4 +130,25 @@ fn parquet_columns_noted_from_their_types_equal_every_row_read_again() {
     let nested = RecordBatch::try_from_iter([("l", Arc::new(list.finish()) as ArrayRef)]).unwrap();
     let dataset = load(&parquet(dir.path(), "l.parquet", &nested), &[]);
     assert!(dataset.known().fields.is_none(), "a list's items are read from the rows");
+}
+
+#[test]
+fn the_readers_note_only_when_asked() {
+    use crate::dataset::collect::{Collector, Limits};
+    let asked = Limits { note_fields: true, ..Limits::default() };
+    let noted = |limits: &Limits| {
+        let jsonl = crate::dataset::jsonl::load_jsonl(LINES.as_bytes(), "t", &mut Collector::new(limits)).unwrap();
+        let batch = arrow_array::RecordBatch::try_from_iter([(
+            "i",
+            std::sync::Arc::new(arrow_array::Int64Array::from(vec![1])) as arrow_array::ArrayRef,
+        )])
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::open(parquet(dir.path(), "t.parquet", &batch)).unwrap();
+        let parquet = crate::dataset::parquet::load_parquet(file, "t", &mut Collector::new(limits)).unwrap();
+        (jsonl.fields.is_some(), parquet.fields.is_some())
+    };
+    assert_eq!(noted(&asked), (true, true));
+    assert_eq!(noted(&Limits::default()), (false, false), "the JSON path pays nothing");
+    assert_eq!(noted(&Limits { max_records: Some(1), ..asked }), (false, false), "a sample");
 }

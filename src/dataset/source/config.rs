@@ -99,6 +99,9 @@ pub struct DatasetSettings {
     /// `RANDOM_SEED` (parsed with the pacing group): a seeded
     /// `DATASET_MAX_RECORDS` sample keeps the same records.
     pub sample_seed: Option<u64>,
+    /// A value or key schema will be derived from the records (set with the
+    /// registry group): the readers note what they hold while loading.
+    pub note_fields: bool,
 }
 
 impl Show for Format {
@@ -147,6 +150,7 @@ impl DatasetSettings {
             )?,
             reload_interval: env.optional(&settings::DATASET_RELOAD_INTERVAL, |r| env::seconds(r, false))?,
             sample_seed: None,
+            note_fields: false,
         })
     }
 }

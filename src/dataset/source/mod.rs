@@ -39,7 +39,12 @@ pub static BUNDLED_SAMPLE: &[u8] = include_bytes!("../../../data/transactions.cs
 
 /// The memory guard and sample a load runs under.
 pub fn limits(settings: &DatasetSettings) -> Limits {
-    Limits { max_records: settings.max_records, max_bytes: settings.max_bytes, seed: settings.sample_seed }
+    Limits {
+        max_records: settings.max_records,
+        max_bytes: settings.max_bytes,
+        seed: settings.sample_seed,
+        note_fields: settings.note_fields,
+    }
 }
 
 /// Loads the whole dataset, retrying transient failures. Cancelling `shutdown`
@@ -438,6 +443,7 @@ mod tests {
             max_bytes: None,
             reload_interval: None,
             sample_seed: None,
+            note_fields: false,
         }
     }
 

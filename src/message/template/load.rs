@@ -64,6 +64,7 @@ pub async fn load(
             max_bytes: dataset.max_bytes,
             reload_interval: None,
             sample_seed: None,
+            note_fields: false,
         };
         let (records, _) = source::load(&settings, s3, shutdown)
             .await
