@@ -8,7 +8,7 @@
 //! its line number; blank lines are ignored. Validation deserializes into
 //! `IgnoredAny` (no allocation) or, when a schema will be derived from every
 //! record loaded ([`Offer::notes_fields`]), into a visitor that notes what
-//! the members hold ([`RecordSeed`]: a flag set, a count raised; a name is
+//! the members hold (`shape::RecordSeed`: a flag set, a count raised; a name is
 //! allocated only when first seen), in the same one pass; compaction is one
 //! pass over the bytes, done only for records the collector keeps.
 
