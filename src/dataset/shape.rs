@@ -3,9 +3,10 @@
 //! reader notes it while it validates each line ([`RecordSeed`]), so a
 //! derivation over every record loaded reads none again.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// What a Parquet column's JSON values are, beyond their JSON kind
 /// ([`crate::dataset::parquet`] writes them).
@@ -154,9 +155,18 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        self.0.objects += 1;
-        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let shape = self.0.member(name);
+        let fields = self.0;
+        fields.objects += 1;
+        // Objects mostly list their members in one order: the one after the
+        // last is tried first, so a member is found with one comparison.
+        let mut next = 0;
+        while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+            let i = match fields.members.get(next) {
+                Some((n, _)) if *n == name => next,
+                _ => fields.index(name),
+            };
+            next = i + 1;
+            let shape = &mut fields.members[i].1;
             shape.present += 1;
             map.next_value_seed(Observe(shape))?;
         }
@@ -164,24 +174,57 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
 }
 
+/// A member's name, borrowed from the input when it holds no escape (serde's
+/// `Cow<str>` would copy every one).
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        de.deserialize_str(NameVisitor)
+    }
+}
+
+struct NameVisitor;
+
+impl<'de> Visitor<'de> for NameVisitor {
+    type Value = Name<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Borrowed(name)))
+    }
+
+    fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+        Ok(Name(Cow::Owned(name.to_owned())))
+    }
+}
+
 impl Fields {
     /// The shape of member `name`, added (last) when new.
-    fn member(&mut self, name: std::borrow::Cow<'_, str>) -> &mut Shape {
-        let i = match self.members.iter().position(|(n, _)| *n == name) {
+    fn member(&mut self, name: Cow<'_, str>) -> &mut Shape {
+        let i = self.index(name);
+        &mut self.members[i].1
+    }
+
+    /// Where member `name` is, added (last) when new.
+    fn index(&mut self, name: Cow<'_, str>) -> usize {
+        match self.members.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
                 self.members.push((name.into_owned(), Shape::default()));
                 self.members.len() - 1
             }
-        };
-        &mut self.members[i].1
+        }
     }
 
     /// Adds what `other` saw (records after these: a member new there comes after these ones).
     pub(crate) fn merge(&mut self, other: &Fields) {
         self.objects += other.objects;
         for (name, shape) in &other.members {
-            self.member(std::borrow::Cow::Borrowed(name)).merge(shape);
+            self.member(Cow::Borrowed(name)).merge(shape);
         }
     }
 
