@@ -13,5 +13,6 @@ mod process;
 mod recovery;
 mod registry;
 mod registry_checks;
+mod registry_templates;
 mod status;
 mod templates;

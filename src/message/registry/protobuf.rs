@@ -13,6 +13,8 @@
 //! out, and each message's values of them are encoded after it, into a reused
 //! buffer ([`Generated`]): a Protobuf decoder merges fields wherever they come
 //! in the message (and, for a scalar written twice, keeps the last one).
+//!
+//! With `MESSAGE_TEMPLATE` each render is encoded per message ([`render`]).
 
 use std::borrow::Cow;
 
@@ -25,6 +27,9 @@ use prost_reflect::{
 use protox::file::{ChainFileResolver, File, FileResolver, GoogleFileResolver};
 
 use super::avro::{Misfit, FRAME};
+
+mod render;
+pub use self::render::RenderEncoder;
 
 /// The name the `.proto` is compiled under (the errors name VALUE_SCHEMA's origin instead).
 const FILE: &str = "value.proto";

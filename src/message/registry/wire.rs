@@ -11,6 +11,8 @@
 //! value is the JSON behind the frame, copied into a reused buffer. A
 //! Protobuf value is the message encoded at load, and with `MESSAGE_FIELDS`
 //! that message copied into a reused buffer with the generated fields after it.
+//! A template's render is encoded whole per message (Avro, Protobuf), into
+//! the reused buffer.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use apache_avro::types::Value as Avro;
 use apache_avro::{GenericSingleObjectWriter, Schema};
 
 use super::avro::{frame, AvroEncoder, Encoded, Misfit, Placeholder, FRAME};
-use super::protobuf::Generated;
+use super::protobuf::{Generated, RenderEncoder};
 use super::validate::JsonValidator;
 
 /// How values are written.
@@ -36,7 +38,10 @@ pub enum ValueWire {
     Avro { id: u32, encoded: Arc<Encoded>, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(usize, usize)> },
     /// The messages encoded at load, framed with their id and message indexes;
     /// with `MESSAGE_FIELDS`, each message's generated fields encoded after it.
-    Protobuf { encoded: Encoded, generated: Option<Box<Generated>> },
+    /// Those of the dataset in use, as for Avro.
+    Protobuf { encoded: Arc<Encoded>, generated: Option<Box<Generated>> },
+    /// A template's renders, each encoded as the values' message when sent.
+    ProtobufRenders { id: u32, encoder: Box<RenderEncoder> },
 }
 
 /// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
@@ -110,13 +115,14 @@ impl Wire {
         matches!(&self.value, ValueWire::Avro { per_message: true, splice, .. } if !splice.is_empty())
     }
 
-    /// Takes the datums a reloaded dataset carries ([`crate::dataset::Dataset::attach`]),
-    /// when it is put in use.
+    /// Takes the values a reloaded dataset carries, encoded against the schema
+    /// in use ([`crate::dataset::Dataset::attach`]), when it is put in use.
     pub fn follow(&mut self, attached: &crate::dataset::Attached) {
-        if let (ValueWire::Avro { encoded, .. }, Ok(datums)) =
-            (&mut self.value, Arc::clone(&attached.0).downcast::<Encoded>())
-        {
-            *encoded = datums;
+        let (ValueWire::Avro { encoded, .. } | ValueWire::Protobuf { encoded, .. }) = &mut self.value else {
+            return;
+        };
+        if let Ok(values) = Arc::clone(&attached.0).downcast::<Encoded>() {
+            *encoded = values;
         }
     }
 
@@ -163,6 +169,13 @@ impl Wire {
                 self.value_buf.extend_from_slice(&[0; FRAME]);
                 frame(&mut self.value_buf, *id);
                 self.value_buf.extend_from_slice(built);
+                &self.value_buf
+            }
+            ValueWire::ProtobufRenders { id, encoder } => {
+                self.value_buf.clear();
+                if let Err(m) = encoder.encode(built, *id, &mut self.value_buf) {
+                    misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
+                }
                 &self.value_buf
             }
             ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),

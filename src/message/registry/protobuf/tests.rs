@@ -204,7 +204,8 @@ fn generated_fields_are_appended_and_the_loaded_message_does_not_hold_them() {
     assert_eq!(decode(encoded.get(0), &m, &[0]), serde_json::json!({"id":5}), "seq and zip left out at load");
     let generated = Generated::new(&m, generated).expect("seq and zip are fields of Tx");
     assert!(Generated::new(&m, ["tags", "nope"]).is_none(), "a repeated field is never set to one value");
-    let mut w = Wire::new(ValueWire::Protobuf { encoded, generated: Some(generated) }, None);
+    let mut w =
+        Wire::new(ValueWire::Protobuf { encoded: std::sync::Arc::new(encoded), generated: Some(generated) }, None);
     for (n, built) in [
         (1_i64, r#"{"id":5,"zip":"x","seq":1,"nope":"0b6c2c4e-6c1f-4b8e-9a43-2f7b1d0b9c11"}"#),
         (123456789012, r#"{"seq":123456789012,"id":5,"zip":"a\"b","nope":"u"}"#),
