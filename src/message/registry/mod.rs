@@ -71,7 +71,7 @@ pub enum FormatError {
     NoRecordFits { skipped: u64, record: usize, reason: String },
     #[error("{misfits} of {samples} messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message {sample}: {reason}; make the template render what the schema describes, or fix VALUE_SCHEMA")]
     SampleMisfits { misfits: usize, samples: usize, sample: usize, reason: String },
-    #[error("KEY_FORMAT=avro writes each message's key, and MESSAGE_TEMPLATE rendered none in {samples} messages at startup: give the template a `key` (null only now and then), or set KEY_FORMAT=string", samples = template::SAMPLES)]
+    #[error("KEY_FORMAT=avro writes each message's key, and MESSAGE_TEMPLATE rendered none in the messages rendered at startup: give the template a `key` (null only now and then), or set KEY_FORMAT=string")]
     NoTemplateKey,
     #[error("the dataset and its {format} values need {needed} bytes of memory, more than DATASET_MAX_BYTES ({max_bytes}); set DATASET_MAX_RECORDS to keep a sample, or raise DATASET_MAX_BYTES")]
     TooLarge { format: &'static str, needed: usize, max_bytes: u64 },
