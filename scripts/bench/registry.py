@@ -10,8 +10,8 @@
   with MESSAGE_FIELDS;
 - the checks of issue 20's follow-up: load as json-schema with a given VALUE_SCHEMA
   (every record validated); send avro with DATASET_RELOAD_INTERVAL (the datums follow
-  each reloaded version) and a MESSAGE_TEMPLATE as json, avro and json-schema (each
-  rendered value encoded, or validated and framed, per message).
+  each reloaded version) and a MESSAGE_TEMPLATE as json, avro, json-schema and protobuf
+  (each rendered value encoded, or validated and framed, per message).
 
     scripts/bench/run.sh --only registry      # the round of the benchmark (a full run has it too)
     python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3] [--only avro+template,...]
@@ -51,11 +51,12 @@ ROUNDS = {"json": {}, "avro": {"VALUE_FORMAT": "avro"}, "json-schema": {"VALUE_F
           "avro+reload": {"VALUE_FORMAT": "avro", "DATASET_RELOAD_INTERVAL": "3600"},
           "template": {"MESSAGE_TEMPLATE": TEMPLATE},
           "avro+template": {"VALUE_FORMAT": "avro", "MESSAGE_TEMPLATE": TEMPLATE},
-          "json-schema+template": {"VALUE_FORMAT": "json-schema", "MESSAGE_TEMPLATE": TEMPLATE}}
+          "json-schema+template": {"VALUE_FORMAT": "json-schema", "MESSAGE_TEMPLATE": TEMPLATE},
+          "protobuf+template": {"VALUE_FORMAT": "protobuf", "MESSAGE_TEMPLATE": TEMPLATE}}
 LOADS = ("json", "avro", "json-schema", "json-schema+VALUE_SCHEMA", "protobuf")
 # Each send round against the JSON round it adds to.
 REFERENCE = {"json+fields": "json+fields", "avro+fields": "json+fields", "protobuf+fields": "json+fields", "avro+template": "template",
-             "json-schema+template": "template", "template": "json"}
+             "json-schema+template": "template", "protobuf+template": "template", "template": "json"}
 
 
 def write_schema():
