@@ -321,7 +321,7 @@ fn skip_string(s: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Where the value starting at `i` ends.
-fn skip_value(s: &[u8], i: usize) -> Option<usize> {
+pub(crate) fn skip_value(s: &[u8], i: usize) -> Option<usize> {
     match s.get(i)? {
         b'"' => skip_string(s, i),
         b'{' | b'[' => {

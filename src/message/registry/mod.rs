@@ -361,10 +361,7 @@ fn encode(
     let mut misfits: Vec<(usize, Misfit)> = Vec::new();
     let mut skipped_at: Vec<usize> = Vec::new();
     for part in done {
-        match encoded.is_empty() {
-            true => encoded = part.encoded,
-            false => encoded.append(&part.encoded),
-        }
+        encoded.append(part.encoded);
         misfits.extend(part.misfits);
         skipped_at.extend(part.skipped);
     }

@@ -64,6 +64,30 @@ pub struct AvroEncoder {
     /// Where each field's datum went in the last record encoded field by field.
     spans: Vec<(usize, usize)>,
     scratch: Vec<u8>,
+    in_order: Tries,
+}
+
+/// How often records came with their members in the schema's order; the
+/// one-pass path is given up when most do not (a given schema in another
+/// order would otherwise cost each record a second start).
+#[derive(Debug, Default)]
+struct Tries {
+    hits: u64,
+    misses: u64,
+}
+
+impl Tries {
+    fn worth_trying(&self) -> bool {
+        self.misses < 32 || self.misses < self.hits
+    }
+
+    fn hit(&mut self) {
+        self.hits += 1;
+    }
+
+    fn miss(&mut self) {
+        self.misses += 1;
+    }
 }
 
 /// One top-level field: its name as a JSON key (Avro names need no escapes),
@@ -127,7 +151,16 @@ impl AvroEncoder {
         };
         let raw = vec![None; fields.as_ref().map_or(0, Vec::len)];
         let spans = Vec::with_capacity(raw.len());
-        Ok(Self { schema: schema.clone(), names, writer, fields, raw, spans, scratch: Vec::with_capacity(256) })
+        Ok(Self {
+            schema: schema.clone(),
+            names,
+            writer,
+            fields,
+            raw,
+            spans,
+            scratch: Vec::with_capacity(256),
+            in_order: Tries::default(),
+        })
     }
 
     /// Appends `json`'s datum, framed with schema `id`, to `out`. On a misfit
@@ -157,6 +190,19 @@ impl AvroEncoder {
     }
 
     fn encode_fields(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), Misfit> {
+        if self.in_order.worth_trying() {
+            let start = out.len();
+            match self.encode_in_order(json, out) {
+                Some(done) => {
+                    self.in_order.hit();
+                    return done;
+                }
+                None => {
+                    self.in_order.miss();
+                    out.truncate(start);
+                }
+            }
+        }
         let fields = self.fields.as_mut().expect("checked by the caller");
         self.raw.iter_mut().for_each(|r| *r = None);
         let base = json.as_ptr() as usize;
@@ -194,6 +240,48 @@ impl AvroEncoder {
             self.spans.push((start, out.len()));
         }
         Ok(())
+    }
+
+    /// The common case in one pass: the record's members are the schema's
+    /// fields in its order (a derived schema keeps the records' order), each
+    /// value written as it is found. `None` when the record is not like that
+    /// (a member missing, moved or extra, a key written with escapes): the
+    /// caller starts again on the general path, which also knows defaults.
+    fn encode_in_order(&mut self, json: &[u8], out: &mut Vec<u8>) -> Option<Result<(), Misfit>> {
+        let fields = self.fields.as_mut()?;
+        let text = std::str::from_utf8(json).ok()?;
+        if json.first() != Some(&b'{') || fields.is_empty() {
+            return None;
+        }
+        let plain = memchr::memchr(b'\\', json).is_none();
+        out.extend_from_slice(&[0; FRAME]);
+        self.spans.clear();
+        let last = fields.len() - 1;
+        let mut i = 1;
+        for (j, f) in fields.iter_mut().enumerate() {
+            let key_end = i + f.key.len();
+            if json.get(i..key_end) != Some(&f.key[..]) || json.get(key_end) != Some(&b':') {
+                return None;
+            }
+            let at = key_end + 1;
+            let end = match json.get(at)? {
+                b'"' if plain => at + 2 + memchr::memchr(b'"', json.get(at + 1..)?)?,
+                b'"' | b'{' | b'[' => crate::dataset::columns::skip_value(json, at)?,
+                _ => at + json[at..].iter().position(|&b| b == b',' || b == b'}')?,
+            };
+            let follows = if j == last { b'}' } else { b',' };
+            if json.get(end) != Some(&follows) {
+                return None;
+            }
+            let start = out.len();
+            // The scanner stops at ASCII bytes: character boundaries.
+            if let Err(m) = encode_field(f, &self.names, &mut self.scratch, Some(&text[at..end]), plain, out) {
+                return Some(Err(m));
+            }
+            self.spans.push((start, out.len()));
+            i = end + 1;
+        }
+        (i == json.len()).then_some(Ok(()))
     }
 
     /// Field `name`'s position among the record's fields, when the encoder
@@ -257,34 +345,56 @@ fn encode_field(
     }
 }
 
-/// Datums in one buffer, an end offset per record (as the dataset holds JSON);
-/// with `MESSAGE_FIELDS`, where each generated field's datum sits in each
-/// record's (`spans`, `per` pairs of offsets a record), to be replaced per message.
-#[derive(Debug, Default)]
+/// Datums, an end offset per record (as the dataset holds JSON), in one
+/// chunk per encoding thread: the threads' work is kept where it was written
+/// rather than copied into one buffer. With `MESSAGE_FIELDS`, where each
+/// generated field's datum sits in each record's (`spans`, `per` pairs of
+/// offsets a record), to be replaced per message.
+#[derive(Debug)]
 pub struct Encoded {
-    buf: Vec<u8>,
-    ends: Vec<usize>,
+    chunks: Vec<Chunk>,
+    /// The index of each chunk's first record.
+    firsts: Vec<usize>,
     spans: Vec<(u32, u32)>,
     per: usize,
 }
 
+#[derive(Debug, Default)]
+struct Chunk {
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for Encoded {
+    fn default() -> Self {
+        Encoded::with_capacity(0, 0)
+    }
+}
+
 impl Encoded {
     pub fn with_capacity(bytes: usize, records: usize) -> Self {
-        Encoded { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(records), spans: Vec::new(), per: 0 }
+        let chunk = Chunk { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(records) };
+        Encoded { chunks: vec![chunk], firsts: vec![0], spans: Vec::new(), per: 0 }
+    }
+
+    fn last(&mut self) -> &mut Chunk {
+        self.chunks.last_mut().expect("an Encoded has a chunk")
     }
 
     /// Encodes `json` as the next record; on a misfit nothing is added.
     pub fn push(&mut self, encoder: &mut AvroEncoder, json: &[u8]) -> Result<(), Misfit> {
-        encoder.encode(json, 0, &mut self.buf)?;
-        self.ends.push(self.buf.len());
+        let chunk = self.last();
+        encoder.encode(json, 0, &mut chunk.buf)?;
+        chunk.ends.push(chunk.buf.len());
         Ok(())
     }
 
     /// The next record, as `encode` appends it; on a misfit nothing is added.
     pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), Misfit>) -> Result<(), Misfit> {
-        let start = self.buf.len();
-        encode(&mut self.buf).inspect_err(|_| self.buf.truncate(start))?;
-        self.ends.push(self.buf.len());
+        let chunk = self.last();
+        let start = chunk.buf.len();
+        encode(&mut chunk.buf).inspect_err(|_| chunk.buf.truncate(start))?;
+        chunk.ends.push(chunk.buf.len());
         Ok(())
     }
 
@@ -292,17 +402,18 @@ impl Encoded {
     /// `positions` went (the encoder goes field by field: see
     /// [`AvroEncoder::field_position`]).
     pub fn push_noting(&mut self, encoder: &mut AvroEncoder, json: &[u8], positions: &[usize]) -> Result<(), Misfit> {
-        let start = self.buf.len();
-        encoder.encode(json, 0, &mut self.buf)?;
+        let chunk = self.chunks.last_mut().expect("an Encoded has a chunk");
+        let start = chunk.buf.len();
+        encoder.encode(json, 0, &mut chunk.buf)?;
         let spans = encoder.last_spans();
         if spans.len() <= positions.iter().copied().max().unwrap_or(0) {
             // Encoded whole (a key written with escapes): no spans to splice at.
-            self.buf.truncate(start);
+            chunk.buf.truncate(start);
             return Err(Misfit::new("a field name written with escapes, with MESSAGE_FIELDS".into()));
         }
+        chunk.ends.push(chunk.buf.len());
         self.per = positions.len();
         self.spans.extend(positions.iter().map(|&j| ((spans[j].0 - start) as u32, (spans[j].1 - start) as u32)));
-        self.ends.push(self.buf.len());
         Ok(())
     }
 
@@ -313,51 +424,71 @@ impl Encoded {
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.firsts.last().copied().unwrap_or(0) + self.chunks.last().map_or(0, |c| c.ends.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// Record `i`'s framed datum.
     #[inline]
     pub fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.buf[start..self.ends[i]]
+        // One chunk per encoding thread: a few at most.
+        let c = match self.chunks.len() {
+            1 => 0,
+            _ => self.firsts.partition_point(|&first| first <= i) - 1,
+        };
+        let (chunk, i) = (&self.chunks[c], i - self.firsts[c]);
+        let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
+        &chunk.buf[start..chunk.ends[i]]
     }
 
     /// Puts `other`'s records after these.
-    pub fn append(&mut self, other: &Encoded) {
-        let base = self.buf.len();
-        self.buf.extend_from_slice(&other.buf);
-        self.ends.extend(other.ends.iter().map(|e| e + base));
+    pub fn append(&mut self, other: Encoded) {
+        let mut first = self.len();
+        if self.is_empty() {
+            self.chunks.clear();
+            self.firsts.clear();
+        }
+        for chunk in other.chunks.into_iter().filter(|c| !c.ends.is_empty()) {
+            self.firsts.push(first);
+            first += chunk.ends.len();
+            self.chunks.push(chunk);
+        }
+        if self.chunks.is_empty() {
+            *self = Encoded::default();
+        }
         self.spans.extend_from_slice(&other.spans);
         self.per = self.per.max(other.per);
     }
 
     /// Writes schema `id` into every record's frame.
     pub fn set_id(&mut self, id: u32) {
-        let mut start = 0;
-        for &end in &self.ends {
-            frame(&mut self.buf[start..end], id);
-            start = end;
+        for chunk in &mut self.chunks {
+            let mut start = 0;
+            for &end in &chunk.ends {
+                frame(&mut chunk.buf[start..end], id);
+                start = end;
+            }
         }
     }
 
     pub fn bytes(&self) -> usize {
-        self.buf.len()
+        self.chunks.iter().map(|c| c.buf.len()).sum()
     }
 
     pub fn allocated_bytes(&self) -> usize {
-        self.buf.capacity()
-            + self.ends.capacity() * std::mem::size_of::<usize>()
-            + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
+        let chunks: usize =
+            self.chunks.iter().map(|c| c.buf.capacity() + c.ends.capacity() * std::mem::size_of::<usize>()).sum();
+        chunks + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
     }
 
     pub fn shrink_to_fit(&mut self) {
-        self.buf.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        for chunk in &mut self.chunks {
+            chunk.buf.shrink_to_fit();
+            chunk.ends.shrink_to_fit();
+        }
         self.spans.shrink_to_fit();
     }
 }

@@ -124,15 +124,12 @@ impl Plan {
         match raw {
             Raw::Null => matches!(self.kind, Kind::Null),
             Raw::Bool(_) => matches!(self.kind, Kind::Boolean),
-            Raw::Number(n) => match n.parse::<i64>() {
-                Ok(i) => match self.kind {
-                    Kind::Long | Kind::Real | Kind::Decimal { .. } | Kind::Timestamp(Unit::Millis | Unit::Micros) => {
-                        true
-                    }
-                    Kind::Int => i32::try_from(i).is_ok(),
-                    _ => false,
-                },
-                Err(_) => matches!(self.kind, Kind::Real | Kind::Decimal { .. }),
+            // The number is read only by a branch whose answer depends on it.
+            Raw::Number(n) => match self.kind {
+                Kind::Real | Kind::Decimal { .. } => true,
+                Kind::Long | Kind::Timestamp(Unit::Millis | Unit::Micros) => n.parse::<i64>().is_ok(),
+                Kind::Int => n.parse::<i32>().is_ok(),
+                _ => false,
             },
             Raw::Str(_) => matches!(
                 self.kind,

@@ -191,3 +191,73 @@ fn the_id_is_written_into_every_frame_later() {
     assert_eq!(e.get(0), [0, 0, 0, 0, 7, 2]);
     assert_eq!(e.get(1), [0, 0, 0, 0, 7, 1]);
 }
+
+/// The threads' parts are kept as chunks: a record is found in its chunk,
+/// empty parts add nothing, and the id reaches every chunk's frames.
+#[test]
+fn parts_appended_as_chunks_read_as_one_sequence() {
+    let s = schema(r#"[{"name":"a","type":"long"}]"#);
+    let mut enc = AvroEncoder::new(&s).unwrap();
+    let part = |values: &[i64], enc: &mut AvroEncoder| {
+        let mut e = Encoded::with_capacity(64, values.len());
+        for v in values {
+            e.push(enc, format!(r#"{{"a":{v}}}"#).as_bytes()).unwrap();
+        }
+        e
+    };
+    let mut all = Encoded::default();
+    for values in [&[][..], &[1, 2][..], &[][..], &[3][..], &[-1, 4, 5][..]] {
+        all.append(part(values, &mut enc));
+    }
+    all.set_id(7);
+    assert_eq!(all.len(), 6);
+    assert_eq!(all.chunks.len(), 3, "empty parts are not kept");
+    let decoded: Vec<u8> = (0..all.len()).map(|i| all.get(i)[5]).collect();
+    assert_eq!(decoded, [2, 4, 6, 1, 8, 10], "zigzag longs 1 2 3 -1 4 5, in order across chunks");
+    assert!((0..all.len()).all(|i| all.get(i)[..5] == [0, 0, 0, 0, 7]));
+    assert_eq!(all.bytes(), 36);
+    let mut none = Encoded::default();
+    none.append(Encoded::default());
+    assert!(none.is_empty());
+    none.push(&mut enc, br#"{"a":1}"#).unwrap();
+    assert_eq!(none.get(0)[5], 2, "an Encoded of empty parts still takes records");
+}
+
+/// The one-pass path (members in the schema's order) writes, refuses and
+/// notes spans exactly as the general path; records not in order go the
+/// general way, and the one-pass path is given up when most are not.
+#[test]
+fn records_in_the_schemas_order_go_in_one_pass_and_write_what_the_general_path_writes() {
+    let s = schema(
+        r#"[{"name":"id","type":"long"},{"name":"memo","type":["null","string"],"default":null},{"name":"amount","type":"double"},{"name":"tags","type":{"type":"array","items":"string"},"default":[]},{"name":"u","type":{"type":"record","name":"U","fields":[{"name":"n","type":"int"}]}}]"#,
+    );
+    let records = [
+        (r#"{"id":1,"memo":"a \"quoted\" \\ memo","amount":2.5,"tags":["x","y,}"],"u":{"n":3}}"#, true),
+        (r#"{"id":-7,"memo":null,"amount":3,"tags":[],"u":{"n":0}}"#, true),
+        (r#"{"id":2,"memo":"é ü","amount":1e3,"tags":["}"],"u":{"n":1}}"#, true),
+        (r#"{"id":"x","memo":null,"amount":1,"tags":[],"u":{"n":1}}"#, true),
+        (r#"{"id":1,"memo":null,"amount":1,"tags":[],"u":{"n":"no"}}"#, true),
+        (r#"{"memo":"b","id":3,"amount":1,"tags":[],"u":{"n":1}}"#, false),
+        (r#"{"id":4,"amount":1,"u":{"n":1}}"#, false),
+        (r#"{"id":5,"memo":null,"amount":1,"tags":[],"u":{"n":1},"extra":true}"#, false),
+        (r#"{"id":6,"memo":null,"amount":1,"tags":[]}"#, false),
+    ];
+    for (json, in_order) in records {
+        let mut general = AvroEncoder::new(&s).unwrap();
+        general.in_order.misses = u64::MAX / 2;
+        assert!(!general.in_order.worth_trying());
+        let mut one_pass = AvroEncoder::new(&s).unwrap();
+        let (mut a, mut b) = (vec![7], vec![7]);
+        let (ra, rb) = (general.encode(json.as_bytes(), 5, &mut a), one_pass.encode(json.as_bytes(), 5, &mut b));
+        assert_eq!(format!("{ra:?}"), format!("{rb:?}"), "{json}");
+        assert_eq!(a, b, "{json}");
+        assert_eq!(general.last_spans(), one_pass.last_spans(), "{json}");
+        assert_eq!(one_pass.in_order.hits, u64::from(in_order), "{json}");
+    }
+    let mut e = AvroEncoder::new(&s).unwrap();
+    let moved = br#"{"memo":"b","id":3,"amount":1,"tags":[],"u":{"n":1}}"#;
+    for _ in 0..40 {
+        e.encode(moved, 0, &mut Vec::new()).unwrap();
+    }
+    assert_eq!(e.in_order.misses, 32, "given up after 32 misses with no hit");
+}
