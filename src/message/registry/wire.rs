@@ -49,6 +49,8 @@ pub struct KeyWire {
     id: u32,
     long: bool,
     writer: GenericSingleObjectWriter,
+    /// A string key's value, its buffer refilled for each key (no allocation per message).
+    text: Avro,
 }
 
 impl KeyWire {
@@ -56,22 +58,30 @@ impl KeyWire {
         let schema = if long { Schema::Long } else { Schema::String };
         let writer = GenericSingleObjectWriter::new_with_capacity_and_header_builder(&schema, 64, Placeholder)
             .map_err(|e| e.to_string())?;
-        Ok(KeyWire { id, long, writer })
+        Ok(KeyWire { id, long, writer, text: Avro::String(String::with_capacity(64)) })
     }
 
     /// The key's text as an Avro datum in `out` (cleared first); `false` when a
     /// `long` key's text is no whole number (sent without a key).
     fn encode(&mut self, text: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
+        let long;
         let value = if self.long {
             match std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) {
-                Some(n) => Avro::Long(n),
+                Some(n) => {
+                    long = Avro::Long(n);
+                    &long
+                }
                 None => return false,
             }
         } else {
-            Avro::String(String::from_utf8_lossy(text).into_owned())
+            if let Avro::String(s) = &mut self.text {
+                s.clear();
+                s.push_str(&String::from_utf8_lossy(text));
+            }
+            &self.text
         };
-        if self.writer.write_value_ref(&value, out).is_err() {
+        if self.writer.write_value_ref(value, out).is_err() {
             return false;
         }
         out.drain(..FRAME);
@@ -317,6 +327,25 @@ mod tests {
             assert_eq!(w.apply(i, built.as_bytes(), &generated, None).0, expected, "{built}");
         }
         assert_eq!(w.unencodable, 0);
+    }
+
+    /// A key, string or long, is written into the reused buffer with nothing allocated.
+    #[test]
+    fn an_avro_key_allocates_nothing() {
+        use crate::message::tests::alloc_count;
+        let mut w = Wire::new(ValueWire::Json, Some(KeyWire::new(4, false).unwrap()));
+        let mut l = Wire::new(ValueWire::Json, Some(KeyWire::new(4, true).unwrap()));
+        let keys: [&[u8]; 3] = [b"acct-17", "a longer key, with \u{e9}".as_bytes(), b"k"];
+        let _ = (w.apply(0, b"{}", &[], Some(keys[1])), l.apply(0, b"{}", &[], Some(b"12")));
+        let before = alloc_count::count();
+        let mut bytes = 0;
+        for k in 0..3_000 {
+            bytes += w.apply(0, b"{}", &[], Some(keys[k % 3])).1.map_or(0, <[u8]>::len);
+            bytes += l.apply(0, b"{}", &[], Some(b"-123456789")).1.map_or(0, <[u8]>::len);
+        }
+        assert_eq!(alloc_count::count() - before, 0);
+        assert!(bytes > 3_000 * 10);
+        assert_eq!(w.apply(0, b"{}", &[], Some(b"k1")).1, Some(&[0, 0, 0, 0, 4, 4, b'k', b'1'][..]));
     }
 
     #[test]
