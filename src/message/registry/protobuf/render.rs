@@ -11,11 +11,14 @@
 //! same bytes. Nested messages are written into a reused buffer each, then
 //! framed by their length.
 //!
-//! Anything the plan does not read exactly as the JSON mapping does (a number
-//! written as a string, a fraction for an integer, an enum, bytes, repeated
-//! and map fields, well-known types, a oneof, a key with escapes) goes
-//! through [`ProtoEncoder`] for that message, which also names the field of
-//! a render that does not fit.
+//! A string written with escapes is decoded into a new `String` (as Avro's
+//! plan does). Anything the plan does not read exactly as the JSON mapping
+//! does (a number written as a string, a fraction for an integer, an enum,
+//! bytes, repeated and map fields, well-known types, a oneof, a key with
+//! escapes) goes through [`ProtoEncoder`] for that message, which also names
+//! the field of a render that does not fit.
+
+use std::borrow::Cow;
 
 use prost::encoding::{self as pe, WireType};
 use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
@@ -227,15 +230,16 @@ impl FieldPlan {
                 }
             }
             Planned::String => {
-                // Written without escapes it is the text between the quotes; else decoded (rare).
-                let text = match serde_json::from_slice::<&str>(raw) {
-                    Ok(text) => text.as_bytes(),
-                    Err(_) => return Err(Whole),
+                // Written without escapes it is the text between the quotes; else decoded
+                // into a new string, as Avro's plan does.
+                let text: Cow<[u8]> = match serde_json::from_slice::<&str>(raw) {
+                    Ok(text) => Cow::Borrowed(text.as_bytes()),
+                    Err(_) => Cow::Owned(serde_json::from_slice::<String>(raw).map_err(|_| Whole)?.into_bytes()),
                 };
                 if keep || !text.is_empty() {
                     pe::encode_key(tag, WireType::LengthDelimited, out);
                     pe::encode_varint(text.len() as u64, out);
-                    out.extend_from_slice(text);
+                    out.extend_from_slice(&text);
                 }
             }
             Planned::Message(plan) => {
@@ -345,6 +349,7 @@ message E {
                 r#"{"f":16777217,"temp":-0.0,"place":{"name":"x","at":0,"inner":{"name":"y"}},"other":[1,{"a":2}]}"#,
                 r#"{"place":{},"lineNote":"json name","line_note":null}"#,
                 r#"{"city":"a \"quoted\" \u00e9","n":"12","small":1.0,"f":1e39}"#,
+                r#"{"city":"a \"quoted\" \u00e9","memo":"tab\tx","place":{"name":"\\"}}"#,
                 r#"{"n":1.5}"#,
                 r#"{"small":2147483648}"#,
                 r#"{"big":-1}"#,
