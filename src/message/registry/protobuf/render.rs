@@ -152,7 +152,8 @@ impl FieldPlan {
         let key = |name: &str| serde_json::to_vec(name).unwrap_or_default();
         let oneof = f.containing_oneof().is_some_and(|o| !o.is_synthetic());
         let kind = match f.kind() {
-            _ if f.is_list() || f.is_map() || oneof => Planned::Other,
+            // A proto2 group is delimited by tags, not a length.
+            _ if f.is_list() || f.is_map() || f.is_group() || oneof => Planned::Other,
             Kind::Int32 => Planned::Int32,
             Kind::Sint32 => Planned::Sint32,
             Kind::Sfixed32 => Planned::Sfixed32,
@@ -308,11 +309,20 @@ message E {
   repeated string tags = 2;
   Kind kind = 3;
   enum Kind { NONE = 0; BIG = 1; }
+  oneof pick { string one = 4; int64 two = 5; }
+}
+"#;
+
+    const PROTO2: &str = r#"syntax = "proto2";
+message G {
+  optional string a = 1;
+  optional int64 b = 2 [default = 5];
+  optional group Inner = 3 { optional string c = 4; }
 }
 "#;
 
     fn both(message: &str, renders: &[&str]) {
-        let m = compile(PROTO, Some(message)).unwrap();
+        let m = compile(if message == "G" { PROTO2 } else { PROTO }, Some(message)).unwrap();
         let mut plan = RenderEncoder::new(&m);
         let whole = ProtoEncoder::new(&m, std::iter::empty());
         for r in renders {
@@ -368,8 +378,11 @@ message E {
                 r#"{"a":"x","tags":null,"kind":null}"#,
                 r#"{"a":"x","tags":["p","q"],"kind":"BIG"}"#,
                 r#"{"kind":"NOPE"}"#,
+                r#"{"a":"","two":0}"#,
             ],
         );
+        // proto2: every singular field has presence (a zero is written); a group is tag-delimited.
+        both("G", &[r#"{"a":"","b":0}"#, r#"{"b":5,"inner":{"c":"x"}}"#, r#"{"Inner":{"c":"y"}}"#]);
     }
 
     /// A misfit names the field, as at load.
