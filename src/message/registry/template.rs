@@ -110,8 +110,8 @@ pub async fn prepare(
             }
             // Written as such: `0150` is text, kept as text (a long would send 150).
             let whole =
-                |k: &&[u8]| std::str::from_utf8(k).ok().and_then(|t| Some(t.parse::<i64>().ok()?.to_string() == t));
-            let long = keys.iter().all(|k| whole(k) == Some(true));
+                |k: &[u8]| std::str::from_utf8(k).is_ok_and(|t| t.parse::<i64>().is_ok_and(|n| n.to_string() == t));
+            let long = keys.iter().all(|k| whole(k));
             let origin = "derived from the keys MESSAGE_TEMPLATE rendered at startup";
             Some(key_wire(config, long, origin, client.as_ref(), purpose, shutdown).await?)
         }
