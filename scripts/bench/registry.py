@@ -119,14 +119,18 @@ def main():
     for _ in range(a.rounds):
         for fmt in loads:
             loads[fmt].append(load(binary, a.csv, fmt))
+    # The target is the load *time* (wall clock, what a user waits for); the CPU is
+    # shown beside it, since the encoding runs on every core while JSON's load runs on one.
     best = {fmt: min(runs, key=lambda r: r["cpu_s"]) for fmt, runs in loads.items()}
+    quickest = {fmt: min(runs, key=lambda r: r["wall_s"]) for fmt, runs in loads.items()}
     for fmt, r in best.items():
         ratio = r["cpu_s"] / best["json"]["cpu_s"]
-        target = "<= 1.5x json" if fmt == "avro" else ""
-        rows.append((f"load {r['records']:,} rows, {fmt}", "process CPU s (wall s): load, derive, encode",
-                     f"{r['cpu_s']:.2f} ({r['wall_s']:.2f}); load {r['load_s']:.2f}, encode {r['encode_s']:.2f}, "
-                     f"loaded -> ready {r['loaded_to_ready_s']:.2f}; {ratio:.2f}x json", target,
-                     ("met" if ratio <= 1.5 else "missed") if target else ""))
+        wall, wall_ratio = quickest[fmt]["wall_s"], quickest[fmt]["wall_s"] / quickest["json"]["wall_s"]
+        target = "load time <= 1.5x json's" if fmt == "avro" else ""
+        rows.append((f"load {r['records']:,} rows, {fmt}", "wall s; process CPU s: load, derive, encode",
+                     f"{wall:.2f} ({wall_ratio:.2f}x json); CPU {r['cpu_s']:.2f} ({ratio:.2f}x json): "
+                     f"load {r['load_s']:.2f}, encode {r['encode_s']:.2f}, loaded -> ready {r['loaded_to_ready_s']:.2f}",
+                     target, (f"{'met' if wall_ratio <= 1.5 else 'missed'} (CPU {ratio:.2f}x)") if target else ""))
 
     tansu = harness.Tansu().start()
     registry = harness.SchemaRegistry(tansu.bootstrap, os.environ.get("E2E_SR_VENV",
