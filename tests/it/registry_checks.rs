@@ -187,39 +187,61 @@ async fn a_templates_json_schema_values_are_its_json_and_a_misfitting_render_is_
     assert!(e.to_string().starts_with("300 of 300 messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message 1: field pick: "), "{e}");
 }
 
-/// Rows 0, 2, 4, ... of 130, and row 1 whose `temp` is empty (null): the
-/// renders at startup come from 64 rows spread over the 130, never row 1.
-fn rows_with_a_rare_null(dir: &std::path::Path) -> String {
+/// Rows 0, 2, 4, ... of 130, and row 1 whose `temp` is `odd` (empty: null):
+/// the renders at startup come from 64 rows spread over the 130, never row 1.
+pub(crate) fn rows_with_a_rare(odd: &str, dir: &std::path::Path) -> String {
     let mut csv = String::from("city,temp\n");
     for i in 0..130 {
-        csv.push_str(&if i == 1 { "Nowhere,\n".to_owned() } else { format!("C{i},{i}\n") });
+        csv.push_str(&if i == 1 { format!("Nowhere,{odd}\n") } else { format!("C{i},{i}\n") });
     }
     write_file(dir, "d.csv", csv.as_bytes())
 }
 
+/// A .proto whose second message takes `temp` as a double (text other than a number does not fit).
+pub(crate) const READING: &str =
+    "syntax = \"proto3\";\npackage w;\nmessage Other { string x = 1; }\nmessage Reading { string city = 1; double temp = 2; }\n";
+
 /// The binary: a render that does not fit at run time is one rate-limited
-/// `values_skipped` line naming the field, and the run ends 0.
+/// `values_skipped` line naming the field, and the run ends 0 (Avro, the
+/// schema derived from the renders; Protobuf, a given .proto).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
+    for format in ["avro", "protobuf"] {
+        run_time_misfit(format).await;
+    }
+}
+
+async fn run_time_misfit(format: &'static str) {
     let registry = Registry::start(registers).await;
     let url = registry.url.clone();
     let out = tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().unwrap();
-        let data = rows_with_a_rare_null(dir.path());
-        let child = crate::process::command(&[
-            ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
-            ("DATASET_URI", &data),
-            ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
-            ("RANDOM_SEED", "11"),
-            ("VALUE_FORMAT", "avro"),
-            ("SCHEMA_REGISTRY_URL", &url),
-            // 100 batches of 20: row 1 comes up in several of them.
-            ("PRODUCE_INTERVAL", "0.005"),
-            ("MIN_RECORDS_PER_BATCH", "20"),
-            ("MAX_RECORDS_PER_BATCH", "20"),
-            ("MAX_MESSAGES", "2000"),
-            ("LOG_FORMAT", "json"),
-        ])
+        let data = rows_with_a_rare(if format == "avro" { "" } else { "cold" }, dir.path());
+        let proto = write_file(dir.path(), "w.proto", READING.as_bytes());
+        let given: &[(&str, &str)] = match format {
+            "avro" => &[],
+            _ => &[("VALUE_SCHEMA", &proto), ("VALUE_SCHEMA_MESSAGE", "Reading")],
+        };
+        let child = crate::process::command(
+            &[
+                given,
+                &[
+                    ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
+                    ("DATASET_URI", &data),
+                    ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
+                    ("RANDOM_SEED", "11"),
+                    ("VALUE_FORMAT", format),
+                    ("SCHEMA_REGISTRY_URL", &url),
+                    // 100 batches of 20: row 1 comes up in several of them.
+                    ("PRODUCE_INTERVAL", "0.005"),
+                    ("MIN_RECORDS_PER_BATCH", "20"),
+                    ("MAX_RECORDS_PER_BATCH", "20"),
+                    ("MAX_MESSAGES", "2000"),
+                    ("LOG_FORMAT", "json"),
+                ],
+            ]
+            .concat(),
+        )
         .spawn()
         .unwrap();
         crate::process::wait_with_timeout(child, Duration::from_secs(30))
@@ -229,8 +251,8 @@ async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = crate::process::json_lines(&out);
     let skipped: Vec<&Value> = lines.iter().filter(|l| l["event"] == "values_skipped").collect();
-    assert_eq!(skipped.len(), 1, "one line within 10 s: {skipped:?}");
-    assert!(skipped[0]["reason"].as_str().unwrap().starts_with("field temp: "), "{}", skipped[0]);
+    assert_eq!(skipped.len(), 1, "{format}: one line within 10 s: {skipped:?}");
+    assert!(skipped[0]["reason"].as_str().unwrap().starts_with("field temp: "), "{format}: {}", skipped[0]);
     assert_eq!(skipped[0]["level"], "WARN");
 }
 
@@ -239,7 +261,7 @@ async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_that_does_not_fit_at_run_time_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let data = rows_with_a_rare_null(dir.path());
+    let data = rows_with_a_rare("", dir.path());
     let registry = Registry::start(registers).await;
     let kafka = Kafka::start(1);
     let bootstrap = kafka.bootstrap();

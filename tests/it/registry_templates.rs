@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{config, write_file, Kafka};
 use crate::registry::{decode_proto, registers, Registry};
-use crate::registry_checks::{as_json_and, messages, read, same_but_temp};
+use crate::registry_checks::{as_json_and, messages, read, rows_with_a_rare, same_but_temp, READING};
 
 const TEMPLATE: &str = r#"{"value": {"n": "{{ seq() }}", "city": "{{ city | upper }}", "temp": "{{ temp }}", "id": "{{ uuid() }}", "pick": "{{ int(1, 6) }}", "ok": "{{ temp > 10 }}", "at": {"zone": "{{ city }}", "deep": {"x": "{{ int(0, 2) }}"}}}}"#;
 
@@ -45,13 +45,8 @@ async fn a_templates_protobuf_values_decode_to_what_it_sends_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_that_does_not_fit_a_given_proto_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut csv = String::from("city,temp\n");
-    for i in 0..130 {
-        csv.push_str(&if i == 1 { "Nowhere,cold\n".to_owned() } else { format!("C{i},{i}\n") });
-    }
-    let data = write_file(dir.path(), "d.csv", csv.as_bytes());
-    let proto = "syntax = \"proto3\";\npackage w;\nmessage Other { string x = 1; }\nmessage Reading { string city = 1; double temp = 2; }\n";
-    let schema = write_file(dir.path(), "w.proto", proto.as_bytes());
+    let data = rows_with_a_rare("cold", dir.path());
+    let schema = write_file(dir.path(), "w.proto", READING.as_bytes());
     let registry = Registry::start(registers).await;
     let kafka = Kafka::start(1);
     let bootstrap = kafka.bootstrap();
@@ -74,7 +69,7 @@ async fn a_render_that_does_not_fit_a_given_proto_is_skipped_and_counted() {
     assert!(stats.metrics.values_skipped.get() > 0, "row 1 was never picked: choose another RANDOM_SEED");
     for v in read(&kafka, 2000).await {
         assert_eq!(&v[..7], &[0, 0, 0, 0, 41, 2, 2], "frame, id, message indexes [1]");
-        let decoded = decode_proto(proto, &v[7..]);
+        let decoded = decode_proto(READING, &v[7..]);
         assert_ne!(decoded["city"], "Nowhere");
         let n: f64 = decoded["city"].as_str().unwrap()[1..].parse().unwrap();
         assert_eq!(decoded["temp"].as_f64(), Some(n), "{decoded}");
