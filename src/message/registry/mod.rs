@@ -353,7 +353,7 @@ fn encode(
         }
         ValueSchema::Protobuf { message, .. } => {
             let encoder = ProtoEncoder::new(message, spec.fields.iter().map(|a| a.name.as_str()));
-            let work = |range| encode_proto_part(records, range, &encoder, spec);
+            let work = |range| encode_proto_part(records, range, &encoder, message, spec);
             ("protobuf", Vec::new(), misfits::in_parts(len, work, Part::failed))
         }
     };
@@ -440,20 +440,24 @@ fn encode_part(
 }
 
 /// Checks and encodes the records of `range` (with `MESSAGE_FIELDS`, checked
-/// with values of the generated fields' kinds, encoded without them).
+/// with values of the generated fields' kinds, encoded without them). Without
+/// them a record is written as a template's render is: by the message's plan,
+/// with `prost`'s encoders and no `DynamicMessage` unless the plan cannot read it.
 fn encode_proto_part(
     records: &Dataset,
     range: std::ops::Range<usize>,
     encoder: &ProtoEncoder,
+    message: &prost_reflect::MessageDescriptor,
     spec: &MessageSpec,
 ) -> Part {
     let json_bytes: usize = range.clone().map(|i| records.get(i).len()).sum();
     let mut part =
         Part { encoded: Encoded::with_capacity(json_bytes / 2, range.len()), misfits: Vec::new(), skipped: Vec::new() };
+    let mut planned = protobuf::RenderEncoder::new(message);
     for i in range {
         let record = records.get(i);
         let fits = match spec.fields.is_empty() {
-            true => part.encoded.push_with(|out| encoder.encode(record, out)),
+            true => part.encoded.push_with(|out| planned.encode(record, 0, out)),
             false => part.encoded.push_with(|out| encoder.encode(&with_generated_fields(record, spec), out)),
         };
         if let Err(m) = fits {

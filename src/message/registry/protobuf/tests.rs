@@ -255,3 +255,35 @@ fn appending_generated_fields_allocates_nothing() {
     assert_eq!(alloc_count::count() - before, 0);
     assert_eq!(decode(&[&[0u8; FRAME][..], &[0], &out].concat(), &m, &[0])["seq"], 123456789012_i64);
 }
+
+/// Records at load go through the message's plan (prost's encoders) or, for
+/// what it does not read, a `DynamicMessage`: either way the bytes a
+/// `DynamicMessage` of the record gives.
+#[test]
+fn records_encoded_at_load_are_the_bytes_a_dynamic_message_gives() {
+    let lines = [
+        r#"{"id":1,"zip":"02134","amount":2.5,"customer":{"name":"Ann"},"tags":["a"],"seq":3}"#,
+        r#"{"id":-7,"zip":"say \"hi\"","amount":null,"customer":null,"tags":[],"seq":0}"#,
+        r#"{"zip":"é","id":"12","amount":1e3}"#,
+        r#"{"id":9,"customer":{"name":"B\u00e9"},"seq":-1}"#,
+    ];
+    let (mut buf, mut ends) = (Vec::new(), Vec::new());
+    for line in lines {
+        buf.extend_from_slice(line.as_bytes());
+        ends.push(buf.len());
+    }
+    let collected = crate::dataset::collect::Collected { buf, ends, seen: lines.len() as u64 };
+    let mut dataset = crate::dataset::Dataset::from_collected(collected);
+    let config = Config::from_vars([("KAFKA_BOOTSTRAP_SERVERS", "embedded")]).unwrap();
+    let schema = ValueSchema::parse(ValueFormat::Protobuf, SHOP, "t", Some("Tx")).unwrap();
+    let (encoded, _) =
+        crate::message::registry::encode(&config, &mut dataset, &schema, &MessageSpec::default()).unwrap();
+    let ValueSchema::Protobuf { message: m, .. } = &schema else { unreachable!() };
+    let whole = ProtoEncoder::new(m, std::iter::empty());
+    assert_eq!(encoded.len(), lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let mut expected = Vec::new();
+        whole.encode(line.as_bytes(), &mut expected).unwrap();
+        assert_eq!(encoded.get(i), &expected[..], "{line}");
+    }
+}
