@@ -10,8 +10,8 @@
   with MESSAGE_FIELDS;
 - the checks of issue 20's follow-up: load as json-schema with a given VALUE_SCHEMA
   (every record validated); send avro with DATASET_RELOAD_INTERVAL (the datums follow
-  each reloaded version) and a MESSAGE_TEMPLATE as json, avro and json-schema (each
-  rendered value encoded, or validated and framed, per message).
+  each reloaded version) and a MESSAGE_TEMPLATE as json, avro, json-schema and protobuf
+  (each rendered value encoded, or validated and framed, per message).
 
     scripts/bench/run.sh --only registry      # the round of the benchmark (a full run has it too)
     python scripts/bench/registry.py BINARY CSV [--messages 300000] [--rounds 3] [--only avro+template,...]
@@ -51,11 +51,12 @@ ROUNDS = {"json": {}, "avro": {"VALUE_FORMAT": "avro"}, "json-schema": {"VALUE_F
           "avro+reload": {"VALUE_FORMAT": "avro", "DATASET_RELOAD_INTERVAL": "3600"},
           "template": {"MESSAGE_TEMPLATE": TEMPLATE},
           "avro+template": {"VALUE_FORMAT": "avro", "MESSAGE_TEMPLATE": TEMPLATE},
-          "json-schema+template": {"VALUE_FORMAT": "json-schema", "MESSAGE_TEMPLATE": TEMPLATE}}
+          "json-schema+template": {"VALUE_FORMAT": "json-schema", "MESSAGE_TEMPLATE": TEMPLATE},
+          "protobuf+template": {"VALUE_FORMAT": "protobuf", "MESSAGE_TEMPLATE": TEMPLATE}}
 LOADS = ("json", "avro", "json-schema", "json-schema+VALUE_SCHEMA", "protobuf")
 # Each send round against the JSON round it adds to.
 REFERENCE = {"json+fields": "json+fields", "avro+fields": "json+fields", "protobuf+fields": "json+fields", "avro+template": "template",
-             "json-schema+template": "template", "template": "json"}
+             "json-schema+template": "template", "protobuf+template": "template", "template": "json"}
 
 
 def write_schema():
@@ -118,14 +119,18 @@ def main():
     for _ in range(a.rounds):
         for fmt in loads:
             loads[fmt].append(load(binary, a.csv, fmt))
+    # The issue's target is the load *time* (wall clock, what a user waits for); the CPU is
+    # shown beside it, since the encoding runs on every core while JSON's load runs on one.
     best = {fmt: min(runs, key=lambda r: r["cpu_s"]) for fmt, runs in loads.items()}
+    quickest = {fmt: min(runs, key=lambda r: r["wall_s"]) for fmt, runs in loads.items()}
     for fmt, r in best.items():
         ratio = r["cpu_s"] / best["json"]["cpu_s"]
-        target = "<= 1.5x json" if fmt == "avro" else ""
-        rows.append((f"load {r['records']:,} rows, {fmt}", "process CPU s (wall s): load, derive, encode",
-                     f"{r['cpu_s']:.2f} ({r['wall_s']:.2f}); load {r['load_s']:.2f}, encode {r['encode_s']:.2f}, "
-                     f"loaded -> ready {r['loaded_to_ready_s']:.2f}; {ratio:.2f}x json", target,
-                     ("met" if ratio <= 1.5 else "missed") if target else ""))
+        wall, wall_ratio = quickest[fmt]["wall_s"], quickest[fmt]["wall_s"] / quickest["json"]["wall_s"]
+        target = "load time <= 1.5x json's" if fmt == "avro" else ""
+        rows.append((f"load {r['records']:,} rows, {fmt}", "wall s; process CPU s: load, derive, encode",
+                     f"{wall:.2f} ({wall_ratio:.2f}x json); CPU {r['cpu_s']:.2f} ({ratio:.2f}x json): "
+                     f"load {r['load_s']:.2f}, encode {r['encode_s']:.2f}, loaded -> ready {r['loaded_to_ready_s']:.2f}",
+                     target, (f"{'met' if wall_ratio <= 1.5 else 'missed'} (CPU {ratio:.2f}x)") if target else ""))
 
     tansu = harness.Tansu().start()
     registry = harness.SchemaRegistry(tansu.bootstrap, os.environ.get("E2E_SR_VENV",

@@ -16,8 +16,10 @@ a missing import), fields (Avro with MESSAGE_FIELDS), latest
 (SCHEMA_AUTO_REGISTER=false), misfit (records a VALUE_SCHEMA does not take),
 check, incompatible (409), unreachable (exit 12), outage (the registry stops after
 startup), template (MESSAGE_TEMPLATE as Avro and JSON Schema, schema derived from its
-renders), json-misfit (records a JSON Schema VALUE_SCHEMA does not take). Prints one
-table; exits 1 if any scenario fails.
+renders), template-protobuf (MESSAGE_TEMPLATE as Protobuf, .proto derived from its renders,
+with KEY_FORMAT=avro keys), reload-protobuf (a Protobuf dataset reloaded on SIGHUP: a version
+that does not fit refused, one that fits encoded again), json-misfit (records a JSON Schema
+VALUE_SCHEMA does not take). Prints one table; exits 1 if any scenario fails.
 """
 
 import importlib
@@ -128,10 +130,15 @@ def canonical(values):
 
 def reference(rig, name, **extra):
     """What VALUE_FORMAT=json sends with the same seed and settings: the values as JSON."""
+    return [v for _, v in reference_messages(rig, name, **extra)]
+
+
+def reference_messages(rig, name, n=N, **extra):
+    """reference(), with each message's key (its text)."""
     topic = rig.topic(f"{name}-json")
-    f, code = rig.run(f"feeder-{name}-json", rig.env(topic, **extra))
+    f, code = rig.run(f"feeder-{name}-json", rig.env(topic, MAX_MESSAGES=str(n), **extra))
     assert code == 0, f"the json run exited {code}:\n{f.tail()}"
-    return [v for _, v in rig.consume(topic, N)]
+    return rig.consume(topic, n)
 
 
 def same_values(scenario, decoded, expected):
@@ -521,6 +528,96 @@ def template(rig):
         same_values(f"template {fmt}", [v for _, v in got], expected)
 
 
+def template_protobuf(rig):
+    """MESSAGE_TEMPLATE as Protobuf (the .proto derived from its renders) with its key as
+    Avro: every decoded value equals what the template sends as JSON (same seed), and every
+    decoded key the key it sends as text."""
+    extra = {"MESSAGE_TEMPLATE": TEMPLATE, "MESSAGE_KEY_FIELD": None}
+    expected = reference_messages(rig, "template-protobuf", **extra)
+    topic = rig.topic("template-protobuf")
+    f, code = rig.run("feeder-template-protobuf", rig.env(topic, VALUE_FORMAT="protobuf", KEY_FORMAT="avro", **extra))
+    sc = "template protobuf"
+    check(sc, "exit code", code, code == 0)
+    value, key = (next((e for e in f.events("schema_in_use") if e.get("part") == part), {}) for part in ("value", "key"))
+    check(sc, "the .proto derived from the renders", value.get("origin"),
+          "renders of MESSAGE_TEMPLATE" in str(value.get("origin")))
+    print(f"[{sc}] the .proto derived from the template:\n{value.get('schema')}", flush=True)
+    check(sc, "the key's schema: long under <topic>-key", f"{key.get('subject')} {key.get('schema')}",
+          key.get("subject") == f"{topic}-key" and key.get("schema") == '"long"')
+    check(sc, "values_skipped lines (none expected)", len(f.events("values_skipped")), not f.events("values_skipped"))
+    cls = proto_class("template-protobuf", value.get("schema", ""), "template_protobuf")
+    raw = []
+    got = rig.consume(topic, N, ProtobufDeserializer(cls, {"use.deprecated.format": False}), AvroDeserializer(rig.sr),
+                      raw=raw)
+    if got:
+        print(f"[{sc}] a decoded message, as the Python client prints it: key={got[0][0]!r} "
+              f"value={text_format.MessageToString(got[0][1], as_one_line=True)}", flush=True)
+    same_values(sc, no_nulls([plain(v) for _, v in got]), no_nulls([v for _, v in expected]))
+    keys = sorted(k for k, _ in got)
+    want = sorted(int(k) for k, _ in expected)
+    check(sc, "decoded Avro keys == the keys the json run sent as text (a multiset)",
+          f"{sum(k in want for k in keys)} of {len(want)}", keys == want)
+
+
+RELOAD_VERSIONS = ("city,temp,id\nOslo,1,1\nBergen,2,2\n", "city,temp,id\nNuuk,cold,3\n",
+                   "city,temp,id\nLima,20,4\nQuito,14,5\n")
+
+
+def reload_protobuf(rig):
+    """A Protobuf dataset reloaded on SIGHUP: a version whose temp is text (the derived
+    .proto's int64) is refused and the records in use stay; one that fits is encoded again
+    against the schema in use (nothing registered again). Every decoded value is one the
+    same dataset sends as JSON."""
+    sc = "reload-protobuf"
+    os.makedirs(WORK, exist_ok=True)
+    path = os.path.join(WORK, "reload.csv")
+    expected = []
+    for k in (0, 2):
+        with open(path, "w") as fh:
+            fh.write(RELOAD_VERSIONS[k])
+        expected += [v for _, v in reference_messages(rig, f"reload-protobuf-{k}", n=20, DATASET_URI=path,
+                                                     MESSAGE_KEY_FIELD=None)]
+    with open(path, "w") as fh:
+        fh.write(RELOAD_VERSIONS[0])
+    topic = rig.topic("reload-protobuf")
+    env = rig.env(topic, VALUE_FORMAT="protobuf", DATASET_URI=path, MESSAGE_KEY_FIELD=None, MAX_MESSAGES=None,
+                  MESSAGES_PER_SECOND="200", RUN_DURATION="8")
+    f = harness.Feeder(rig.binary, env, name="feeder-reload-protobuf")
+    f.wait_connected(60)
+    time.sleep(1)
+    with open(path, "w") as fh:
+        fh.write(RELOAD_VERSIONS[1])
+    f.signal(signal.SIGHUP)
+    refused = f.wait_event("dataset_reload_failed", 10) or {}
+    check(sc, "a version whose records do not fit: refused, naming the field", str(refused.get("error"))[:100],
+          "field temp" in str(refused.get("error")))
+    time.sleep(1)
+    with open(path, "w") as fh:
+        fh.write(RELOAD_VERSIONS[2])
+    f.signal(signal.SIGHUP)
+    reloaded = f.wait_event("dataset_reloaded", 10)
+    check(sc, "a version that fits: reloaded and encoded again (values_encoded)",
+          f"{bool(reloaded)}, {len(f.events('values_encoded'))} values_encoded",
+          bool(reloaded) and len(f.events("values_encoded")) == 2)
+    code = f.wait_exit(60)
+    delivered, failed, _ = f.counts()
+    check(sc, "exit code, nothing failed", f"{code}, {delivered} delivered, {failed} failed", code == 0 and failed == 0)
+    versions = rig.sr.get_versions(f"{topic}-value")
+    check(sc, "registered once", versions, versions == [1])
+    text = (f.last_event("schema_in_use") or {}).get("schema", "")
+    cls = proto_class("reload-protobuf", text, "reload_protobuf")
+    got = [plain(v) for _, v in rig.consume(topic, delivered, ProtobufDeserializer(cls, {"use.deprecated.format": False}))]
+    cities = []
+    for v in got:
+        if v["city"] not in cities:
+            cities.append(v["city"])
+    check(sc, "cities decoded: the first and the third version's (never Nuuk)", cities,
+          set(cities) == {"Oslo", "Bergen", "Lima", "Quito"})
+    want = set(canonical(expected))
+    check(sc, "every decoded value is one the same dataset sends as JSON",
+          f"{sum(c in want for c in canonical(got))} of {len(got)}", len(got) == delivered and set(canonical(got)) <= want)
+
+
 def json_misfit(rig):
     """A JSON Schema VALUE_SCHEMA that wants a string memo: the rows without one are skipped."""
     os.makedirs(WORK, exist_ok=True)
@@ -605,7 +702,8 @@ def outage(rig):
 SCENARIOS = {"avro": avro, "json-schema": json_schema, "protobuf": protobuf, "protobuf-proto": protobuf_proto,
              "protobuf-imports": protobuf_imports,
              "fields": fields, "latest": latest, "misfit": misfit,
-             "json-misfit": json_misfit, "template": template, "check": check_command, "incompatible": incompatible,
+             "json-misfit": json_misfit, "template": template, "template-protobuf": template_protobuf,
+             "reload-protobuf": reload_protobuf, "check": check_command, "incompatible": incompatible,
              "unreachable": unreachable, "outage": outage}
 
 

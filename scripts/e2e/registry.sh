@@ -7,8 +7,9 @@
 # equal what VALUE_FORMAT=json sends with the same RANDOM_SEED (also for a .proto that imports
 # others, registered as references). Also: SCHEMA_AUTO_REGISTER
 # =false, records that do not fit a VALUE_SCHEMA, `check`, a 409, an unreachable
-# registry (exit 12), and the registry stopping after startup. One table; exit 1 if a
-# check fails. About a minute after the builds.
+# registry (exit 12), the registry stopping after startup, a MESSAGE_TEMPLATE as Avro,
+# JSON Schema and Protobuf (with its key as Avro), and a Protobuf dataset reloaded on
+# SIGHUP. One table; exit 1 if a check fails. About two minutes after the builds.
 #
 #   scripts/e2e/registry.sh                   # every scenario
 #   scripts/e2e/registry.sh avro outage       # some, by name (see scripts/e2e/registry.py)

@@ -306,12 +306,12 @@ settings! {
     VALUE_FORMAT {
         group: Group::Registry, default: "json", example: "avro",
         accepted: "json, avro, json-schema or protobuf",
-        meaning: "How each value is written. json: the record's JSON. avro, json-schema and protobuf: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum, the JSON, or the Protobuf message indexes and message), with the schema registered in SCHEMA_REGISTRY_URL; each record is checked and encoded once, at load and at each reload (a template's values: per message; protobuf takes neither templates nor reloads yet).",
+        meaning: "How each value is written. json: the record's JSON. avro, json-schema and protobuf: Confluent's wire format (byte 0, the schema id as 4 bytes big-endian, then the Avro binary datum, the JSON, or the Protobuf message indexes and message), with the schema registered in SCHEMA_REGISTRY_URL; each record is checked and encoded once, at load and at each reload (against the schema in use); a template's values are encoded per message.",
     }
     KEY_FORMAT {
         group: Group::Registry, default: "string",
         accepted: "string or avro",
-        meaning: "How MESSAGE_KEY_FIELD's value is written: its text, or Avro in the wire format with a string or long schema (long when every key is a whole number) registered under <topic>-key.",
+        meaning: "How MESSAGE_KEY_FIELD's value (or MESSAGE_TEMPLATE's `key`) is written: its text, or Avro in the wire format with a string or long schema (long when every key is a whole number; a template's: in its startup renders) registered under <topic>-key.",
     }
     SCHEMA_REGISTRY_URL {
         group: Group::Registry, example: "http://schema-registry:8081",

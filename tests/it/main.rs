@@ -14,5 +14,6 @@ mod recovery;
 mod registry;
 mod registry_checks;
 mod registry_refs;
+mod registry_templates;
 mod status;
 mod templates;

@@ -300,7 +300,27 @@ async fn a_protobuf_value_is_framed_with_its_message_index_and_the_derived_proto
 }
 
 /// The registered text, for protox to compile as the test's own copy.
-struct Proto(String);
+pub(crate) struct Proto(pub(crate) String);
+
+/// A Protobuf value (after its frame and message indexes) of the only
+/// top-level message of `text` (or the last one) as JSON, as a consumer
+/// decodes it: proto names, defaults shown, an unset `optional` left out.
+pub(crate) fn decode_proto(text: &str, value: &[u8]) -> Value {
+    let mut files = protox::file::ChainFileResolver::new();
+    files.add(Proto(text.to_owned()));
+    let mut compiler = protox::Compiler::with_file_resolver(files);
+    compiler.open_file("t.proto").unwrap();
+    let pool = compiler.descriptor_pool();
+    let message = pool.all_messages().filter(|m| m.parent_message().is_none()).last().unwrap();
+    let m = prost_reflect::DynamicMessage::decode(message, value).unwrap();
+    let options = prost_reflect::SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false)
+        .skip_default_fields(false);
+    let mut out = Vec::new();
+    m.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &options).unwrap();
+    serde_json::from_slice(&out).unwrap()
+}
 
 impl protox::file::FileResolver for Proto {
     fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {

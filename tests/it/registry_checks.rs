@@ -17,7 +17,12 @@ use crate::registry::{registers, Registry};
 
 /// Runs `vars` against a mock broker until `n` messages are delivered and
 /// returns the values read back, in order (one partition).
-async fn values(kafka: &Kafka, vars: &[(&str, &str)], n: usize) -> Vec<Vec<u8>> {
+pub(crate) async fn values(kafka: &Kafka, vars: &[(&str, &str)], n: usize) -> Vec<Vec<u8>> {
+    messages(kafka, vars, n).await.into_iter().map(|(_, v)| v).collect()
+}
+
+/// [`values`], with each message's key.
+pub(crate) async fn messages(kafka: &Kafka, vars: &[(&str, &str)], n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     let max = n.to_string();
     let bootstrap = kafka.bootstrap();
     let mut all = vec![
@@ -29,19 +34,39 @@ async fn values(kafka: &Kafka, vars: &[(&str, &str)], n: usize) -> Vec<Vec<u8>> 
     all.extend_from_slice(vars);
     let outcome = run::run(&config(&all), Arc::new(Stats::new("none")), CancellationToken::new()).await.unwrap();
     assert_eq!(outcome.totals.delivered, n as u64);
-    read(kafka, n).await
+    read_keyed(kafka, n).await
 }
 
-async fn read(kafka: &Kafka, n: usize) -> Vec<Vec<u8>> {
+pub(crate) async fn read(kafka: &Kafka, n: usize) -> Vec<Vec<u8>> {
+    read_keyed(kafka, n).await.into_iter().map(|(_, v)| v).collect()
+}
+
+async fn read_keyed(kafka: &Kafka, n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
     let (b, t) = (kafka.bootstrap(), kafka.topic.clone());
     tokio::task::spawn_blocking(move || {
         crate::common::consume_with(&b, &t, 1, n, Duration::from_secs(20), |m| {
             use rdkafka::Message;
-            m.payload().unwrap_or_default().to_vec()
+            (m.key().unwrap_or_default().to_vec(), m.payload().unwrap_or_default().to_vec())
         })
     })
     .await
     .unwrap()
+}
+
+/// The values `base` sends as JSON and as `format` through `registry` (the
+/// same RANDOM_SEED in `base`), and the body of the one registration.
+pub(crate) async fn as_json_and(
+    format: &str,
+    registry: &Registry,
+    base: &[(&str, &str)],
+    n: usize,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Value) {
+    let json_values = values(&Kafka::start(1), base, n).await;
+    let vars = [base, &[("VALUE_FORMAT", format), ("SCHEMA_REGISTRY_URL", registry.url.as_str())]].concat();
+    let format_values = values(&Kafka::start(1), &vars, n).await;
+    let seen = registry.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    (json_values, format_values, serde_json::from_str(&seen[0].body).unwrap())
 }
 
 /// A closed port: the checks here fail before the registry is asked anything.
@@ -97,13 +122,7 @@ async fn a_templates_avro_values_decode_to_what_it_sends_as_json() {
     let data = write_file(dir.path(), "d.csv", b"city,temp\nOslo,1\nRome,15.5\nLima,20\n");
     let registry = Registry::start(registers).await;
     let base = [("DATASET_URI", data.as_str()), ("MESSAGE_TEMPLATE", TEMPLATE), ("RANDOM_SEED", "7")];
-    let json_values = values(&Kafka::start(1), &base, 40).await;
-    let avro_vars = [&base[..], &[("VALUE_FORMAT", "avro"), ("SCHEMA_REGISTRY_URL", registry.url.as_str())]].concat();
-    let avro_values = values(&Kafka::start(1), &avro_vars, 40).await;
-
-    let seen = registry.seen();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    let registered: Value = serde_json::from_str(&seen[0].body).unwrap();
+    let (json_values, avro_values, registered) = as_json_and("avro", &registry, &base, 40).await;
     let schema: Value = serde_json::from_str(registered["schema"].as_str().unwrap()).unwrap();
     assert_eq!(
         schema["fields"],
@@ -119,15 +138,18 @@ async fn a_templates_avro_values_decode_to_what_it_sends_as_json() {
         };
         let decoded: serde_json::Map<String, Value> =
             fields.into_iter().map(|(k, v)| (k, Value::try_from(v).unwrap())).collect();
-        let sent: Value = serde_json::from_slice(j).unwrap();
-        // 20 is a whole number in JSON, a double in the schema.
-        let sent_temp = sent["temp"].as_f64().unwrap();
-        assert_eq!(decoded["temp"].as_f64(), Some(sent_temp));
-        let (mut d, mut s) = (Value::Object(decoded), sent);
-        d["temp"] = Value::Null;
-        s["temp"] = Value::Null;
-        assert_eq!(d, s);
+        same_but_temp(Value::Object(decoded), j);
     }
+}
+
+/// `decoded` is the JSON `sent`, where `temp` is the same number (20 is a
+/// whole number in JSON, a double in the schema).
+pub(crate) fn same_but_temp(mut decoded: Value, sent: &[u8]) {
+    let mut sent: Value = serde_json::from_slice(sent).unwrap();
+    assert_eq!(decoded["temp"].as_f64(), Some(sent["temp"].as_f64().unwrap()));
+    decoded["temp"] = Value::Null;
+    sent["temp"] = Value::Null;
+    assert_eq!(decoded, sent);
 }
 
 /// JSON Schema: the rendered JSON behind the frame, byte for byte what the
@@ -165,39 +187,61 @@ async fn a_templates_json_schema_values_are_its_json_and_a_misfitting_render_is_
     assert!(e.to_string().starts_with("300 of 300 messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message 1: field pick: "), "{e}");
 }
 
-/// Rows 0, 2, 4, ... of 130, and row 1 whose `temp` is empty (null): the
-/// renders at startup come from 64 rows spread over the 130, never row 1.
-fn rows_with_a_rare_null(dir: &std::path::Path) -> String {
+/// Rows 0, 2, 4, ... of 130, and row 1 whose `temp` is `odd` (empty: null):
+/// the renders at startup come from 64 rows spread over the 130, never row 1.
+pub(crate) fn rows_with_a_rare(odd: &str, dir: &std::path::Path) -> String {
     let mut csv = String::from("city,temp\n");
     for i in 0..130 {
-        csv.push_str(&if i == 1 { "Nowhere,\n".to_owned() } else { format!("C{i},{i}\n") });
+        csv.push_str(&if i == 1 { format!("Nowhere,{odd}\n") } else { format!("C{i},{i}\n") });
     }
     write_file(dir, "d.csv", csv.as_bytes())
 }
 
+/// A .proto whose second message takes `temp` as a double (text other than a number does not fit).
+pub(crate) const READING: &str =
+    "syntax = \"proto3\";\npackage w;\nmessage Other { string x = 1; }\nmessage Reading { string city = 1; double temp = 2; }\n";
+
 /// The binary: a render that does not fit at run time is one rate-limited
-/// `values_skipped` line naming the field, and the run ends 0.
+/// `values_skipped` line naming the field, and the run ends 0 (Avro, the
+/// schema derived from the renders; Protobuf, a given .proto).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
+    for format in ["avro", "protobuf"] {
+        run_time_misfit(format).await;
+    }
+}
+
+async fn run_time_misfit(format: &'static str) {
     let registry = Registry::start(registers).await;
     let url = registry.url.clone();
     let out = tokio::task::spawn_blocking(move || {
         let dir = tempfile::tempdir().unwrap();
-        let data = rows_with_a_rare_null(dir.path());
-        let child = crate::process::command(&[
-            ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
-            ("DATASET_URI", &data),
-            ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
-            ("RANDOM_SEED", "11"),
-            ("VALUE_FORMAT", "avro"),
-            ("SCHEMA_REGISTRY_URL", &url),
-            // 100 batches of 20: row 1 comes up in several of them.
-            ("PRODUCE_INTERVAL", "0.005"),
-            ("MIN_RECORDS_PER_BATCH", "20"),
-            ("MAX_RECORDS_PER_BATCH", "20"),
-            ("MAX_MESSAGES", "2000"),
-            ("LOG_FORMAT", "json"),
-        ])
+        let data = rows_with_a_rare(if format == "avro" { "" } else { "cold" }, dir.path());
+        let proto = write_file(dir.path(), "w.proto", READING.as_bytes());
+        let given: &[(&str, &str)] = match format {
+            "avro" => &[],
+            _ => &[("VALUE_SCHEMA", &proto), ("VALUE_SCHEMA_MESSAGE", "Reading")],
+        };
+        let child = crate::process::command(
+            &[
+                given,
+                &[
+                    ("KAFKA_BOOTSTRAP_SERVERS", "embedded"),
+                    ("DATASET_URI", &data),
+                    ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
+                    ("RANDOM_SEED", "11"),
+                    ("VALUE_FORMAT", format),
+                    ("SCHEMA_REGISTRY_URL", &url),
+                    // 100 batches of 20: row 1 comes up in several of them.
+                    ("PRODUCE_INTERVAL", "0.005"),
+                    ("MIN_RECORDS_PER_BATCH", "20"),
+                    ("MAX_RECORDS_PER_BATCH", "20"),
+                    ("MAX_MESSAGES", "2000"),
+                    ("LOG_FORMAT", "json"),
+                ],
+            ]
+            .concat(),
+        )
         .spawn()
         .unwrap();
         crate::process::wait_with_timeout(child, Duration::from_secs(30))
@@ -207,8 +251,8 @@ async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = crate::process::json_lines(&out);
     let skipped: Vec<&Value> = lines.iter().filter(|l| l["event"] == "values_skipped").collect();
-    assert_eq!(skipped.len(), 1, "one line within 10 s: {skipped:?}");
-    assert!(skipped[0]["reason"].as_str().unwrap().starts_with("field temp: "), "{}", skipped[0]);
+    assert_eq!(skipped.len(), 1, "{format}: one line within 10 s: {skipped:?}");
+    assert!(skipped[0]["reason"].as_str().unwrap().starts_with("field temp: "), "{format}: {}", skipped[0]);
     assert_eq!(skipped[0]["level"], "WARN");
 }
 
@@ -217,7 +261,7 @@ async fn a_run_time_misfit_is_a_values_skipped_line_naming_the_field() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_that_does_not_fit_at_run_time_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let data = rows_with_a_rare_null(dir.path());
+    let data = rows_with_a_rare("", dir.path());
     let registry = Registry::start(registers).await;
     let kafka = Kafka::start(1);
     let bootstrap = kafka.bootstrap();
@@ -251,10 +295,11 @@ async fn a_render_that_does_not_fit_at_run_time_is_skipped_and_counted() {
 
 /// A reloaded version is checked against the schema in use: one whose
 /// records do not fit is refused and the records in use stay; one that fits
-/// is swapped in (JSON Schema derived at startup; Avro encoded per message).
+/// is swapped in (JSON Schema derived at startup; Avro and Protobuf encoded
+/// again, nothing registered again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_is_checked_against_the_schema_in_use() {
-    for format in ["json-schema", "avro"] {
+    for format in ["json-schema", "avro", "protobuf"] {
         let dir = tempfile::tempdir().unwrap();
         let path = write_file(dir.path(), "live.csv", b"city,temp\nOslo,1\n");
         let registry = Registry::start(registers).await;
@@ -286,11 +331,13 @@ async fn a_reload_is_checked_against_the_schema_in_use() {
         let (outcome, ()) = tokio::join!(run::run(&cfg, Arc::clone(&stats), token.clone()), script);
         let outcome = outcome.unwrap();
         assert_eq!((outcome.totals.failed, outcome.undelivered), (0, 0));
+        assert_eq!(registry.seen().len(), 1, "{format}: registered once");
         let registered: Value = serde_json::from_str(&registry.seen()[0].body).unwrap();
         let schema = registered["schema"].as_str().unwrap().to_owned();
         let mut cities = Vec::new();
         for v in read(&kafka, outcome.totals.delivered as usize).await {
             let city = match format {
+                "protobuf" => crate::registry::decode_proto(&schema, &v[6..])["city"].clone(),
                 "avro" => {
                     let avro = apache_avro::Schema::parse_str(&schema).unwrap();
                     let Avro::Record(f) = apache_avro::from_avro_datum(&avro, &mut &v[5..], None).unwrap() else {
@@ -362,10 +409,7 @@ async fn a_synthetic_template_example_as_avro_decodes_to_its_json() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/templates/traffic-events.json");
     let registry = Registry::start(registers).await;
     let base = [("DATASET_URI", "none"), ("MESSAGE_TEMPLATE", example), ("RANDOM_SEED", "5")];
-    let json_values = values(&Kafka::start(1), &base, 50).await;
-    let avro_vars = [&base[..], &[("VALUE_FORMAT", "avro"), ("SCHEMA_REGISTRY_URL", registry.url.as_str())]].concat();
-    let avro_values = values(&Kafka::start(1), &avro_vars, 50).await;
-    let registered: Value = serde_json::from_str(&registry.seen()[0].body).unwrap();
+    let (json_values, avro_values, registered) = as_json_and("avro", &registry, &base, 50).await;
     let schema = apache_avro::Schema::parse_str(registered["schema"].as_str().unwrap()).unwrap();
     for (j, a) in json_values.iter().zip(&avro_values) {
         let mut decoded = Value::try_from(apache_avro::from_avro_datum(&schema, &mut &a[5..], None).unwrap()).unwrap();

@@ -247,34 +247,11 @@ impl RegistrySettings {
                        set SCHEMA_REGISTRY_URL (e.g. http://schema-registry:8081), or VALUE_FORMAT=json",
             });
         }
-        // Protobuf encodes records at load only: a template's values and a
-        // reloaded version are not encoded as Protobuf yet.
-        for (var, what) in
-            [(&s::MESSAGE_TEMPLATE, "a template's values"), (&s::DATASET_RELOAD_INTERVAL, "a reloaded dataset")]
-        {
-            if value_format == ValueFormat::Protobuf && env.is_set(var) {
-                return Err(ConfigError::Conflict {
-                    first: var.name,
-                    second: s::VALUE_FORMAT.name,
-                    hint: if what.starts_with("a template") {
-                        "a template's values are not encoded as Protobuf yet: use MESSAGE_FIELDS, or VALUE_FORMAT avro or json-schema"
-                    } else {
-                        "a reloaded dataset is not encoded as Protobuf yet: unset DATASET_RELOAD_INTERVAL, or use VALUE_FORMAT avro or json-schema"
-                    },
-                });
-            }
-        }
-        if key_format == KeyFormat::Avro && env.is_set(&s::MESSAGE_TEMPLATE) {
-            return Err(ConfigError::Conflict {
-                first: s::MESSAGE_TEMPLATE.name,
-                second: s::KEY_FORMAT.name,
-                hint: "a template's key is sent as text; KEY_FORMAT=avro is not done for templates yet: use KEY_FORMAT=string",
-            });
-        }
-        if key_format == KeyFormat::Avro && !env.is_set(&s::MESSAGE_KEY_FIELD) {
+        // A template's key is its `key` member (checked once it renders).
+        if key_format == KeyFormat::Avro && !env.is_set(&s::MESSAGE_KEY_FIELD) && !env.is_set(&s::MESSAGE_TEMPLATE) {
             return Err(ConfigError::Missing {
                 var: s::MESSAGE_KEY_FIELD.name,
-                hint: "KEY_FORMAT=avro writes each message's key, and without MESSAGE_KEY_FIELD messages have none: set it, or KEY_FORMAT=string",
+                hint: "KEY_FORMAT=avro writes each message's key, and without MESSAGE_KEY_FIELD (or a MESSAGE_TEMPLATE with a key) messages have none: set it, or KEY_FORMAT=string",
             });
         }
         if settings.value_schema.is_some() && !auto_register {
@@ -437,13 +414,11 @@ mod tests {
             "templates are encoded"
         );
         let proto = [("VALUE_FORMAT", "protobuf"), ("SCHEMA_REGISTRY_URL", "http://sr")];
-        let e = settings(&[&proto[..], &[("MESSAGE_TEMPLATE", "t.json")]].concat()).unwrap_err().to_string();
-        assert!(e.starts_with("MESSAGE_TEMPLATE and VALUE_FORMAT are both set"), "{e}");
-        let e = settings(&[&proto[..], &[("DATASET_RELOAD_INTERVAL", "60")]].concat()).unwrap_err().to_string();
-        assert!(e.starts_with("DATASET_RELOAD_INTERVAL and VALUE_FORMAT are both set"), "{e}");
+        assert!(settings(&[&proto[..], &[("MESSAGE_TEMPLATE", "t.json")]].concat()).is_ok(), "renders are encoded");
+        assert!(settings(&[&proto[..], &[("DATASET_RELOAD_INTERVAL", "60")]].concat()).is_ok(), "reloads are encoded");
         let key = [("VALUE_FORMAT", "json"), ("KEY_FORMAT", "avro"), ("SCHEMA_REGISTRY_URL", "http://r:8081")];
-        let e = settings(&[&key[..], &[("MESSAGE_TEMPLATE", "t.json")]].concat()).unwrap_err().to_string();
-        assert!(e.starts_with("MESSAGE_TEMPLATE and KEY_FORMAT are both set"), "{e}");
+        let r = settings(&[&key[..], &[("MESSAGE_TEMPLATE", "t.json")]].concat()).unwrap();
+        assert_eq!(r.key_format, KeyFormat::Avro, "the template's key, without MESSAGE_KEY_FIELD");
         let e = settings(&[&registry[..], &[("KEY_FORMAT", "avro")]].concat()).unwrap_err().to_string();
         assert!(e.starts_with("MESSAGE_KEY_FIELD is not set"), "{e}");
         let e = settings(&[&registry[..], &[("VALUE_SCHEMA", "s.avsc"), ("SCHEMA_AUTO_REGISTER", "false")]].concat())

@@ -72,6 +72,8 @@ pub enum FormatError {
     NoRecordFits { skipped: u64, record: usize, reason: String },
     #[error("{misfits} of {samples} messages MESSAGE_TEMPLATE rendered at startup do not fit the value schema; the first: message {sample}: {reason}; make the template render what the schema describes, or fix VALUE_SCHEMA")]
     SampleMisfits { misfits: usize, samples: usize, sample: usize, reason: String },
+    #[error("KEY_FORMAT=avro writes each message's key, and MESSAGE_TEMPLATE rendered none in the messages rendered at startup: give the template a `key` (null only now and then), or set KEY_FORMAT=string")]
+    NoTemplateKey,
     #[error("the dataset and its {format} values need {needed} bytes of memory, more than DATASET_MAX_BYTES ({max_bytes}); set DATASET_MAX_RECORDS to keep a sample, or raise DATASET_MAX_BYTES")]
     TooLarge { format: &'static str, needed: usize, max_bytes: u64 },
 }
@@ -94,7 +96,7 @@ impl From<NoneFit> for FormatError {
 impl FormatError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            FormatError::Schema(_) => exit::CONFIG,
+            FormatError::Schema(_) | FormatError::NoTemplateKey => exit::CONFIG,
             FormatError::Registry(e) => e.exit_code(),
             FormatError::NoRecordFits { .. } | FormatError::SampleMisfits { .. } | FormatError::TooLarge { .. } => {
                 exit::DATASET_INVALID
@@ -160,6 +162,9 @@ pub async fn prepare(
             ValueSchema::Protobuf { message, .. } => {
                 let mut encoded = encoded;
                 encoded.set_id(id);
+                // Kept with the records too, so a reloaded dataset's replace them.
+                let encoded = Arc::new(encoded);
+                dataset.attach(Attached(Arc::clone(&encoded) as _));
                 let generated = Generated::new(&message, spec.fields.iter().map(|a| a.name.as_str()));
                 ValueWire::Protobuf { encoded, generated }
             }
@@ -168,7 +173,15 @@ pub async fn prepare(
 
     let key = match r.key_format {
         KeyFormat::String => None,
-        KeyFormat::Avro => Some(key_wire(config, &observed, client.as_ref(), purpose, shutdown).await?),
+        KeyFormat::Avro => {
+            let field = spec.key_field.as_deref().unwrap_or_default();
+            let long = match spec.fields.iter().find(|a| a.name == field) {
+                Some(a) => a.value.is_number(),
+                None => observed.is_whole_number(field),
+            };
+            let origin = "derived from MESSAGE_KEY_FIELD's values";
+            Some(key_wire(config, long, origin, client.as_ref(), purpose, shutdown).await?)
+        }
     };
     Ok((purpose == Purpose::Run).then(|| Setup { wire: Wire::new(value, key), reload }))
 }
@@ -182,13 +195,13 @@ fn json_validator(schema: &ValueSchema) -> Result<Option<JsonValidator>, SchemaE
 }
 
 /// How a reloaded dataset is checked against `schema`, the one in use, with
-/// id `id` (see [`reload`]): Avro encodes its records again, and the datums go
-/// with the dataset; a JSON Schema, even a derived one, validates them (the
-/// new version's records are not those it was derived from).
+/// id `id` (see [`reload`]): Avro and Protobuf encode its records again, and
+/// the values go with the dataset; a JSON Schema, even a derived one,
+/// validates them (the new version's records are not those it was derived from).
 fn reload_check(config: &Config, schema: &ValueSchema, id: u32) -> Result<Prepare, FormatError> {
     let spec = config.messages.spec.clone();
     Ok(match schema {
-        ValueSchema::Avro { .. } => {
+        ValueSchema::Avro { .. } | ValueSchema::Protobuf { .. } => {
             let (config, schema) = (config.clone(), schema.clone());
             Arc::new(move |mut dataset| {
                 let (mut encoded, _) = encode(&config, &mut dataset, &schema, &spec).map_err(|e| e.to_string())?;
@@ -197,8 +210,6 @@ fn reload_check(config: &Config, schema: &ValueSchema, id: u32) -> Result<Prepar
                 Ok(dataset)
             })
         }
-        // Refused by the configuration (DATASET_RELOAD_INTERVAL with protobuf).
-        ValueSchema::Protobuf { .. } => Arc::new(|_| Err("a reloaded dataset is not encoded as Protobuf yet".into())),
         ValueSchema::Json { text, .. } => {
             let v = JsonValidator::new(text).map_err(|m| invalid("in use", m))?;
             Arc::new(move |mut dataset| {
@@ -349,7 +360,7 @@ fn encode(
         }
         ValueSchema::Protobuf { message, .. } => {
             let encoder = ProtoEncoder::new(message, spec.fields.iter().map(|a| a.name.as_str()));
-            let work = |range| encode_proto_part(records, range, &encoder, spec);
+            let work = |range| encode_proto_part(records, range, &encoder, message, spec);
             ("protobuf", Vec::new(), misfits::in_parts(len, work, Part::failed))
         }
     };
@@ -436,20 +447,24 @@ fn encode_part(
 }
 
 /// Checks and encodes the records of `range` (with `MESSAGE_FIELDS`, checked
-/// with values of the generated fields' kinds, encoded without them).
+/// with values of the generated fields' kinds, encoded without them). Without
+/// them a record is written as a template's render is: by the message's plan,
+/// with `prost`'s encoders and no `DynamicMessage` unless the plan cannot read it.
 fn encode_proto_part(
     records: &Dataset,
     range: std::ops::Range<usize>,
     encoder: &ProtoEncoder,
+    message: &prost_reflect::MessageDescriptor,
     spec: &MessageSpec,
 ) -> Part {
     let json_bytes: usize = range.clone().map(|i| records.get(i).len()).sum();
     let mut part =
         Part { encoded: Encoded::with_capacity(json_bytes / 2, range.len()), misfits: Vec::new(), skipped: Vec::new() };
+    let mut planned = protobuf::RenderEncoder::new(message);
     for i in range {
         let record = records.get(i);
         let fits = match spec.fields.is_empty() {
-            true => part.encoded.push_with(|out| encoder.encode(record, out)),
+            true => part.encoded.push_with(|out| planned.encode(record, 0, out)),
             false => part.encoded.push_with(|out| encoder.encode(&with_generated_fields(record, spec), out)),
         };
         if let Err(m) = fits {
@@ -473,23 +488,18 @@ fn read_back(encoded: &Encoded, message: &prost_reflect::MessageDescriptor) -> D
     Dataset::from_collected(crate::dataset::collect::Collected { buf, ends, seen })
 }
 
-/// `KEY_FORMAT=avro`: a `long` schema when every key is a whole number, else
-/// `string`, under `<topic>-key`.
+/// `KEY_FORMAT=avro`: a `long` schema when every key is a whole number
+/// (`long`, as `origin` says it was found), else `string`, under
+/// `<topic>-key`; with `SCHEMA_AUTO_REGISTER=false` the subject's latest.
 async fn key_wire(
     config: &Config,
-    observed: &Observed,
+    mut long: bool,
+    mut origin: &str,
     client: Option<&RegistryClient>,
     purpose: Purpose,
     shutdown: &CancellationToken,
 ) -> Result<KeyWire, FormatError> {
-    let spec = &config.messages.spec;
-    let field = spec.key_field.as_deref().unwrap_or_default();
     let subject = format!("{}-key", config.kafka.topic);
-    let mut long = match spec.fields.iter().find(|a| a.name == field) {
-        Some(a) => a.value.is_number(),
-        None => observed.is_whole_number(field),
-    };
-    let mut origin = "derived from MESSAGE_KEY_FIELD's values";
     let mut id = None;
     if let (false, Some(c)) = (config.registry.auto_register, client) {
         let latest = c

@@ -13,6 +13,8 @@
 //! out, and each message's values of them are encoded after it, into a reused
 //! buffer ([`Generated`]): a Protobuf decoder merges fields wherever they come
 //! in the message (and, for a scalar written twice, keeps the last one).
+//!
+//! With `MESSAGE_TEMPLATE` each render is encoded per message ([`render`]).
 
 use std::borrow::Cow;
 
@@ -26,6 +28,8 @@ use prost_reflect::{
 use super::avro::{Misfit, FRAME};
 
 pub mod imports;
+mod render;
+pub use self::render::RenderEncoder;
 
 pub use self::imports::{Loader, ProtoFile, ProtoFiles};
 

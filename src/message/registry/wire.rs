@@ -11,6 +11,8 @@
 //! value is the JSON behind the frame, copied into a reused buffer. A
 //! Protobuf value is the message encoded at load, and with `MESSAGE_FIELDS`
 //! that message copied into a reused buffer with the generated fields after it.
+//! A template's render is encoded whole per message (Avro, Protobuf), into
+//! the reused buffer.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use apache_avro::types::Value as Avro;
 use apache_avro::{GenericSingleObjectWriter, Schema};
 
 use super::avro::{frame, AvroEncoder, Encoded, Misfit, Placeholder, FRAME};
-use super::protobuf::Generated;
+use super::protobuf::{Generated, RenderEncoder};
 use super::validate::JsonValidator;
 
 /// How values are written.
@@ -36,7 +38,10 @@ pub enum ValueWire {
     Avro { id: u32, encoded: Arc<Encoded>, encoder: Box<AvroEncoder>, per_message: bool, splice: Vec<(usize, usize)> },
     /// The messages encoded at load, framed with their id and message indexes;
     /// with `MESSAGE_FIELDS`, each message's generated fields encoded after it.
-    Protobuf { encoded: Encoded, generated: Option<Box<Generated>> },
+    /// Those of the dataset in use, as for Avro.
+    Protobuf { encoded: Arc<Encoded>, generated: Option<Box<Generated>> },
+    /// A template's renders, each encoded as the values' message when sent.
+    ProtobufRenders { id: u32, encoder: Box<RenderEncoder> },
 }
 
 /// An Avro key: a `string` or `long` schema registered under `<topic>-key`.
@@ -44,6 +49,8 @@ pub struct KeyWire {
     id: u32,
     long: bool,
     writer: GenericSingleObjectWriter,
+    /// A string key's value, its buffer refilled for each key (no allocation per message).
+    text: Avro,
 }
 
 impl KeyWire {
@@ -51,22 +58,30 @@ impl KeyWire {
         let schema = if long { Schema::Long } else { Schema::String };
         let writer = GenericSingleObjectWriter::new_with_capacity_and_header_builder(&schema, 64, Placeholder)
             .map_err(|e| e.to_string())?;
-        Ok(KeyWire { id, long, writer })
+        Ok(KeyWire { id, long, writer, text: Avro::String(String::with_capacity(64)) })
     }
 
     /// The key's text as an Avro datum in `out` (cleared first); `false` when a
     /// `long` key's text is no whole number (sent without a key).
     fn encode(&mut self, text: &[u8], out: &mut Vec<u8>) -> bool {
         out.clear();
+        let long;
         let value = if self.long {
             match std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()) {
-                Some(n) => Avro::Long(n),
+                Some(n) => {
+                    long = Avro::Long(n);
+                    &long
+                }
                 None => return false,
             }
         } else {
-            Avro::String(String::from_utf8_lossy(text).into_owned())
+            if let Avro::String(s) = &mut self.text {
+                s.clear();
+                s.push_str(&String::from_utf8_lossy(text));
+            }
+            &self.text
         };
-        if self.writer.write_value_ref(&value, out).is_err() {
+        if self.writer.write_value_ref(value, out).is_err() {
             return false;
         }
         out.drain(..FRAME);
@@ -110,13 +125,14 @@ impl Wire {
         matches!(&self.value, ValueWire::Avro { per_message: true, splice, .. } if !splice.is_empty())
     }
 
-    /// Takes the datums a reloaded dataset carries ([`crate::dataset::Dataset::attach`]),
-    /// when it is put in use.
+    /// Takes the values a reloaded dataset carries, encoded against the schema
+    /// in use ([`crate::dataset::Dataset::attach`]), when it is put in use.
     pub fn follow(&mut self, attached: &crate::dataset::Attached) {
-        if let (ValueWire::Avro { encoded, .. }, Ok(datums)) =
-            (&mut self.value, Arc::clone(&attached.0).downcast::<Encoded>())
-        {
-            *encoded = datums;
+        let (ValueWire::Avro { encoded, .. } | ValueWire::Protobuf { encoded, .. }) = &mut self.value else {
+            return;
+        };
+        if let Ok(values) = Arc::clone(&attached.0).downcast::<Encoded>() {
+            *encoded = values;
         }
     }
 
@@ -163,6 +179,13 @@ impl Wire {
                 self.value_buf.extend_from_slice(&[0; FRAME]);
                 frame(&mut self.value_buf, *id);
                 self.value_buf.extend_from_slice(built);
+                &self.value_buf
+            }
+            ValueWire::ProtobufRenders { id, encoder } => {
+                self.value_buf.clear();
+                if let Err(m) = encoder.encode(built, *id, &mut self.value_buf) {
+                    misfit(&mut self.unencodable, &mut self.last_misfit, &mut self.value_buf, m);
+                }
                 &self.value_buf
             }
             ValueWire::Avro { encoded, per_message: false, .. } => encoded.get(i),
@@ -304,6 +327,25 @@ mod tests {
             assert_eq!(w.apply(i, built.as_bytes(), &generated, None).0, expected, "{built}");
         }
         assert_eq!(w.unencodable, 0);
+    }
+
+    /// A key, string or long, is written into the reused buffer with nothing allocated.
+    #[test]
+    fn an_avro_key_allocates_nothing() {
+        use crate::message::tests::alloc_count;
+        let mut w = Wire::new(ValueWire::Json, Some(KeyWire::new(4, false).unwrap()));
+        let mut l = Wire::new(ValueWire::Json, Some(KeyWire::new(4, true).unwrap()));
+        let keys: [&[u8]; 3] = [b"acct-17", "a longer key, with \u{e9}".as_bytes(), b"k"];
+        let _ = (w.apply(0, b"{}", &[], Some(keys[1])), l.apply(0, b"{}", &[], Some(b"12")));
+        let before = alloc_count::count();
+        let mut bytes = 0;
+        for k in 0..3_000 {
+            bytes += w.apply(0, b"{}", &[], Some(keys[k % 3])).1.map_or(0, <[u8]>::len);
+            bytes += l.apply(0, b"{}", &[], Some(b"-123456789")).1.map_or(0, <[u8]>::len);
+        }
+        assert_eq!(alloc_count::count() - before, 0);
+        assert!(bytes > 3_000 * 10);
+        assert_eq!(w.apply(0, b"{}", &[], Some(b"k1")).1, Some(&[0, 0, 0, 0, 4, 4, b'k', b'1'][..]));
     }
 
     #[test]

@@ -13,11 +13,18 @@
 //! number is wanted, a missing field without a default) is a [`Misfit`]
 //! naming the field.
 //!
+//! Most records are their schema's fields in its order (a derived schema
+//! keeps the records' order): such a record is written in one pass, and a
+//! value seen before in a field is copied from the field's [`Memo`] rather
+//! than encoded again; any other record goes the general way.
+//!
 //! Each datum is written in the Confluent wire format: byte 0, the schema id as
 //! 4 bytes big-endian, the datum. The id is known only once the schema is
 //! registered, after the records are known to fit, so it is written into every
 //! record's frame afterwards ([`Encoded::set_id`]).
 
+mod encoded;
+mod memo;
 mod misfit;
 mod plan;
 mod value;
@@ -28,6 +35,8 @@ use apache_avro::schema::{Name, ResolvedSchema};
 use apache_avro::{GenericSingleObjectWriter, Schema};
 use serde_json::Value as Json;
 
+pub use self::encoded::Encoded;
+use self::memo::Memo;
 pub use self::misfit::Misfit;
 use self::plan::Plan;
 use self::value::to_avro;
@@ -100,6 +109,7 @@ struct FieldWriter {
     /// The default as JSON text, for the plan.
     default_raw: Option<String>,
     write: Write,
+    memo: Memo,
 }
 
 /// How a top-level field's value is written.
@@ -144,6 +154,7 @@ impl AvroEncoder {
                         default: f.default.clone(),
                         default_raw: f.default.as_ref().and_then(|d| serde_json::to_string(d).ok()),
                         write,
+                        memo: Memo::default(),
                     })
                 })
                 .collect::<Option<Vec<_>>>(),
@@ -249,11 +260,9 @@ impl AvroEncoder {
     /// caller starts again on the general path, which also knows defaults.
     fn encode_in_order(&mut self, json: &[u8], out: &mut Vec<u8>) -> Option<Result<(), Misfit>> {
         let fields = self.fields.as_mut()?;
-        let text = std::str::from_utf8(json).ok()?;
         if json.first() != Some(&b'{') || fields.is_empty() {
             return None;
         }
-        let plain = memchr::memchr(b'\\', json).is_none();
         out.extend_from_slice(&[0; FRAME]);
         self.spans.clear();
         let last = fields.len() - 1;
@@ -264,19 +273,30 @@ impl AvroEncoder {
                 return None;
             }
             let at = key_end + 1;
-            let end = match json.get(at)? {
-                b'"' if plain => at + 2 + memchr::memchr(b'"', json.get(at + 1..)?)?,
-                b'"' | b'{' | b'[' => crate::dataset::columns::skip_value(json, at)?,
-                _ => at + json[at..].iter().position(|&b| b == b',' || b == b'}')?,
+            // `plain`: no backslash in the value, so nothing in it to unescape.
+            let (end, plain) = match json.get(at)? {
+                b'"' => match memchr::memchr2(b'"', b'\\', json.get(at + 1..)?)? {
+                    n if json[at + 1 + n] == b'"' => (at + 2 + n, true),
+                    _ => (crate::dataset::columns::skip_value(json, at)?, false),
+                },
+                b'{' | b'[' => {
+                    let end = crate::dataset::columns::skip_value(json, at)?;
+                    (end, memchr::memchr(b'\\', &json[at..end]).is_none())
+                }
+                _ => (at + json[at..].iter().position(|&b| b == b',' || b == b'}')?, true),
             };
             let follows = if j == last { b'}' } else { b',' };
             if json.get(end) != Some(&follows) {
                 return None;
             }
             let start = out.len();
-            // The scanner stops at ASCII bytes: character boundaries.
-            if let Err(m) = encode_field(f, &self.names, &mut self.scratch, Some(&text[at..end]), plain, out) {
-                return Some(Err(m));
+            let raw = &json[at..end];
+            if !f.memo.replay(raw, out) {
+                let text = std::str::from_utf8(raw).ok()?;
+                if let Err(m) = encode_field(f, &self.names, &mut self.scratch, Some(text), plain, out) {
+                    return Some(Err(m));
+                }
+                f.memo.keep(raw, &out[start..]);
             }
             self.spans.push((start, out.len()));
             i = end + 1;
@@ -342,154 +362,6 @@ fn encode_field(
             out.extend_from_slice(&scratch[2 * FRAME..]);
             Ok(())
         }
-    }
-}
-
-/// Datums, an end offset per record (as the dataset holds JSON), in one
-/// chunk per encoding thread: the threads' work is kept where it was written
-/// rather than copied into one buffer. With `MESSAGE_FIELDS`, where each
-/// generated field's datum sits in each record's (`spans`, `per` pairs of
-/// offsets a record), to be replaced per message.
-#[derive(Debug)]
-pub struct Encoded {
-    chunks: Vec<Chunk>,
-    /// The index of each chunk's first record.
-    firsts: Vec<usize>,
-    spans: Vec<(u32, u32)>,
-    per: usize,
-}
-
-#[derive(Debug, Default)]
-struct Chunk {
-    buf: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Default for Encoded {
-    fn default() -> Self {
-        Encoded::with_capacity(0, 0)
-    }
-}
-
-impl Encoded {
-    pub fn with_capacity(bytes: usize, records: usize) -> Self {
-        let chunk = Chunk { buf: Vec::with_capacity(bytes), ends: Vec::with_capacity(records) };
-        Encoded { chunks: vec![chunk], firsts: vec![0], spans: Vec::new(), per: 0 }
-    }
-
-    fn last(&mut self) -> &mut Chunk {
-        self.chunks.last_mut().expect("an Encoded has a chunk")
-    }
-
-    /// Encodes `json` as the next record; on a misfit nothing is added.
-    pub fn push(&mut self, encoder: &mut AvroEncoder, json: &[u8]) -> Result<(), Misfit> {
-        let chunk = self.last();
-        encoder.encode(json, 0, &mut chunk.buf)?;
-        chunk.ends.push(chunk.buf.len());
-        Ok(())
-    }
-
-    /// The next record, as `encode` appends it; on a misfit nothing is added.
-    pub fn push_with(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), Misfit>) -> Result<(), Misfit> {
-        let chunk = self.last();
-        let start = chunk.buf.len();
-        encode(&mut chunk.buf).inspect_err(|_| chunk.buf.truncate(start))?;
-        chunk.ends.push(chunk.buf.len());
-        Ok(())
-    }
-
-    /// [`Self::push`], noting where the datums of the fields at schema
-    /// `positions` went (the encoder goes field by field: see
-    /// [`AvroEncoder::field_position`]).
-    pub fn push_noting(&mut self, encoder: &mut AvroEncoder, json: &[u8], positions: &[usize]) -> Result<(), Misfit> {
-        let chunk = self.chunks.last_mut().expect("an Encoded has a chunk");
-        let start = chunk.buf.len();
-        encoder.encode(json, 0, &mut chunk.buf)?;
-        let spans = encoder.last_spans();
-        if spans.len() <= positions.iter().copied().max().unwrap_or(0) {
-            // Encoded whole (a key written with escapes): no spans to splice at.
-            chunk.buf.truncate(start);
-            return Err(Misfit::new("a field name written with escapes, with MESSAGE_FIELDS".into()));
-        }
-        chunk.ends.push(chunk.buf.len());
-        self.per = positions.len();
-        self.spans.extend(positions.iter().map(|&j| ((spans[j].0 - start) as u32, (spans[j].1 - start) as u32)));
-        Ok(())
-    }
-
-    /// Record `i`'s spliced spans, relative to its datum's start.
-    #[inline]
-    pub fn spans(&self, i: usize) -> &[(u32, u32)] {
-        &self.spans[i * self.per..(i + 1) * self.per]
-    }
-
-    pub fn len(&self) -> usize {
-        self.firsts.last().copied().unwrap_or(0) + self.chunks.last().map_or(0, |c| c.ends.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Record `i`'s framed datum.
-    #[inline]
-    pub fn get(&self, i: usize) -> &[u8] {
-        // One chunk per encoding thread: a few at most.
-        let c = match self.chunks.len() {
-            1 => 0,
-            _ => self.firsts.partition_point(|&first| first <= i) - 1,
-        };
-        let (chunk, i) = (&self.chunks[c], i - self.firsts[c]);
-        let start = if i == 0 { 0 } else { chunk.ends[i - 1] };
-        &chunk.buf[start..chunk.ends[i]]
-    }
-
-    /// Puts `other`'s records after these.
-    pub fn append(&mut self, other: Encoded) {
-        let mut first = self.len();
-        if self.is_empty() {
-            self.chunks.clear();
-            self.firsts.clear();
-        }
-        for chunk in other.chunks.into_iter().filter(|c| !c.ends.is_empty()) {
-            self.firsts.push(first);
-            first += chunk.ends.len();
-            self.chunks.push(chunk);
-        }
-        if self.chunks.is_empty() {
-            *self = Encoded::default();
-        }
-        self.spans.extend_from_slice(&other.spans);
-        self.per = self.per.max(other.per);
-    }
-
-    /// Writes schema `id` into every record's frame.
-    pub fn set_id(&mut self, id: u32) {
-        for chunk in &mut self.chunks {
-            let mut start = 0;
-            for &end in &chunk.ends {
-                frame(&mut chunk.buf[start..end], id);
-                start = end;
-            }
-        }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.chunks.iter().map(|c| c.buf.len()).sum()
-    }
-
-    pub fn allocated_bytes(&self) -> usize {
-        let chunks: usize =
-            self.chunks.iter().map(|c| c.buf.capacity() + c.ends.capacity() * std::mem::size_of::<usize>()).sum();
-        chunks + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
-    }
-
-    pub fn shrink_to_fit(&mut self) {
-        for chunk in &mut self.chunks {
-            chunk.buf.shrink_to_fit();
-            chunk.ends.shrink_to_fit();
-        }
-        self.spans.shrink_to_fit();
     }
 }
 

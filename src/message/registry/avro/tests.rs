@@ -261,3 +261,28 @@ fn records_in_the_schemas_order_go_in_one_pass_and_write_what_the_general_path_w
     }
     assert_eq!(e.in_order.misses, 32, "given up after 32 misses with no hit");
 }
+
+/// A value seen before is written from the field's memo, byte for byte what
+/// encoding it gives; a field whose values rarely repeat gives the memo up.
+#[test]
+fn repeated_values_are_written_from_the_memo_as_encoding_writes_them() {
+    let s = schema(
+        r#"[{"name":"id","type":"string"},{"name":"city","type":["null","string"]},{"name":"n","type":"long"},{"name":"x","type":"double"}]"#,
+    );
+    let cities = [r#""Boston""#, "null", r#""S\u00e3o Paulo""#, r#""S\"x\"""#, r#""é""#];
+    let mut general = AvroEncoder::new(&s).unwrap();
+    general.in_order.misses = u64::MAX / 2;
+    let mut one_pass = AvroEncoder::new(&s).unwrap();
+    for i in 0..6000 {
+        let json = format!(r#"{{"id":"tx-{i}","city":{},"n":{},"x":{}}}"#, cities[i % 5], i % 3, i % 7);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        general.encode(json.as_bytes(), 1, &mut a).unwrap();
+        one_pass.encode(json.as_bytes(), 1, &mut b).unwrap();
+        assert_eq!(a, b, "{json}");
+    }
+    let memo = |name: &str| &one_pass.fields.as_ref().unwrap().iter().find(|f| f.name == name).unwrap().memo;
+    assert!(memo("id").off, "every id is new: given up");
+    assert_eq!((memo("city").kept.len(), memo("n").kept.len(), memo("x").kept.len()), (5, 3, 7));
+    assert!(memo("city").found > 5900, "{:?}", memo("city"));
+    assert_eq!(one_pass.in_order.hits, 6000);
+}
