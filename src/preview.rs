@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::message::registry::ReadBack;
 use crate::message::{self, Message};
 use crate::observe::events::{self, Stats};
 use crate::pacing::replicas::mix_seed;
@@ -28,33 +29,44 @@ pub async fn preview(
     let dataset = run::load_dataset(config, stats, crate::message::registry::Purpose::Preview, shutdown).await?;
     let (dataset, mut messages, schedule, _) =
         run::messages_for(config, dataset, seed, crate::message::registry::Purpose::Preview, shutdown).await?;
-    let mut line = Vec::new();
-    if let Pacing::Replay { plan, looping, .. } = &schedule.pacing {
-        // A replay sends its plan in time order (again and again with REPLAY_LOOP), not a sample.
-        let passes = if *looping && !plan.order.is_empty() { usize::MAX } else { 1 };
-        let order = std::iter::repeat_n(&plan.order, passes).flatten();
-        for &i in order.take(usize::try_from(n).unwrap_or(usize::MAX)) {
-            line.clear();
-            preview_line(&mut line, messages.build(&dataset, i, SystemTime::now()));
-            out.write_all(&line).map_err(AppError::Output)?;
+    let shown = shown(config, &schedule.pacing, dataset.len(), seed, n);
+    // Protobuf values are shown as a consumer decodes them: only those shown are read back.
+    let (records, shown) = match ReadBack::of(&dataset) {
+        Some(back) => {
+            let records = back.records(&shown);
+            messages.reindex(&records)?;
+            (records, (0..shown.len()).collect())
         }
-        return out.flush().map_err(AppError::Output);
+        None => (dataset, shown),
+    };
+    let mut line = Vec::new();
+    for i in shown {
+        line.clear();
+        preview_line(&mut line, messages.build(&records, i, SystemTime::now()));
+        out.write_all(&line).map_err(AppError::Output)?;
+    }
+    out.flush().map_err(AppError::Output)
+}
+
+/// The records of the first `n` messages, in the order a run with the same
+/// settings sends them: a replay's time order (again and again with
+/// `REPLAY_LOOP`), else the batches the run's sampler draws.
+fn shown(config: &Config, pacing: &Pacing, len: usize, seed: u64, n: u64) -> Vec<usize> {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if let Pacing::Replay { plan, looping, .. } = pacing {
+        let passes = if *looping && !plan.order.is_empty() { usize::MAX } else { 1 };
+        return std::iter::repeat_n(&plan.order, passes).flatten().copied().take(n).collect();
     }
     let s = &config.schedule;
     // Seeded as a run's sampler is, so the same RANDOM_SEED shows what it sends.
     let sampler_seed = mix_seed(seed, config.pacing.replica);
-    let mut sampler = Sampler::new(s.min_records_per_batch, s.max_records_per_batch, dataset.len(), Some(sampler_seed));
-    let mut left = n;
-    while left > 0 {
-        let k = sampler.batch_size(left);
-        for &i in sampler.sample(k) {
-            line.clear();
-            preview_line(&mut line, messages.build(&dataset, i, SystemTime::now()));
-            out.write_all(&line).map_err(AppError::Output)?;
-        }
-        left -= k as u64;
+    let mut sampler = Sampler::new(s.min_records_per_batch, s.max_records_per_batch, len, Some(sampler_seed));
+    let mut shown = Vec::with_capacity(n.min(1 << 20));
+    while shown.len() < n {
+        let k = sampler.batch_size((n - shown.len()) as u64);
+        shown.extend_from_slice(sampler.sample(k));
     }
-    out.flush().map_err(AppError::Output)
+    shown
 }
 
 /// One message as a consumer would see it: key and header values as JSON

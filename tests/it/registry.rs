@@ -270,6 +270,43 @@ async fn preview_shows_the_values_as_json_without_a_registry() {
     assert!(lines.iter().all(|l| l["value"]["zip"].is_string()), "{lines:?}");
 }
 
+/// `preview` shows a Protobuf value as a consumer decodes it (a column the
+/// message has no field for is gone; an empty cell is the field's default),
+/// for the records a JSON run with the same seed shows, in the same order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_protobuf_values_as_a_consumer_decodes_them_in_the_runs_order() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("http://{closed}");
+    let mut f = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    let rows: String = (0..200).map(|i| format!("{i},z{i},{i}.5,{}\n", if i % 2 == 0 { "" } else { "m" })).collect();
+    std::io::Write::write_all(&mut f, format!("id,zip,amount,memo\n{rows}").as_bytes()).unwrap();
+    let mut proto = tempfile::Builder::new().suffix(".proto").tempfile().unwrap();
+    std::io::Write::write_all(&mut proto, b"syntax = \"proto3\";\nmessage T { int64 id = 1; string memo = 2; }\n")
+        .unwrap();
+    let (uri, schema) = (f.path().display().to_string(), proto.path().display().to_string());
+    let preview = |extra: &[(&str, &str)]| {
+        let mut all = vec![("DATASET_URI", uri.as_str()), ("RANDOM_SEED", "7")];
+        all.extend_from_slice(extra);
+        let cfg = config(&vars(&url, &all));
+        async move {
+            let mut out = Vec::new();
+            kafka_feeder::preview::preview(&cfg, &Stats::new("none"), 25, &mut out, &CancellationToken::new())
+                .await
+                .unwrap();
+            out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| serde_json::from_slice(l).unwrap()).collect()
+        }
+    };
+    let json: Vec<Value> = preview(&[]).await;
+    let proto: Vec<Value> = preview(&[("VALUE_FORMAT", "protobuf"), ("VALUE_SCHEMA", schema.as_str())]).await;
+    assert_eq!(json.len(), 25);
+    let ids = |lines: &[Value]| lines.iter().map(|l| l["value"]["id"].as_i64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(ids(&proto), ids(&json), "the same records, in the same order");
+    for (p, j) in proto.iter().zip(&json) {
+        let memo = if j["value"]["memo"].is_null() { "" } else { "m" };
+        assert_eq!(p["value"], json!({"id": j["value"]["id"], "memo": memo}), "{p}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protobuf_value_is_framed_with_its_message_index_and_the_derived_proto_registered() {
     let registry = Registry::start(registers).await;

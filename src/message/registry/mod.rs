@@ -133,11 +133,6 @@ pub async fn prepare(
         let format = r.value_format;
         let (schema, subject, origin, latest_id) = value_schema(config, &observed, client.as_ref(), shutdown).await?;
         let (encoded, splice) = encode(config, dataset, &schema, spec)?;
-        if let (Purpose::Preview, ValueSchema::Protobuf { message, .. }) = (purpose, &schema) {
-            // A message is not its record's JSON (columns it has no field for,
-            // defaults for nulls): preview shows what a consumer decodes.
-            *dataset = read_back(&encoded, message);
-        }
         // A derived schema takes every record it was derived from: only a
         // given one (VALUE_SCHEMA, the registry's) is checked at load.
         let validator = json_validator(&schema)?;
@@ -164,7 +159,13 @@ pub async fn prepare(
                 encoded.set_id(id);
                 // Kept with the records too, so a reloaded dataset's replace them.
                 let encoded = Arc::new(encoded);
-                dataset.attach(Attached(Arc::clone(&encoded) as _));
+                dataset.attach(Attached(match purpose {
+                    // A message is not its record's JSON (columns it has no field
+                    // for, defaults for nulls): preview shows what a consumer
+                    // decodes, of the records it shows ([`ReadBack`]).
+                    Purpose::Preview => Arc::new(ReadBack { encoded: Arc::clone(&encoded), message: message.clone() }),
+                    _ => Arc::clone(&encoded) as _,
+                }));
                 let generated = Generated::new(&message, spec.fields.iter().map(|a| a.name.as_str()));
                 ValueWire::Protobuf { encoded, generated }
             }
@@ -477,26 +478,30 @@ fn encode_proto_part(
     part
 }
 
-/// The Protobuf values read back as JSON records ([`protobuf::read_back`]),
-/// on every core (a decode and a JSON write per record: about 2 us each).
-fn read_back(encoded: &Encoded, message: &prost_reflect::MessageDescriptor) -> Dataset {
-    let work = |range: std::ops::Range<usize>| {
-        let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(range.len()));
-        for i in range {
-            buf.extend(protobuf::read_back(encoded.get(i), message).unwrap_or_else(|| b"{}".to_vec()));
+/// A dataset's Protobuf values, for `preview` to read back the ones it shows.
+pub struct ReadBack {
+    encoded: Arc<Encoded>,
+    message: prost_reflect::MessageDescriptor,
+}
+
+impl ReadBack {
+    /// The values of `dataset`'s records, if they are Protobuf's.
+    pub fn of(dataset: &Dataset) -> Option<&ReadBack> {
+        dataset.attached()?.0.downcast_ref::<ReadBack>()
+    }
+
+    /// Records `shown`, in that order, as a consumer decodes their values
+    /// ([`protobuf::read_back`]).
+    pub fn records(&self, shown: &[usize]) -> Dataset {
+        let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(shown.len()));
+        for &i in shown {
+            let back = protobuf::read_back(self.encoded.get(i), &self.message);
+            buf.extend(back.unwrap_or_else(|| b"{}".to_vec()));
             ends.push(buf.len());
         }
-        (buf, ends)
-    };
-    let parts = misfits::in_parts(encoded.len(), work, || (Vec::new(), Vec::new()));
-    let (mut buf, mut ends) = (Vec::new(), Vec::with_capacity(encoded.len()));
-    for (part, part_ends) in parts {
-        let base = buf.len();
-        buf.extend_from_slice(&part);
-        ends.extend(part_ends.iter().map(|e| e + base));
+        let seen = ends.len() as u64;
+        Dataset::from_collected(crate::dataset::collect::Collected { buf, ends, seen })
     }
-    let seen = ends.len() as u64;
-    Dataset::from_collected(crate::dataset::collect::Collected { buf, ends, seen })
 }
 
 /// `KEY_FORMAT=avro`: a `long` schema when every key is a whole number

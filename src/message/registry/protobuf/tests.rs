@@ -287,20 +287,3 @@ fn records_encoded_at_load_are_the_bytes_a_dynamic_message_gives() {
         assert_eq!(encoded.get(i), &expected[..], "{line}");
     }
 }
-
-/// `preview` reads every value back on every core: the parts keep the records' order.
-#[test]
-fn values_read_back_in_parts_keep_their_order() {
-    let m = compile("syntax = \"proto3\";\nmessage T { int64 id = 1; }\n", None).unwrap();
-    let whole = ProtoEncoder::new(&m, std::iter::empty());
-    let mut encoded = Encoded::default();
-    for i in 0..60_001 {
-        encoded.push_with(|out| whole.encode(format!(r#"{{"id":{i}}}"#).as_bytes(), out)).unwrap();
-    }
-    let back = crate::message::registry::read_back(&encoded, &m);
-    assert_eq!(back.len(), 60_001);
-    for i in [0, 1, 30_000, 30_001, 60_000] {
-        let json: serde_json::Value = serde_json::from_slice(back.get(i)).unwrap();
-        assert_eq!(json["id"], i, "record {i}");
-    }
-}
