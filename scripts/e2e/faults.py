@@ -499,8 +499,9 @@ def scenario_topic_recreate(ctx):
 
 def scenario_chaos(ctx):
     """13. Every 20-60 s the broker is stalled (SIGSTOP 2-15 s) or killed and restarted
-    (down 1-8 s); SIGTERM ends the daemon at a random moment of the second half. The
-    counts are reconciled over every life of the broker."""
+    (down 1-8 s); SIGTERM ends the daemon at a random moment of the second half, put off
+    when it would come before a fault's resume bound has passed (the resume could not be
+    seen). The counts are reconciled over every life of the broker."""
     rig = ctx["rig"]
     seconds = float(os.environ.get("E2E_CHAOS_SECONDS", "600"))
     rng = random.Random(ctx["seed"] + 12)
@@ -544,6 +545,8 @@ def scenario_chaos(ctx):
                     break
                 broker.resume()
                 faults.append(("stall", length, time.monotonic()))
+                # The resume check needs the daemon running for its bound after the return.
+                t_term = max(t_term, time.monotonic() + RESUME_BOUND_S + 1)
             else:
                 length = rng.uniform(1, 8)
                 frozen, settled = freeze_and_settle(d, lives.last)
@@ -562,6 +565,7 @@ def scenario_chaos(ctx):
                     faults.append(("kill", length, None))
                     break
                 faults.append(("kill", length, time.monotonic()))
+                t_term = max(t_term, time.monotonic() + KILL_RESUME_BOUND_S + 1)
             next_fault = time.monotonic() + rng.uniform(20, 60)
         elapsed = time.monotonic() - t0
         seen, said = probe.states(t0, time.monotonic())
