@@ -186,7 +186,6 @@ pub fn sample(text: &str, prefix: &str) -> f64 {
         .unwrap()
 }
 
-/// Waits (up to 20 s, else fails naming `what`) until `cond` holds.
 /// Writes a new version of the dataset at `path` (a `DATASET_RELOAD_INTERVAL`
 /// run picks it up), then waits for `more` deliveries after the write.
 pub async fn rewrite_and_wait(
@@ -201,6 +200,7 @@ pub async fn rewrite_and_wait(
     wait_until(what, move || s.delivered() >= at + more).await;
 }
 
+/// Waits (up to 20 s, else fails naming `what`) until `cond` holds.
 pub async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     let t = std::time::Instant::now();
     while !cond() {
