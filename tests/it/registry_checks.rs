@@ -256,32 +256,41 @@ async fn run_time_misfit(format: &'static str) {
     assert_eq!(skipped[0]["level"], "WARN");
 }
 
+/// Runs 2,000 messages of the `{city, temp}` template over `data` (seed 11)
+/// with `extra` settings, and checks that all were delivered and that some
+/// renders (row 1's, which no startup render came from) were skipped.
+pub(crate) async fn run_with_a_misfitting_render(
+    kafka: &Kafka,
+    registry: &Registry,
+    data: &str,
+    extra: &[(&str, &str)],
+) {
+    let bootstrap = kafka.bootstrap();
+    let mut vars = vec![
+        ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
+        ("KAFKA_TOPIC", kafka.topic.as_str()),
+        ("DATASET_URI", data),
+        ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
+        ("RANDOM_SEED", "11"),
+        ("SCHEMA_REGISTRY_URL", registry.url.as_str()),
+        ("MESSAGES_PER_SECOND", "max"),
+        ("MAX_MESSAGES", "2000"),
+    ];
+    vars.extend_from_slice(extra);
+    let stats = Arc::new(Stats::new("none"));
+    let outcome = run::run(&config(&vars), Arc::clone(&stats), CancellationToken::new()).await.unwrap();
+    assert_eq!((outcome.totals.delivered, outcome.totals.failed), (2000, 0));
+    assert!(stats.metrics.values_skipped.get() > 0, "row 1 was never picked: choose another RANDOM_SEED");
+}
+
 /// A render the derived schema did not foresee (row 2's `temp` is null, and
 /// no startup render came from row 2) is skipped and counted, not sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_render_that_does_not_fit_at_run_time_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let data = rows_with_a_rare("", dir.path());
-    let registry = Registry::start(registers).await;
-    let kafka = Kafka::start(1);
-    let bootstrap = kafka.bootstrap();
-    let template = r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#;
-    let cfg = config(&[
-        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
-        ("KAFKA_TOPIC", &kafka.topic),
-        ("DATASET_URI", &data),
-        ("MESSAGE_TEMPLATE", template),
-        ("RANDOM_SEED", "11"),
-        ("VALUE_FORMAT", "avro"),
-        ("SCHEMA_REGISTRY_URL", &registry.url),
-        ("MESSAGES_PER_SECOND", "max"),
-        ("MAX_MESSAGES", "2000"),
-    ]);
-    let stats = Arc::new(Stats::new("none"));
-    let outcome = run::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
-    assert_eq!((outcome.totals.delivered, outcome.totals.failed), (2000, 0));
-    let skipped = stats.metrics.values_skipped.get();
-    assert!(skipped > 0, "row 1 was never picked: choose another RANDOM_SEED");
+    let (registry, kafka) = (Registry::start(registers).await, Kafka::start(1));
+    run_with_a_misfitting_render(&kafka, &registry, &data, &[("VALUE_FORMAT", "avro")]).await;
     let seen = registry.seen();
     let registered: Value = serde_json::from_str(&seen[0].body).unwrap();
     let schema = apache_avro::Schema::parse_str(registered["schema"].as_str().unwrap()).unwrap();

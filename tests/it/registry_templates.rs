@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{config, write_file, Kafka};
 use crate::registry::{decode_proto, registers, Registry};
-use crate::registry_checks::{as_json_and, messages, read, rows_with_a_rare, same_but_temp, READING};
+use crate::registry_checks::{
+    as_json_and, messages, read, rows_with_a_rare, run_with_a_misfitting_render, same_but_temp, READING,
+};
 
 const TEMPLATE: &str = r#"{"value": {"n": "{{ seq() }}", "city": "{{ city | upper }}", "temp": "{{ temp }}", "id": "{{ uuid() }}", "pick": "{{ int(1, 6) }}", "ok": "{{ temp > 10 }}", "at": {"zone": "{{ city }}", "deep": {"x": "{{ int(0, 2) }}"}}}}"#;
 
@@ -47,26 +49,9 @@ async fn a_render_that_does_not_fit_a_given_proto_is_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let data = rows_with_a_rare("cold", dir.path());
     let schema = write_file(dir.path(), "w.proto", READING.as_bytes());
-    let registry = Registry::start(registers).await;
-    let kafka = Kafka::start(1);
-    let bootstrap = kafka.bootstrap();
-    let cfg = config(&[
-        ("KAFKA_BOOTSTRAP_SERVERS", &bootstrap),
-        ("KAFKA_TOPIC", &kafka.topic),
-        ("DATASET_URI", &data),
-        ("MESSAGE_TEMPLATE", r#"{"value": {"city": "{{ city }}", "temp": "{{ temp }}"}}"#),
-        ("RANDOM_SEED", "11"),
-        ("VALUE_FORMAT", "protobuf"),
-        ("VALUE_SCHEMA", &schema),
-        ("VALUE_SCHEMA_MESSAGE", "Reading"),
-        ("SCHEMA_REGISTRY_URL", &registry.url),
-        ("MESSAGES_PER_SECOND", "max"),
-        ("MAX_MESSAGES", "2000"),
-    ]);
-    let stats = Arc::new(Stats::new("none"));
-    let outcome = run::run(&cfg, Arc::clone(&stats), CancellationToken::new()).await.unwrap();
-    assert_eq!((outcome.totals.delivered, outcome.totals.failed), (2000, 0));
-    assert!(stats.metrics.values_skipped.get() > 0, "row 1 was never picked: choose another RANDOM_SEED");
+    let (registry, kafka) = (Registry::start(registers).await, Kafka::start(1));
+    let proto = [("VALUE_FORMAT", "protobuf"), ("VALUE_SCHEMA", schema.as_str()), ("VALUE_SCHEMA_MESSAGE", "Reading")];
+    run_with_a_misfitting_render(&kafka, &registry, &data, &proto).await;
     for v in read(&kafka, 2000).await {
         assert_eq!(&v[..7], &[0, 0, 0, 0, 41, 2, 2], "frame, id, message indexes [1]");
         let decoded = decode_proto(READING, &v[7..]);
